@@ -1,0 +1,113 @@
+"""``noetik data``: synthesize, prepare and describe KuaiRand datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from noetik.data.dataset import load_kuairand
+from noetik.data.info import DatasetInfo, dataset_info
+from noetik.data.schema import Release
+from noetik.errors import ConfigError
+from noetik.utils.progress import make_progress
+
+data_app = typer.Typer(help="Synthesize, prepare and describe KuaiRand data.", no_args_is_help=True)
+_OUT = Console()
+if not _OUT.is_terminal:
+    _OUT = Console(width=140)
+
+DataDir = typer.Argument(..., help="Folder holding KuaiRand CSV files (any release, any subset).")
+CacheOpt = typer.Option(
+    None, "--cache", help="Cache folder for the typed Parquet copies (default: ~/.cache/noetik)."
+)
+
+
+@data_app.command("synth")
+def synth(
+    out_dir: Path = typer.Argument(..., help="Folder to write the synthetic files into."),
+    release: str = typer.Option("pure", "--release", help="Release to imitate: pure, 1k or 27k."),
+    users: int = typer.Option(1000, "--users", help="Number of users."),
+    videos: int = typer.Option(2000, "--videos", help="Number of videos."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
+) -> None:
+    """Write a synthetic KuaiRand dataset with the official file names and schemas."""
+    if release not in {r.value for r in Release}:
+        raise ConfigError(f"--release must be one of pure, 1k, 27k (got '{release}')")
+    from noetik.data.synthetic import SynthConfig, synthesize
+
+    config = SynthConfig.for_release(Release(release), users=users, videos=videos, seed=seed)
+    with make_progress() as progress:
+        paths = synthesize(out_dir, config, progress=progress)
+    for path in paths:
+        _OUT.print(f"wrote {path}")
+
+
+@data_app.command("prepare")
+def prepare(data_dir: Path = DataDir, cache: Path | None = CacheOpt) -> None:
+    """Validate every file against the schema and cache it as typed Parquet (once)."""
+    ds = load_kuairand(data_dir, cache_dir=cache)
+    with make_progress() as progress:
+        rows = ds.prepare(progress=progress)
+    _print_presence(ds.files.release.value, list(rows), [s.name for s in ds.files.missing])
+    _OUT.print(f"cache: {ds.cache.directory}")
+
+
+@data_app.command("info")
+def info(
+    data_dir: Path = DataDir,
+    cache: Path | None = CacheOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Release, files present and missing, rows, users, videos, dates and feedback rates."""
+    summary = dataset_info(load_kuairand(data_dir, cache_dir=cache))
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    _print_info(summary)
+
+
+def _print_presence(release: str, present: list[str], missing: list[str]) -> None:
+    _OUT.print(f"release: [bold]{release}[/bold]")
+    _OUT.print(f"present ({len(present)}): " + (", ".join(present) or "none"))
+    _OUT.print(f"missing ({len(missing)}): " + (", ".join(missing) or "none"))
+
+
+def _print_info(summary: DatasetInfo) -> None:
+    _print_presence(summary.release, summary.present, summary.missing)
+    files = Table("file", "rows", title="Files")
+    for name, n in summary.rows.items():
+        files.add_row(name, f"{n:,}")
+    _OUT.print(files)
+    if summary.n_users is not None:
+        _OUT.print(f"users in user features: {summary.n_users:,}")
+    if summary.n_videos is not None:
+        _OUT.print(f"videos in basic features: {summary.n_videos:,}")
+    logs = Table(
+        "log",
+        "rows",
+        "users",
+        "videos",
+        "dates",
+        "click",
+        "long_view",
+        "like",
+        "duration=0",
+        title="Logs",
+    )
+    for name, log in summary.logs.items():
+        logs.add_row(
+            name.removeprefix("log_"),
+            f"{log.rows:,}",
+            f"{log.users:,}",
+            f"{log.videos:,}",
+            f"{log.first_date}-{log.last_date}",
+            f"{log.rates['is_click']:.3f}",
+            f"{log.rates['long_view']:.3f}",
+            f"{log.rates['is_like']:.4f}",
+            f"{log.duration_zero_share:.2%}",
+        )
+    _OUT.print(logs)

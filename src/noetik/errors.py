@@ -1,0 +1,43 @@
+"""User-facing errors: each carries one line that names the file, column, row or argument at fault.
+
+The CLI prints ``error: <message>`` and exits non-zero for any ``NoetikError`` without a
+traceback; everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NoetikError(Exception):
+    """An error caused by the user's input (a path, a file, an argument), not by a bug."""
+
+
+class DataError(NoetikError):
+    """A data file that does not match the published KuaiRand format.
+
+    The message names the file and, where known, the column and the 1-based line number in the
+    file (line 1 is the header).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        problem: str,
+        *,
+        column: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.column = column
+        self.line = line
+        where = f"{self.path}"
+        if line is not None:
+            where += f", line {line}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {problem}")
+
+
+class ConfigError(NoetikError):
+    """An invalid configuration value or command-line argument (the message names it)."""

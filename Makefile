@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	bash scripts/demo.sh
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q

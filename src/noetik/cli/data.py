@@ -20,7 +20,12 @@ _OUT = Console()
 if not _OUT.is_terminal:
     _OUT = Console(width=140)
 
-DataDir = typer.Argument(..., help="Folder holding KuaiRand CSV files (any release, any subset).")
+DataDir = typer.Argument(
+    None,
+    help="Folder holding KuaiRand CSV files (any release, any subset). "
+    "Default: the built-in synthetic KuaiRand-Pure dataset.",
+    show_default=False,
+)
 CacheOpt = typer.Option(
     None, "--cache", help="Cache folder for the typed Parquet copies (default: ~/.cache/noetik)."
 )
@@ -47,7 +52,7 @@ def synth(
 
 
 @data_app.command("prepare")
-def prepare(data_dir: Path = DataDir, cache: Path | None = CacheOpt) -> None:
+def prepare(data_dir: Path | None = DataDir, cache: Path | None = CacheOpt) -> None:
     """Validate every file against the schema and cache it as typed Parquet (once)."""
     ds = load_kuairand(data_dir, cache_dir=cache)
     with make_progress() as progress:
@@ -58,7 +63,7 @@ def prepare(data_dir: Path = DataDir, cache: Path | None = CacheOpt) -> None:
 
 @data_app.command("info")
 def info(
-    data_dir: Path = DataDir,
+    data_dir: Path | None = DataDir,
     cache: Path | None = CacheOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:

@@ -1,0 +1,70 @@
+"""The layout enforces the pipeline: each stage imports only from earlier stages."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "noetik"
+
+#: Stage rank of each top-level sub-package or module; a module may import equal or lower ranks.
+STAGES: dict[str, int] = {
+    "errors": 0,
+    "utils": 0,
+    "data": 1,
+    "simulators": 2,
+    "envs": 2,
+    "agents": 3,
+    "evaluation": 4,
+    "explain": 5,
+    "analysis": 6,
+    "reports": 6,
+    "cli": 7,
+    "__main__": 8,
+}
+MAX_MODULE_LINES = 420
+MAX_FUNCTION_LINES = 60
+
+MODULES = sorted(SRC.rglob("*.py"))
+
+
+def _stage(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _noetik_imports(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("noetik."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("noetik.")}
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_follow_stage_order(path: Path) -> None:
+    stage = _stage(path)
+    if stage == "__init__":
+        return
+    assert stage in STAGES, f"{stage} is not a known stage; add it to STAGES"
+    for target in _noetik_imports(ast.parse(path.read_text())):
+        assert STAGES[target] <= STAGES[stage], f"{stage} must not import noetik.{target}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_modules_and_functions_stay_small(path: Path) -> None:
+    text = path.read_text()
+    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path.name} is too long"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            assert length <= MAX_FUNCTION_LINES, f"{path.name}:{node.name} has {length} lines"
+
+
+def test_main_module_has_no_logic() -> None:
+    tree = ast.parse((SRC / "__main__.py").read_text())
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]

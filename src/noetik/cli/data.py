@@ -116,3 +116,28 @@ def _print_info(summary: DatasetInfo) -> None:
             f"{log.duration_zero_share:.2%}",
         )
     _OUT.print(logs)
+
+
+@data_app.command("episodes")
+def episodes(
+    data_dir: Path | None = DataDir,
+    cache: Path | None = CacheOpt,
+    mode: str = typer.Option("session", "--mode", help="session (inactivity gap) or window."),
+    gap: float = typer.Option(30.0, "--gap-minutes", help="Inactivity gap that ends a session."),
+    window: int = typer.Option(10, "--window", help="Steps per episode in window mode."),
+    n: int = typer.Option(3, "--n", help="How many episodes to print."),
+) -> None:
+    """Build offline-RL transitions from the standard log and print a few episodes."""
+    from noetik.data.episodes import EpisodeConfig
+    from noetik.data.transitions import build_transitions, format_episodes
+
+    config = EpisodeConfig(mode=mode, session_gap_minutes=gap, window=window)  # type: ignore[arg-type]
+    ds = load_kuairand(data_dir, cache_dir=cache)
+    with make_progress() as progress:
+        data = build_transitions(ds, episodes=config, progress=progress)
+    n_episodes = int(data.done.sum())
+    _OUT.print(
+        f"{len(data):,} transitions in {n_episodes:,} episodes; obs {data.obs.shape} "
+        f"{data.obs.dtype}, {data.n_actions:,} actions"
+    )
+    typer.echo(format_episodes(data, n=n))

@@ -19,8 +19,12 @@ float16 range. Agents cast sampled batches to float32.
 from __future__ import annotations
 
 import itertools
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import polars as pl
@@ -30,7 +34,11 @@ from noetik.data.quirks import ACTIVE_DEGREES, RANGE_COLUMNS
 from noetik.data.rewards import SIGNALS, signals_expr
 from noetik.data.schema import ONEHOT_FEATURES
 from noetik.errors import ConfigError
+from noetik.utils.arrays import IdIndex, cast_into
 from noetik.utils.progress import track
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 STATE_DIM = 128
 N_TABS = 15
@@ -196,14 +204,6 @@ def video_tag_table(videos: pl.DataFrame | pl.LazyFrame) -> tuple[np.ndarray, np
     return ids, table
 
 
-def _lookup(keys: np.ndarray, table_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``keys`` in sorted ``table_ids`` and whether each was found."""
-    if len(table_ids) == 0:
-        return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
-    pos = np.clip(np.searchsorted(table_ids, keys), 0, len(table_ids) - 1)
-    return pos, table_ids[pos] == keys
-
-
 # ---------------------------------------------------------------------------------------------
 # State computation
 # ---------------------------------------------------------------------------------------------
@@ -222,9 +222,9 @@ STATE_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class _Tables:
-    user_ids: np.ndarray
+    user_ids: IdIndex
     user_feats: np.ndarray
-    video_ids: np.ndarray
+    video_ids: IdIndex
     video_tags: np.ndarray
 
 
@@ -256,7 +256,7 @@ def _tag_counts(chunk: pl.DataFrame, tables: _Tables) -> np.ndarray:
     """Per row, the multi-hot tag buckets (n, 24) int32 of its video (zeros if unknown)."""
     if len(tables.video_ids) == 0:
         return np.zeros((chunk.height, TAG_BUCKETS), dtype=np.int32)
-    vpos, vfound = _lookup(chunk["video_id"].to_numpy().astype(np.int64), tables.video_ids)
+    vpos, vfound = tables.video_ids.lookup(chunk["video_id"].to_numpy())
     tags: np.ndarray = tables.video_tags[vpos].astype(np.int32)
     tags[~vfound] = 0
     return tags
@@ -297,12 +297,20 @@ def _history_block(
     block[:, put["hist.duration"].start] = dur
 
 
+def _weekday(date: np.ndarray) -> np.ndarray:
+    """Day of week (0 = Monday) of YYYYMMDD integers (N,), via the Julian day number."""
+    date = date.astype(np.int64)
+    year, month, day = date // 10_000, date // 100 % 100, date % 100
+    a = (14 - month) // 12
+    y, m = year + 4800 - a, month + 12 * a - 3
+    jdn = day + (153 * m + 2) // 5 + 365 * y + y // 4 - y // 100 + y // 400 - 32045
+    weekday: np.ndarray = jdn % 7
+    return weekday
+
+
 def _context_block(chunk: pl.DataFrame, step: np.ndarray) -> np.ndarray:
     """The ``ctx.*`` slices (n, 21), float64."""
-    weekday = chunk.select(
-        pl.col("date").cast(pl.String).str.to_date("%Y%m%d", strict=False).dt.weekday()
-    ).to_series()
-    day = (weekday.fill_null(1).to_numpy().astype(np.float64) - 1.0) * (2 * np.pi / 7)
+    day = _weekday(chunk["date"].to_numpy()).astype(np.float64) * (2 * np.pi / 7)
     hour = chunk["hour"].fill_null(0).to_numpy().astype(np.float64) * (2 * np.pi / 24)
     tab = chunk["tab"].fill_null(-1).to_numpy().astype(np.int64)
     tabs = (tab[:, None] == np.arange(N_TABS)[None, :]).astype(np.float64)
@@ -315,7 +323,7 @@ def _context_block(chunk: pl.DataFrame, step: np.ndarray) -> np.ndarray:
 def _user_block(chunk: pl.DataFrame, tables: _Tables) -> np.ndarray:
     """The ``user.*`` slices (n, 49), float32; unknown users are zeros with missing.row = 1."""
     n_user = _N_USER
-    pos, found = _lookup(chunk["user_id"].to_numpy().astype(np.int64), tables.user_ids)
+    pos, found = tables.user_ids.lookup(chunk["user_id"].to_numpy())
     if len(tables.user_ids) == 0:
         block = np.zeros((chunk.height, n_user), dtype=np.float32)
     else:
@@ -346,7 +354,37 @@ def _tables(
         if videos is not None
         else (empty_ids, np.zeros((0, TAG_BUCKETS), np.uint8))
     )
-    return _Tables(user_ids, user_feats, video_ids, video_tags)
+    return _Tables(IdIndex(user_ids), user_feats, IdIndex(video_ids), video_tags)
+
+
+#: Threads computing chunks concurrently (NumPy and Polars release the GIL in their kernels).
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _state_block(
+    chunk: pl.DataFrame,
+    signals: np.ndarray,
+    step: np.ndarray,
+    tables: _Tables,
+    config: FeatureConfig,
+) -> np.ndarray:
+    """States (n, 128) float32 of one chunk holding whole users."""
+    block = np.empty((chunk.height, STATE_DIM), dtype=np.float32)
+    block[:, :_N_USER] = _user_block(chunk, tables)
+    _history_block(chunk, signals, tables, config.history_len, block)
+    block[:, STATE_SLICES["ctx.hour"].start :] = _context_block(chunk, step)
+    return block
+
+
+def _ordered_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: list[T]) -> Iterator[R]:
+    """``map`` that keeps at most one pending task per worker (bounded memory), in order."""
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > _WORKERS:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def build_states(
@@ -385,17 +423,19 @@ def build_states(
     n_out = frame.height if keep is None else int(np.count_nonzero(keep))
     out = np.empty((n_out, STATE_DIM), dtype=np.dtype(config.obs_dtype))
     ranges = _chunks(frame["user_id"].to_numpy(), config.chunk_rows)
+
+    def compute(bounds: tuple[int, int]) -> np.ndarray:
+        lo, hi = bounds
+        return _state_block(
+            frame.slice(lo, hi - lo), signals[lo:hi], episode_step[lo:hi], tables, config
+        )
+
     dst = 0
-    for lo, hi in track(ranges, len(ranges), "Building states", progress):
-        chunk = frame.slice(lo, hi - lo)
-        block = np.empty((hi - lo, STATE_DIM), dtype=out.dtype)
-        block[:, :_N_USER] = _user_block(chunk, tables)
-        _history_block(chunk, signals[lo:hi], tables, config.history_len, block)
-        block[:, STATE_SLICES["ctx.hour"].start :] = _context_block(chunk, episode_step[lo:hi])
-        if keep is None:
-            out[lo:hi] = block
-        else:
-            selected = block[keep[lo:hi]]
-            out[dst : dst + len(selected)] = selected
-            dst += len(selected)
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        blocks = _ordered_map(pool, compute, ranges)
+        chunks = zip(ranges, blocks, strict=True)
+        for (lo, hi), block in track(chunks, len(ranges), "Building states", progress):
+            rows = block if keep is None else block[keep[lo:hi]]
+            cast_into(out[dst : dst + len(rows)], rows)
+            dst += len(rows)
     return out

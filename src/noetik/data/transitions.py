@@ -15,6 +15,7 @@ terminal row, whose next state is irrelevant because ``done[i]`` is true).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ from noetik.data.rewards import SIGNALS, RewardConfig, reward_from_signals, sign
 from noetik.data.schema import FileKind
 from noetik.data.splits import SplitConfig, train_mask_expr
 from noetik.errors import ConfigError
+from noetik.utils.arrays import IdIndex
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,17 +56,21 @@ class ItemVocab:
         ids = pl.concat(parts).unique().collect()["video_id"].to_numpy()
         return cls.from_ids(ids)
 
+    @functools.cached_property
+    def index(self) -> IdIndex:
+        """Fast id -> action lookup table (built on first use)."""
+        return IdIndex(self.video_ids)
+
     def __len__(self) -> int:
         return len(self.video_ids)
 
     def encode(self, video_ids: np.ndarray) -> np.ndarray:
         """Action indices (int64) of ``video_ids``; KeyError names the first unknown id."""
         ids = np.asarray(video_ids, dtype=np.int64)
-        pos = np.clip(np.searchsorted(self.video_ids, ids), 0, max(len(self) - 1, 0))
-        found = self.video_ids[pos] == ids if len(self) else np.zeros(ids.shape, dtype=bool)
+        pos, found = self.index.lookup(ids)
         if not np.all(found):
             raise KeyError(f"video_id {int(ids[~found].flat[0])} is not in the item vocabulary")
-        return pos.astype(np.int64)
+        return pos
 
     def decode(self, actions: np.ndarray) -> np.ndarray:
         """Video ids (int64) of action indices."""

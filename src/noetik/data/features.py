@@ -19,12 +19,8 @@ float16 range. Agents cast sampled batches to float32.
 from __future__ import annotations
 
 import itertools
-import os
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -33,99 +29,39 @@ from rich.progress import Progress
 from noetik.data.quirks import ACTIVE_DEGREES, RANGE_COLUMNS
 from noetik.data.rewards import SIGNALS, signals_expr
 from noetik.data.schema import ONEHOT_FEATURES
+from noetik.data.state_layout import (
+    CUM_SIGNALS,
+    N_TABS,
+    N_USER_DIMS,
+    STATE_DIM,
+    STATE_LAYOUT,
+    STATE_SLICES,
+    TAG_BUCKETS,
+    TIME_SIGNALS,
+    USER_COUNTS,
+    USER_FLAGS,
+    StateSlice,
+    state_feature_names,
+)
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex, cast_into
+from noetik.utils.parallel import ordered_map
 from noetik.utils.progress import track
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-STATE_DIM = 128
-N_TABS = 15
-TAG_BUCKETS = 24
-_TIME_SIGNALS = ("play_time_s", "profile_stay_s", "comment_stay_s")
-_CUM_SIGNALS = ("is_click", "long_view", "watch_ratio", "is_like")
-_FLAGS = ("is_lowactive_period", "is_live_streamer", "is_video_author")
-_COUNTS = ("follow_user_num", "fans_user_num", "friend_user_num")
-
-
-@dataclass(frozen=True)
-class StateSlice:
-    """One named, contiguous block of the state vector."""
-
-    name: str
-    """Slice name, e.g. ``hist.mean``."""
-    size: int
-    """Number of dimensions."""
-    description: str
-    """What the dimensions hold and how they are scaled."""
-    feature_names: tuple[str, ...]
-    """One name per dimension (``len == size``)."""
-
-
-def _sig_name(signal: str) -> str:
-    return f"log1p_{signal}" if signal in _TIME_SIGNALS else signal
-
-
-def _layout() -> tuple[StateSlice, ...]:
-    degrees = (*ACTIVE_DEGREES, "unknown")
-    rng_names = tuple(f"{c}_{e}" for c in RANGE_COLUMNS for e in ("lo", "hi"))
-    missing = ("is_live_streamer", *RANGE_COLUMNS, "onehot_feats", "row")
-    spec: list[tuple[str, str, tuple[str, ...]]] = [
-        ("user.active_degree", "one-hot of user_active_degree (null/UNKNOWN -> unknown)",
-         tuple(f"user.active_degree={d}" for d in degrees)),
-        ("user.flags", "0/1 profile flags (null -> 0, see user.missing)",
-         tuple(f"user.{c}" for c in _FLAGS)),
-        ("user.counts", "log1p of follow/fans/friend counts",
-         tuple(f"user.log1p_{c}" for c in _COUNTS)),
-        ("user.register_days", "log1p(register_days)", ("user.log1p_register_days",)),
-        ("user.range_bounds", "log1p of parsed range bounds; open upper end (+inf) -> 2*lo",
-         tuple(f"user.log1p_{n}" for n in rng_names)),
-        ("user.onehot", "onehot_feat0..17 code / max code in the user table (null -> 0)",
-         tuple(f"user.{c}" for c in ONEHOT_FEATURES)),
-        ("user.missing", "1 when the feature is null (row: user absent from the user table)",
-         tuple(f"user.missing.{c}" for c in missing)),
-        ("hist.mean", "mean signal over the last K interactions before this one (0 if none)",
-         tuple(f"hist.mean.{_sig_name(s)}" for s in SIGNALS)),
-        ("hist.last", "signals of the previous interaction (0 if none)",
-         tuple(f"hist.last.{_sig_name(s)}" for s in SIGNALS)),
-        ("hist.cum_mean", "mean over all the user's previous interactions in the log",
-         tuple(f"hist.cum_mean.{s}" for s in _CUM_SIGNALS)),
-        ("hist.length", "history length / K, and log1p(all previous interactions)",
-         ("hist.len_frac", "hist.log1p_n_past")),
-        ("hist.gap", "log1p(seconds since the previous interaction); 1 when there is none",
-         ("hist.log1p_gap_prev_s", "hist.no_prev")),
-        ("hist.span", "log1p(seconds from the oldest of the last K to now)",
-         ("hist.log1p_span_s",)),
-        ("hist.tags", "share of the last K videos with a tag in each bucket (tag id mod 24)",
-         tuple(f"hist.tag_bucket{b}" for b in range(TAG_BUCKETS))),
-        ("hist.duration", "mean log1p(duration s) of the last K videos with known duration",
-         ("hist.mean_log1p_duration_s",)),
-        ("ctx.hour", "hour of day on the unit circle", ("ctx.hour_sin", "ctx.hour_cos")),
-        ("ctx.weekday", "day of week on the unit circle", ("ctx.weekday_sin", "ctx.weekday_cos")),
-        ("ctx.tab", "one-hot of the app tab 0..14", tuple(f"ctx.tab={t}" for t in range(N_TABS))),
-        ("ctx.step", "log1p(step in episode) and 1 at the first step",
-         ("ctx.log1p_step", "ctx.is_episode_start")),
-    ]  # fmt: skip
-    return tuple(StateSlice(n, len(f), d, f) for n, d, f in spec)
-
-
-#: The state layout, in order; sizes sum to :data:`STATE_DIM`.
-STATE_LAYOUT: tuple[StateSlice, ...] = _layout()
-assert sum(s.size for s in STATE_LAYOUT) == STATE_DIM, "state layout must be 128-dimensional"
-
-#: Column range of every slice of :data:`STATE_LAYOUT`.
-STATE_SLICES: dict[str, slice] = {}
-_pos = 0
-for _s in STATE_LAYOUT:
-    STATE_SLICES[_s.name] = slice(_pos, _pos + _s.size)
-    _pos += _s.size
-_N_USER = STATE_SLICES["user.missing"].stop
-
-
-def state_feature_names() -> list[str]:
-    """The 128 dimension names, e.g. ``user.active_degree=full_active``, ``ctx.hour_sin``."""
-    return [name for s in STATE_LAYOUT for name in s.feature_names]
+__all__ = [
+    "STATE_COLUMNS",
+    "STATE_DIM",
+    "STATE_LAYOUT",
+    "STATE_SLICES",
+    "TAG_BUCKETS",
+    "FeatureConfig",
+    "StateSlice",
+    "build_states",
+    "state_feature_names",
+    "tag_buckets",
+    "user_table",
+    "video_tag_table",
+]
 
 
 @dataclass(frozen=True)
@@ -159,8 +95,8 @@ def _user_exprs() -> list[pl.Expr]:
     deg = pl.col("user_active_degree")
     exprs = [(deg == d).fill_null(False) for d in ACTIVE_DEGREES]
     exprs.append(deg.is_null() | ~deg.is_in(list(ACTIVE_DEGREES)))
-    exprs += [pl.col(c).fill_null(0) for c in _FLAGS]
-    exprs += [pl.col(c).cast(pl.Float64).clip(0).fill_null(0).log1p() for c in _COUNTS]
+    exprs += [pl.col(c).fill_null(0) for c in USER_FLAGS]
+    exprs += [pl.col(c).cast(pl.Float64).clip(0).fill_null(0).log1p() for c in USER_COUNTS]
     exprs.append(pl.col("register_days").cast(pl.Float64).clip(0).fill_null(0).log1p())
     for c in RANGE_COLUMNS:
         lo, hi = pl.col(f"{c}_lo").clip(0), pl.col(f"{c}_hi").clip(0)
@@ -270,7 +206,7 @@ def _history_block(
     user = chunk["user_id"].to_numpy()
     time_s = chunk["time_ms"].to_numpy().astype(np.float64) / 1000.0
     values = sig.astype(np.float64)
-    for name in _TIME_SIGNALS:
+    for name in TIME_SIGNALS:
         j = SIGNALS.index(name)
         values[:, j] = np.log1p(np.maximum(values[:, j], 0.0))
     user_start, lo, count = _windows(user, k)
@@ -280,7 +216,7 @@ def _history_block(
     csum = _prefix(values)
     block[:, put["hist.mean"]] = _window_mean(csum, lo, index, count)
     block[:, put["hist.last"]] = np.where(has_prev[:, None], values[prev], 0.0)
-    cum = csum[:, [SIGNALS.index(s) for s in _CUM_SIGNALS]]
+    cum = csum[:, [SIGNALS.index(s) for s in CUM_SIGNALS]]
     block[:, put["hist.cum_mean"]] = _window_mean(cum, user_start, index, index - user_start)
     block[:, put["hist.length"]] = np.column_stack([count / k, np.log1p(index - user_start)])
     gap = np.where(has_prev, np.log1p(np.maximum(time_s - time_s[prev], 0.0)), 0.0)
@@ -322,7 +258,7 @@ def _context_block(chunk: pl.DataFrame, step: np.ndarray) -> np.ndarray:
 
 def _user_block(chunk: pl.DataFrame, tables: _Tables) -> np.ndarray:
     """The ``user.*`` slices (n, 49), float32; unknown users are zeros with missing.row = 1."""
-    n_user = _N_USER
+    n_user = N_USER_DIMS
     pos, found = tables.user_ids.lookup(chunk["user_id"].to_numpy())
     if len(tables.user_ids) == 0:
         block = np.zeros((chunk.height, n_user), dtype=np.float32)
@@ -347,7 +283,9 @@ def _tables(
 ) -> _Tables:
     empty_ids = np.zeros(0, dtype=np.int64)
     user_ids, user_feats = (
-        user_table(users) if users is not None else (empty_ids, np.zeros((0, _N_USER), np.float32))
+        user_table(users)
+        if users is not None
+        else (empty_ids, np.zeros((0, N_USER_DIMS), np.float32))
     )
     video_ids, video_tags = (
         video_tag_table(videos)
@@ -355,10 +293,6 @@ def _tables(
         else (empty_ids, np.zeros((0, TAG_BUCKETS), np.uint8))
     )
     return _Tables(IdIndex(user_ids), user_feats, IdIndex(video_ids), video_tags)
-
-
-#: Threads computing chunks concurrently (NumPy and Polars release the GIL in their kernels).
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _state_block(
@@ -370,21 +304,10 @@ def _state_block(
 ) -> np.ndarray:
     """States (n, 128) float32 of one chunk holding whole users."""
     block = np.empty((chunk.height, STATE_DIM), dtype=np.float32)
-    block[:, :_N_USER] = _user_block(chunk, tables)
+    block[:, :N_USER_DIMS] = _user_block(chunk, tables)
     _history_block(chunk, signals, tables, config.history_len, block)
     block[:, STATE_SLICES["ctx.hour"].start :] = _context_block(chunk, step)
     return block
-
-
-def _ordered_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: list[T]) -> Iterator[R]:
-    """``map`` that keeps at most one pending task per worker (bounded memory), in order."""
-    pending: deque[Future[R]] = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) > _WORKERS:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 def build_states(
@@ -431,11 +354,9 @@ def build_states(
         )
 
     dst = 0
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        blocks = _ordered_map(pool, compute, ranges)
-        chunks = zip(ranges, blocks, strict=True)
-        for (lo, hi), block in track(chunks, len(ranges), "Building states", progress):
-            rows = block if keep is None else block[keep[lo:hi]]
-            cast_into(out[dst : dst + len(rows)], rows)
-            dst += len(rows)
+    chunks = zip(ranges, ordered_map(compute, ranges), strict=True)
+    for (lo, hi), block in track(chunks, len(ranges), "Building states", progress):
+        rows = block if keep is None else block[keep[lo:hi]]
+        cast_into(out[dst : dst + len(rows)], rows)
+        dst += len(rows)
     return out

@@ -1,0 +1,157 @@
+"""Steps per second of the Noetik environments, single and batched, against RECGym.
+
+RECGym (SCOPE-RL's ``recgym``) runs in its own interpreter, never in the project's venv::
+
+    python3.11 -m venv /tmp/peer-scope-rl
+    /tmp/peer-scope-rl/bin/pip install torch==2.13.0 && /tmp/peer-scope-rl/bin/pip install scope-rl
+
+Then::
+
+    .venv/bin/python benchmarks/bench_envs.py --peer-python /tmp/peer-scope-rl/bin/python
+
+Setting (the same for both): ``RECEnv`` with 100 items, 100 users, 5-dim features, 10-step
+episodes, uniformly random actions drawn beforehand (so action sampling is not timed). Each
+figure is the median of ``--repeats`` runs. RECGym resets itself at episode end; our single
+env is reset by the loop, through ``gymnasium.make`` (its wrappers included).
+To add an environment (e.g. ``noetik/KuaiRand-v0``), add a line to :data:`CASES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import noetik.envs  # noqa: F401  (registers the ids)
+
+#: (env id, options) measured by :func:`bench_env`; add ``noetik/KuaiRand-v0`` here later.
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("noetik/RECEnv-v0", {"n_items": 100, "n_users": 100, "step_per_episode": 10}),
+    ("noetik/InterestEvolution-v0", {}),
+]
+
+PEER_SCRIPT = """
+import sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+from recgym import RECEnv
+steps = int(sys.argv[1])
+env = RECEnv(step_per_episode=10, n_items=100, n_users=100, item_feature_dim=5,
+             user_feature_dim=5, random_state=0)
+env.reset(seed=0)
+actions = np.random.default_rng(0).integers(0, 100, size=steps).tolist()
+start = time.perf_counter()
+for a in actions:
+    env.step(a)
+print(steps / (time.perf_counter() - start))
+"""
+
+
+def _actions(space: gym.Space[Any], n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random actions of ``space`` (Discrete or MultiDiscrete), drawn up front."""
+    rng = np.random.default_rng(seed)
+    if isinstance(space, gym.spaces.Discrete):
+        return rng.integers(0, int(space.n), size=n)
+    nvec = np.asarray(space.nvec)  # type: ignore[attr-defined]
+    return rng.integers(0, nvec, size=(n, *nvec.shape))
+
+
+def single_steps_per_second(env_id: str, options: dict[str, Any], steps: int) -> float:
+    """One user at a time through ``gymnasium.make``, resetting when an episode ends."""
+    env = gym.make(env_id, **options)
+    actions = list(_actions(env.action_space, steps))
+    if isinstance(env.action_space, gym.spaces.Discrete):
+        actions = [int(a) for a in actions]  # Python ints, as RECGym is given
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def batched_steps_per_second(
+    env_id: str, options: dict[str, Any], num_envs: int, calls: int
+) -> float:
+    """User-steps per second of the native vector env (autoreset included)."""
+    env = gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **options
+    )
+    actions = _actions(env.single_action_space, calls * num_envs).reshape(calls, num_envs, -1)
+    actions = (
+        actions.squeeze(-1) if isinstance(env.single_action_space, gym.spaces.Discrete) else actions
+    )
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for batch in actions:
+        env.step(batch)
+    return calls * num_envs / (time.perf_counter() - start)
+
+
+def recgym_steps_per_second(peer_python: str, steps: int) -> float:
+    """RECGym's steps per second, measured in the peer interpreter."""
+    out = subprocess.run(
+        [peer_python, "-c", PEER_SCRIPT, str(steps)], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bench_env(
+    env_id: str, options: dict[str, Any], args: argparse.Namespace, peer: str | None = None
+) -> dict[str, float]:
+    """Median single and batched steps per second of ``env_id``: the hook for new envs.
+
+    With ``peer`` (an interpreter with scope-rl), RECGym runs between our single-env runs, so
+    both see the same machine load; its median is returned as ``"recgym"``.
+    """
+    single, peer_runs = [], []
+    for _ in range(args.repeats):
+        single.append(single_steps_per_second(env_id, options, args.steps))
+        if peer:
+            peer_runs.append(recgym_steps_per_second(peer, args.steps))
+    batched = [
+        batched_steps_per_second(env_id, options, args.num_envs, args.calls)
+        for _ in range(args.repeats)
+    ]
+    result = {"single": statistics.median(single), "batched": statistics.median(batched)}
+    if peer_runs:
+        result["recgym"] = statistics.median(peer_runs)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peer-python", help="interpreter of a venv with scope-rl installed")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=50_000, help="single-env steps per run")
+    parser.add_argument("--num-envs", type=int, default=4096, help="users per batched call")
+    parser.add_argument("--calls", type=int, default=100, help="batched calls per run")
+    args = parser.parse_args(argv)
+
+    results = {
+        env_id: bench_env(env_id, options, args, args.peer_python if i == 0 else None)
+        for i, (env_id, options) in enumerate(CASES)
+    }
+    print(f"median of {args.repeats} runs; batched = {args.num_envs} users per call")
+    print(f"{'environment':32s} {'single steps/s':>16s} {'batched steps/s':>16s}")
+    for env_id, r in results.items():
+        print(f"{env_id:32s} {r['single']:16,.0f} {r['batched']:16,.0f}")
+    ours = results["noetik/RECEnv-v0"]
+    if "recgym" in ours:
+        peer = ours["recgym"]
+        print(f"{'recgym.RECEnv (scope-rl)':32s} {peer:16,.0f} {'':>16s}")
+        print(
+            f"RECEnv-v0 / RECGym: single {ours['single'] / peer:.2f}x, "
+            f"batched {ours['batched'] / peer:.0f}x"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

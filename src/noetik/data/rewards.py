@@ -37,18 +37,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from noetik.data.schema import BINARY_SIGNALS
 from noetik.errors import ConfigError
 
 #: The feedback signals, in the column order of every ``signals`` array (N, 12).
 SIGNALS: tuple[str, ...] = (
-    "is_click",
-    "is_like",
-    "is_follow",
-    "is_comment",
-    "is_forward",
-    "is_hate",
-    "long_view",
-    "is_profile_enter",
+    *BINARY_SIGNALS,  # is_click ... long_view, is_profile_enter, as in the log schema
     "watch_ratio",
     "play_time_s",
     "profile_stay_s",

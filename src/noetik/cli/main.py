@@ -12,6 +12,7 @@ import typer
 
 from noetik import __version__
 from noetik.cli.data import data_app
+from noetik.cli.sim import sim_app
 from noetik.errors import NoetikError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(sim_app, name="sim")
 
 
 def _version(value: bool) -> None:

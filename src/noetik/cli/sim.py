@@ -1,0 +1,135 @@
+"""``noetik sim``: fit the KuaiRand user response model and validate it on random exposure."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from noetik.data.dataset import load_kuairand
+from noetik.errors import ConfigError
+from noetik.utils.progress import make_progress
+
+sim_app = typer.Typer(
+    help="Fit and validate the user response model (the simulator behind the environment).",
+    no_args_is_help=True,
+)
+_OUT = Console()
+if not _OUT.is_terminal:
+    _OUT = Console(width=140)
+_ERR = Console(stderr=True)
+
+
+@sim_app.command("fit")
+def fit(
+    data_dir: Path | None = typer.Argument(
+        None,
+        help="Folder holding KuaiRand CSV files. Default: the built-in synthetic dataset.",
+        show_default=False,
+    ),
+    out: Path = typer.Option(..., "--out", help="Run folder to write the simulator into."),
+    epochs: int = typer.Option(6, "--epochs", help="Training epochs."),
+    seed: int = typer.Option(0, "--seed", help="Seed (same seed, same weights)."),
+    random_users: str = typer.Option(
+        "0.7",
+        "--random-users",
+        help="Random-log users to train on: a fraction (lowest ids first, e.g. 0.7) or ids "
+        "(e.g. 0-349). The others are held out for validation.",
+    ),
+    random_weight: float = typer.Option(
+        1.0, "--random-weight", help="Loss weight of a random-exposure row."
+    ),
+    holdout_log: Path | None = typer.Option(
+        None, "--holdout-log", help="Also write the held-out users' random rows to this CSV."
+    ),
+    cache: Path | None = typer.Option(None, "--cache", help="Cache folder for typed copies."),
+) -> None:
+    """Train the debiased response model and the uncorrected baseline; save them to --out."""
+    from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
+    from noetik.simulators.kuairand.examples import parse_user_spec, write_random_rows
+
+    config = ResponseModelConfig(
+        epochs=epochs,
+        seed=seed,
+        random_users=parse_user_spec(random_users),
+        random_weight=random_weight,
+    )
+    ds = load_kuairand(data_dir, cache_dir=cache)
+    with make_progress() as progress:
+        sim = fit_response_model(ds, config, progress=progress)
+    sim.save(out)
+    meta = sim.meta
+    _OUT.print(
+        f"trained on {meta['n_standard_rows']:,} standard and {meta['n_random_rows']:,} "
+        f"random-exposure rows ({len(meta['train_random_users']):,} random-log users); "
+        f"{len(meta['heldout_random_users']):,} random-log users held out"
+    )
+    if holdout_log is not None:
+        users = np.asarray(meta["heldout_random_users"], dtype=np.int64)
+        if not len(users):
+            raise ConfigError("--holdout-log: no random-log user is held out (--random-users)")
+        rows = write_random_rows(ds, users, holdout_log)
+        _OUT.print(f"wrote {rows:,} held-out random-exposure rows to {holdout_log}")
+    _OUT.print(f"saved simulator to {out}")
+
+
+@sim_app.command("validate")
+def validate(
+    run_dir: Path = typer.Argument(..., help="Run folder written by 'noetik sim fit'."),
+    log: Path = typer.Option(
+        ..., "--log", help="Random-exposure log CSV (official log schema) of unseen users."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Score the simulator, the uncorrected model and a popularity baseline on a random log."""
+    from noetik.simulators.kuairand import load_simulator
+    from noetik.simulators.kuairand.validate import score_examples, seen_users
+    from noetik.simulators.kuairand.validate import validation_examples as examples_of
+
+    if not log.is_file():
+        raise ConfigError(f"--log: no such file: {log}")
+    sim = load_simulator(run_dir)
+    with make_progress() as progress:
+        examples = examples_of(sim, log, progress=progress)
+    overlap = seen_users(sim, examples)
+    if overlap:
+        _ERR.print(
+            f"warning: {len(overlap)} user(s) of {log.name} had random-exposure rows in "
+            "training; these figures are not held-out figures"
+        )
+    result = score_examples(sim, examples)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=_json_number))
+        return
+    n_users = len(np.unique(examples.user_id))
+    _OUT.print(f"{len(examples):,} random-exposure rows of {n_users:,} users from {log}")
+    _OUT.print(_table(result))
+
+
+def _json_number(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _table(result: dict[str, Any]) -> Table:
+    names = ["ours", *result[next(iter(result))]["baselines"]]
+    table = Table("signal", "metric", *names, "observed", title="Held-out random exposure")
+    for signal, entry in result.items():
+        models = [entry, *entry["baselines"].values()]
+        metrics = ("auc", "mean_pred") if "auc" in entry else ("rmse", "corr", "mean_pred")
+        for metric in metrics:
+            observed = _fmt(entry["mean_true"]) if metric == "mean_pred" else ""
+            cells = [_fmt(m[metric]) for m in models]
+            table.add_row(signal, metric, *cells, observed)
+    return table

@@ -1,0 +1,130 @@
+"""Save and load a fitted simulator: safetensors for arrays and weights, JSON for the rest.
+
+A run directory holds::
+
+    simulator.json            format version, config, item feature names, provenance (meta)
+    model.safetensors         debiased network weights and buffers
+    uncorrected.safetensors   baseline network (absent when not fitted)
+    tables.safetensors        vocabulary video ids, item features, popularity counts
+
+Every file is written atomically; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from noetik.data.transitions import ItemVocab
+from noetik.errors import ConfigError, NoetikError
+from noetik.simulators.kuairand.examples import HEADS, ItemTable
+from noetik.simulators.kuairand.model import FittedSimulator, ResponseModelConfig, ResponseNet
+from noetik.utils.io import atomic_path, write_json
+
+FORMAT = "noetik.kuairand-response-model"
+VERSION = 1
+CONFIG_FILE = "simulator.json"
+_WEIGHTS = {"model": "model.safetensors", "uncorrected": "uncorrected.safetensors"}
+_TABLES = "tables.safetensors"
+
+
+def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+
+
+def save_simulator(sim: FittedSimulator, run_dir: Path) -> None:
+    """Write ``sim`` into ``run_dir`` (created if needed); the JSON config is written last."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_tensors(run_dir / _WEIGHTS["model"], dict(sim.model.state_dict()))
+    if sim.uncorrected is not None:
+        _write_tensors(run_dir / _WEIGHTS["uncorrected"], dict(sim.uncorrected.state_dict()))
+    elif (run_dir / _WEIGHTS["uncorrected"]).exists():
+        (run_dir / _WEIGHTS["uncorrected"]).unlink()
+    tables = {
+        "video_ids": torch.from_numpy(sim.vocab.video_ids.astype(np.int64)),
+        "item_features": torch.from_numpy(sim.items.features.astype(np.float32)),
+        "popularity": torch.from_numpy(sim.popularity.astype(np.float64)),
+    }
+    _write_tensors(run_dir / _TABLES, tables)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "heads": list(HEADS),
+        "config": sim.config.to_dict(),
+        "item_feature_names": list(sim.items.names),
+        "meta": sim.meta,
+    }
+    write_json(run_dir / CONFIG_FILE, payload)
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a simulator run directory (no {CONFIG_FILE})")
+    try:
+        payload: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    if payload.get("format") != FORMAT or payload.get("version") != VERSION:
+        raise ConfigError(f"{path}: not a {FORMAT} v{VERSION} file")
+    if payload.get("heads") != list(HEADS):
+        raise ConfigError(f"{path}: heads {payload.get('heads')} differ from {list(HEADS)}")
+    return payload
+
+
+def _load_tensors(path: Path, device: torch.device | str) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ConfigError(f"{path.parent}: missing {path.name}")
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as exc:  # safetensors raises its own error types
+        raise NoetikError(f"{path}: unreadable safetensors file ({exc})") from None
+
+
+def _load_net(
+    path: Path, items: ItemTable, config: ResponseModelConfig, device: torch.device | str
+) -> ResponseNet:
+    state = _load_tensors(path, device)
+    dim = int(state["obs_mean"].shape[0])
+    net = ResponseNet(items.features, config, np.zeros(dim, np.float32), np.ones(dim, np.float32))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ConfigError(f"{path}: weights do not match the config ({exc})") from None
+    return net.to(device).eval()
+
+
+def load_simulator(
+    run_dir: Path | str, device: torch.device | str | None = None
+) -> FittedSimulator:
+    """The simulator saved in ``run_dir`` (on ``device``, default CUDA when available).
+
+    Raises ConfigError (a NoetikError) for a missing or malformed run directory.
+    """
+    run_dir = Path(run_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    payload = _read_config(run_dir)
+    config = ResponseModelConfig.from_dict(payload["config"])
+    tables = _load_tensors(run_dir / _TABLES, "cpu")
+    items = ItemTable(
+        features=tables["item_features"].numpy(), names=tuple(payload["item_feature_names"])
+    )
+    model = _load_net(run_dir / _WEIGHTS["model"], items, config, device)
+    unc_path = run_dir / _WEIGHTS["uncorrected"]
+    uncorrected = _load_net(unc_path, items, config, device) if unc_path.is_file() else None
+    return FittedSimulator(
+        config=config,
+        vocab=ItemVocab(tables["video_ids"].numpy()),
+        items=items,
+        model=model,
+        uncorrected=uncorrected,
+        popularity=tables["popularity"].numpy(),
+        meta=dict(payload.get("meta", {})),
+    )

@@ -18,4 +18,10 @@ $NOETIK data info "$OUT/data" --cache "$OUT/cache"
 step "4. A few episodes (sessions) as offline-RL transitions"
 $NOETIK data episodes "$OUT/data" --cache "$OUT/cache" --n 2
 
+step "5. Fit the KuaiRand user simulator (debiased with the random-exposure log)"
+$NOETIK sim fit "$OUT/data" --cache "$OUT/cache" --out "$OUT/sim" --holdout-log "$OUT/heldout_random.csv"
+
+step "6. Validate it on the random exposures of held-out users"
+$NOETIK sim validate "$OUT/sim" --log "$OUT/heldout_random.csv"
+
 printf '\nDemo finished: outputs in %s/\n' "$OUT"

@@ -115,12 +115,13 @@ def test_bad_options_name_the_field() -> None:
         gym.make("noetik/RECEnv-v0", user_model=object)
 
 
-def test_the_documented_custom_user_model_example_runs() -> None:
-    text = (Path(__file__).resolve().parents[1] / "docs" / "environments.md").read_text()
+@pytest.mark.parametrize("doc", ["docs/environments.md", "README.md"])
+def test_the_documented_custom_user_model_example_runs(doc: str) -> None:
+    text = (Path(__file__).resolve().parents[1] / doc).read_text()
     block = re.search(r"<!-- example: custom-user-model -->\n```python\n(.*?)```", text, re.S)
-    assert block is not None, "docs/environments.md lost its custom user model example"
+    assert block is not None, f"{doc} lost its custom user model example"
     code = block.group(1)
     assert len(code.strip().splitlines()) < 30
     scope: dict[str, object] = {}
-    exec(compile(code, "docs/environments.md", "exec"), scope)
+    exec(compile(code, doc, "exec"), scope)
     assert scope["reward"] in (0.0, 1.0)

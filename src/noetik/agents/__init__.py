@@ -1,0 +1,56 @@
+"""Agents: one contract (``fit / update / scores / act / save / load``), encoders, one trainer.
+
+Algorithms register their config class with :func:`register`; :data:`ALGOS` maps each name
+to it, so ``Agent.load(folder)`` can rebuild any saved agent. See docs/agents.md.
+"""
+
+from __future__ import annotations
+
+from noetik.agents.base import (
+    ALGOS,
+    Agent,
+    AgentConfig,
+    BatchSource,
+    ProblemSpec,
+    register,
+    resolve_device,
+)
+from noetik.agents.batches import Batch, DeviceReplay, HostReplay
+from noetik.agents.encoders import (
+    Encoder,
+    EncoderConfig,
+    History,
+    HistoryTransformerEncoder,
+    MLPEncoder,
+    make_encoder,
+)
+from noetik.agents.heads import EnsembleLinear, EnsembleMLP, FusedEnsemble, ItemScorer
+from noetik.agents.trainer import Hook, Trainer, TrainerConfig, TrainResult, seed_everything
+
+__all__ = [
+    "ALGOS",
+    "Agent",
+    "AgentConfig",
+    "Batch",
+    "BatchSource",
+    "DeviceReplay",
+    "Encoder",
+    "EncoderConfig",
+    "EnsembleLinear",
+    "EnsembleMLP",
+    "FusedEnsemble",
+    "History",
+    "HistoryTransformerEncoder",
+    "Hook",
+    "HostReplay",
+    "ItemScorer",
+    "MLPEncoder",
+    "ProblemSpec",
+    "TrainResult",
+    "Trainer",
+    "TrainerConfig",
+    "make_encoder",
+    "register",
+    "resolve_device",
+    "seed_everything",
+]

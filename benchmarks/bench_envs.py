@@ -13,7 +13,13 @@ Setting (the same for both): ``RECEnv`` with 100 items, 100 users, 5-dim feature
 episodes, uniformly random actions drawn beforehand (so action sampling is not timed). Each
 figure is the median of ``--repeats`` runs. RECGym resets itself at episode end; our single
 env is reset by the loop, through ``gymnasium.make`` (its wrappers included).
-To add an environment (e.g. ``noetik/KuaiRand-v0``), add a line to :data:`CASES`.
+To add an environment, add a line to :data:`CASES`.
+
+``noetik/KuaiRand-v0`` runs its default simulator (fitted once on the built-in synthetic data,
+a 2 x 64 MLP) unless ``--kuairand-sim-dir DIR`` names a fitted run (e.g. ``noetik sim fit``'s
+default 2 x 256 MLP); batched figures are user-steps per second (``--num-envs`` users per call,
+one batched model call each), on CPU unless CUDA is available. Its goal: >= 100,000 batched
+user-steps per second on 2 cores.
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ import numpy as np
 
 import noetik.envs  # noqa: F401  (registers the ids)
 
-#: (env id, options) measured by :func:`bench_env`; add ``noetik/KuaiRand-v0`` here later.
+#: (env id, options) measured by :func:`bench_env`.
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("noetik/RECEnv-v0", {"n_items": 100, "n_users": 100, "step_per_episode": 10}),
     ("noetik/InterestEvolution-v0", {}),
+    ("noetik/KuaiRand-v0", {}),
 ]
+#: Fewer single-env steps per run for environments that are slow one user at a time.
+SINGLE_STEPS: dict[str, int] = {"noetik/KuaiRand-v0": 10_000}
 
 PEER_SCRIPT = """
 import sys, time, warnings
@@ -112,8 +121,9 @@ def bench_env(
     both see the same machine load; its median is returned as ``"recgym"``.
     """
     single, peer_runs = [], []
+    steps = min(args.steps, SINGLE_STEPS.get(env_id, args.steps))
     for _ in range(args.repeats):
-        single.append(single_steps_per_second(env_id, options, args.steps))
+        single.append(single_steps_per_second(env_id, options, steps))
         if peer:
             peer_runs.append(recgym_steps_per_second(peer, args.steps))
     batched = [
@@ -133,17 +143,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=50_000, help="single-env steps per run")
     parser.add_argument("--num-envs", type=int, default=4096, help="users per batched call")
     parser.add_argument("--calls", type=int, default=100, help="batched calls per run")
+    parser.add_argument("--kuairand-sim-dir", help="fitted simulator run for KuaiRand-v0")
+    parser.add_argument("--only", help="measure only this env id")
     args = parser.parse_args(argv)
 
-    results = {
-        env_id: bench_env(env_id, options, args, args.peer_python if i == 0 else None)
-        for i, (env_id, options) in enumerate(CASES)
-    }
+    cases = [
+        (
+            env_id,
+            {**options, "sim_dir": args.kuairand_sim_dir}
+            if "KuaiRand" in env_id and args.kuairand_sim_dir
+            else options,
+        )
+        for env_id, options in CASES
+        if args.only in (None, env_id)
+    ]
+    results = {}
+    for env_id, options in cases:  # RECGym runs beside RECEnv-v0, its counterpart
+        peer = args.peer_python if env_id == "noetik/RECEnv-v0" else None
+        results[env_id] = bench_env(env_id, options, args, peer)
     print(f"median of {args.repeats} runs; batched = {args.num_envs} users per call")
-    print(f"{'environment':32s} {'single steps/s':>16s} {'batched steps/s':>16s}")
+    print(f"{'environment':32s} {'single steps/s':>16s} {'batched user-steps/s':>21s}")
     for env_id, r in results.items():
-        print(f"{env_id:32s} {r['single']:16,.0f} {r['batched']:16,.0f}")
-    ours = results["noetik/RECEnv-v0"]
+        print(f"{env_id:32s} {r['single']:16,.0f} {r['batched']:21,.0f}")
+    ours = results.get("noetik/RECEnv-v0", {})
     if "recgym" in ours:
         peer = ours["recgym"]
         print(f"{'recgym.RECEnv (scope-rl)':32s} {peer:16,.0f} {'':>16s}")

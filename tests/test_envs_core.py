@@ -14,6 +14,7 @@ from noetik.errors import ConfigError
 FAST: dict[str, dict[str, object]] = {
     "noetik/RECEnv-v0": {"obs_std": 0.1, "reward_std": 0.5},
     "noetik/InterestEvolution-v0": {"time_budget": 20.0, "choice_model": "mnl"},
+    "noetik/KuaiRand-v0": {"leave_model": "hazard"},  # the default simulator (fitted once)
 }
 INFO_KEYS: dict[str, set[str]] = {
     "noetik/RECEnv-v0": {"user_id", "t", "state", "item_id", "item_features", "reward"},
@@ -29,6 +30,18 @@ INFO_KEYS: dict[str, set[str]] = {
         "click",
         "watch_time",
         "quality",
+    },
+    "noetik/KuaiRand-v0": {
+        "user_id",
+        "t",
+        "video_id",
+        "item",
+        "is_click",
+        "watch_ratio",
+        "pred_is_click",
+        "duration_s",
+        "tags",
+        "item_features",
     },
 }
 
@@ -56,7 +69,11 @@ def _same(a: list[tuple[object, ...]], b: list[tuple[object, ...]]) -> bool:
 
 
 def test_ids_are_registered() -> None:
-    assert set(ENV_IDS) == {"noetik/RECEnv-v0", "noetik/InterestEvolution-v0"}
+    assert set(ENV_IDS) == {
+        "noetik/RECEnv-v0",
+        "noetik/InterestEvolution-v0",
+        "noetik/KuaiRand-v0",
+    }
     assert all(env_id in gym.registry for env_id in ENV_IDS)
 
 

@@ -177,6 +177,7 @@ def test_clock_matches_datetime() -> None:
     assert lagged.tolist() == [1]
 
 
+@pytest.mark.slow  # a speed figure: benchmarks/bench_envs.py measures it
 def test_speed_4096(tables: OnlineStateTables) -> None:
     b, rng = 4096, np.random.default_rng(0)
     states = OnlineStates(tables, b)

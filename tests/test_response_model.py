@@ -132,6 +132,7 @@ def test_save_and_load_round_trip(
         load_simulator(tmp_path / "missing")
 
 
+@pytest.mark.slow  # a speed figure: benchmarks/bench_envs.py measures it
 def test_batched_forward_is_fast(synth_run: tuple[Path, FittedSimulator, Path]) -> None:
     _, sim, _ = synth_run
     obs = torch.rand(4096, 128)

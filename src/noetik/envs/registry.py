@@ -19,6 +19,11 @@ _ENVS: tuple[tuple[str, str, str], ...] = (
         "noetik.envs.interest_env:InterestEvolutionEnv",
         "noetik.envs.interest_env:InterestEvolutionVectorEnv",
     ),
+    (
+        "noetik/KuaiRand-v0",
+        "noetik.envs.kuairand_env:KuaiRandEnv",
+        "noetik.envs.kuairand_env:KuaiRandVectorEnv",
+    ),
 )
 
 #: Every registered environment id.

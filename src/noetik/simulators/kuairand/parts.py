@@ -1,0 +1,288 @@
+"""The parts of ``noetik/KuaiRand-v0``: a simulator learned from KuaiRand logs.
+
+==================  ========================================================================
+``LoggedUsers``     users of the standard log (uniform; ``n_users`` lowest ids), seeded with
+                    their logged past (``warm_start``) or cold; session tab and start time
+                    from a random logged session (warm: the user's last logged time plus a
+                    logged between-session gap)
+``CandidatePool``   the fixed catalog: action ``a`` -> vocabulary item ``pool[a]``
+``ResponseModel``   state (``OnlineStates.observe``) -> one batched ``predict_torch`` call ->
+                    sampled signals (:mod:`~noetik.simulators.kuairand.signals`); dynamics:
+                    push the step into the history, advance the clock by an exponential gap
+``ConfigReward``    the data layer's :class:`RewardConfig` applied to the signals
+``FixedLength`` /   :mod:`~noetik.simulators.kuairand.leave`
+``HazardLeave``
+``StateObserver``   the 128-d state, float32 ``Box(-inf, inf, (128,))``
+``AnalystReport``   user id, step, clock, tab, shown video, 12 signals, predictions, duration,
+                    tag buckets, item features, leave probability; the raw history on demand
+==================  ========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from noetik.data.features import STATE_DIM, STATE_SLICES
+from noetik.data.online_state import DEFAULT_CLOCK_LAG_S, LoggedHistory, OnlineStates
+from noetik.data.rewards import SIGNALS, RewardConfig
+from noetik.errors import ConfigError
+from noetik.simulators import core
+from noetik.simulators.core import Float32Array, FloatArray, IntArray, Signals, Users
+from noetik.simulators.kuairand.env_config import KuaiRandEnvConfig
+from noetik.simulators.kuairand.examples import HEADS
+from noetik.simulators.kuairand.leave import (
+    FixedLength,
+    HazardLeave,
+    SessionStats,
+    empirical_hazard,
+    reference_reward,
+    session_stats,
+)
+from noetik.simulators.kuairand.signals import StayModel, sample_signals
+from noetik.simulators.kuairand.users import KuaiRandUsers
+from noetik.simulators.kuairand.world import HISTORY_LEN, KuaiRandWorld, load_world
+
+
+def _observe(world: KuaiRandWorld, users: Users) -> Float32Array:
+    """(B, 128) float32 current states of a :class:`KuaiRandUsers` batch (cached)."""
+    obs: Float32Array = cast(KuaiRandUsers, users).observe(
+        world.tables, HISTORY_LEN, DEFAULT_CLOCK_LAG_S
+    )
+    return obs
+
+
+def _states(world: KuaiRandWorld, users: Users) -> OnlineStates:
+    """The :class:`OnlineStates` bound to a :class:`KuaiRandUsers` batch."""
+    states: OnlineStates = cast(KuaiRandUsers, users).states(
+        world.tables, HISTORY_LEN, DEFAULT_CLOCK_LAG_S
+    )
+    return states
+
+
+def _take_history(h: LoggedHistory, rows: IntArray) -> LoggedHistory:
+    return LoggedHistory(
+        h.items[rows], h.signals[rows], h.time_s[rows], h.mask[rows], h.n_past[rows],
+        h.cum_sum[rows],
+    )  # fmt: skip
+
+
+class LoggedUsers(core.UserSampler):
+    """Users of the standard log, uniformly, with their logged past (warm) or none (cold)."""
+
+    def __init__(self, world: KuaiRandWorld, config: KuaiRandEnvConfig, sessions: SessionStats):
+        n = len(world.population) if config.n_users is None else config.n_users
+        if n > len(world.population):
+            raise ConfigError(
+                f"n_users: {n} asked, the standard log has {len(world.population)} users"
+            )
+        self.world, self.config, self.sessions, self.n = world, config, sessions, n
+        self.last_time_s = world.history.time_s[:, -1]
+
+    def sample(self, rng: np.random.Generator, n: int) -> Users:
+        """``n`` new sessions (draws: users, sessions, then a between-session gap if warm)."""
+        rows = rng.integers(0, self.n, size=n)
+        session = rng.integers(0, len(self.sessions.lengths), size=n)
+        tab = self.sessions.start_tab[session]
+        if self.config.tab is not None:
+            tab = np.full(n, self.config.tab, dtype=np.int64)
+        user_id = self.world.population[rows]
+        states = OnlineStates(self.world.tables, n, HISTORY_LEN, clock_lag_s=DEFAULT_CLOCK_LAG_S)
+        if self.config.warm_start:
+            gaps = self.sessions.between_gaps_s
+            time_s = self.last_time_s[rows] + gaps[rng.integers(0, len(gaps), size=n)]
+            states.reset(np.arange(n), user_id, _take_history(self.world.history, rows))
+        else:
+            time_s = self.sessions.start_s[session].copy()
+            states.reset(np.arange(n), user_id)
+        return KuaiRandUsers.fresh(user_id, time_s, tab.astype(np.int64), states)
+
+
+class CandidatePool(core.ItemModel):
+    """A fixed catalog: action ``a`` shows vocabulary item ``items.item_id[a]`` to every user."""
+
+    def __init__(self, world: KuaiRandWorld, pool: IntArray) -> None:
+        n = len(pool)
+        self.pool = pool
+        """(A_pool,) int64 vocabulary index of each action."""
+        self.video_ids = world.vocab.decode(pool)
+        """(A_pool,) int64 KuaiRand video id of each action."""
+        tags = world.tables.action_tags[pool]
+        cluster = np.where(tags.any(axis=1), tags.argmax(axis=1), -1).astype(np.int64)
+        features = world.sim.items.features[pool].astype(np.float64)
+        self.items = core.Items(pool, features, world.duration_s[pool], np.zeros(n), cluster)
+
+    def sample(self, rng: np.random.Generator, users: Users) -> None:
+        """No per-user pools."""
+        return None
+
+
+def candidate_pool(world: KuaiRandWorld, config: KuaiRandEnvConfig) -> IntArray:
+    """(A_pool,) int64 sorted vocabulary indices of the candidate pool of ``config``."""
+    spec = config.candidate_pool
+    if spec == "all":
+        return np.arange(len(world.vocab), dtype=np.int64)
+    if spec == "random":
+        if world.random is None or not len(world.random.action):
+            raise ConfigError("candidate_pool='random': the dataset has no random-exposure log")
+        return np.unique(world.random.action)
+    try:
+        return np.unique(world.vocab.encode(np.asarray(spec, dtype=np.int64)))
+    except KeyError as exc:
+        raise ConfigError(f"candidate_pool: {exc.args[0]}") from None
+
+
+class ResponseModel(core.UserModel):
+    """The fitted response model: one batched prediction, then sampled signals."""
+
+    def __init__(
+        self, world: KuaiRandWorld, pool: IntArray, config: KuaiRandEnvConfig, gap_mean_s: float
+    ) -> None:
+        self.world, self.pool, self.config, self.gap_mean_s = world, pool, config, gap_mean_s
+        self.stay = StayModel.from_logs(world.standard, world.random)
+        self.device = world.sim.device
+        self.pool_t = torch.from_numpy(pool).to(self.device)
+        self.duration_s = world.duration_s[pool]
+        self.hazard = config.leave_model == "hazard"
+
+    def predict(self, obs: Float32Array, action: IntArray) -> np.ndarray:
+        """(B, 9) float32 predictions for states ``obs`` (B, 128) and actions (B,)."""
+        obs_t = torch.from_numpy(obs).to(self.device)
+        item_t = self.pool_t[torch.from_numpy(action).to(self.device)]
+        out = self.world.sim.predict_torch(obs_t, item_t, self.config.exposure)
+        predicted: np.ndarray = out.cpu().numpy()
+        return predicted
+
+    def response(self, rng: np.random.Generator, users: Users, action: IntArray) -> Signals:
+        """Signals ``{name: (B,)}`` drawn from the predictions for the current states."""
+        kr = cast(KuaiRandUsers, users)
+        kr.predicted = self.predict(_observe(self.world, kr), action)
+        kr.signals = sample_signals(
+            rng, kr.predicted, self.duration_s[action], self.config.watch_ratio_concentration,
+            self.stay,
+        )  # fmt: skip
+        columns = np.ascontiguousarray(kr.signals.T)  # (12, B): rows are independent copies
+        return dict(zip(SIGNALS, columns, strict=True))
+
+    def preference_dynamics(
+        self, rng: np.random.Generator, users: Users, action: IntArray, signals: Signals
+    ) -> None:
+        """Push the step into the history; advance the clock; draw the leave uniforms."""
+        kr = cast(KuaiRandUsers, users)
+        _states(self.world, kr).push(self.pool[action], kr.signals, kr.time_s)
+        kr.obs_fresh[:] = False
+        kr.time_s += rng.exponential(self.gap_mean_s, size=len(action))
+        if self.hazard:
+            kr.leave_draw = rng.random(len(action))
+
+
+class ConfigReward(core.RewardFunction):
+    """The weighted sum of signals of a :class:`RewardConfig` (float64)."""
+
+    def __init__(self, reward: RewardConfig) -> None:
+        self.weights = reward.weights
+
+    def __call__(self, signals: Signals, users: Users) -> FloatArray:
+        """Reward (B,)."""
+        total = np.zeros(len(users.t), dtype=np.float64)
+        for name, weight in self.weights:
+            total += weight * signals[name]
+        return total
+
+
+#: Slices whose every dimension is at most 1.
+_UNIT_SLICES = (
+    "user.active_degree", "user.flags", "user.onehot", "user.missing", "hist.cum_mean",
+    "hist.tags", "ctx.hour", "ctx.weekday", "ctx.tab",
+)  # fmt: skip
+
+
+def state_space() -> spaces.Box:
+    """Box of the 128-d state: >= -1 (sin/cos; other dimensions are >= 0 up to float rounding
+    of the running window sums), <= 1 on the unit slices; the log-scaled dimensions (times,
+    counts) are bounded by the float32 maximum only."""
+    high = np.full(STATE_DIM, np.finfo(np.float32).max, dtype=np.float32)
+    for name in _UNIT_SLICES:
+        high[STATE_SLICES[name]] = 1.0
+    return spaces.Box(np.full(STATE_DIM, -1.0, dtype=np.float32), high, dtype=np.float32)
+
+
+class StateObserver(core.Observer):
+    """The 128-d state of each user before the next request."""
+
+    def __init__(self, world: KuaiRandWorld) -> None:
+        self.world = world
+        self.space = state_space()
+
+    def __call__(self, rng: np.random.Generator, users: Users) -> Float32Array:
+        """(B, 128) float32."""
+        obs = _observe(self.world, users)
+        return obs.copy() if obs is cast(KuaiRandUsers, users).obs else obs
+
+
+class AnalystReport(core.Reporter):
+    """Everything an analyst needs per user (see the module table and docs/environments.md)."""
+
+    def __init__(self, world: KuaiRandWorld, pool: CandidatePool, return_history: bool) -> None:
+        self.world, self.pool, self.return_history = world, pool, return_history
+
+    def __call__(
+        self, users: Users, action: IntArray | None, result: core.StepResult | None
+    ) -> dict[str, np.ndarray]:
+        """Arrays with leading dim B."""
+        kr = cast(KuaiRandUsers, users)
+        info: dict[str, np.ndarray] = {
+            "user_id": kr.user_id.copy(),
+            "t": kr.t.copy(),
+            "time_s": kr.time_s.copy(),
+            "tab": kr.tab.copy(),
+        }
+        if action is not None and result is not None:
+            item = self.pool.pool[action]
+            info["action"] = action
+            info["item"] = item
+            info["video_id"] = self.pool.video_ids[action]
+            info["reward"] = result.reward
+            info.update(result.signals)
+            info.update({f"pred_{h}": kr.predicted[:, j] for j, h in enumerate(HEADS)})
+            info["duration_s"] = self.pool.items.length[action]
+            info["tags"] = self.world.tables.action_tags[item]
+            info["item_features"] = self.world.sim.items.features[item]
+            info["leave_prob"] = kr.leave_prob.copy()
+        if self.return_history:
+            states = _states(self.world, kr)
+            names = ("history_items", "history_signals", "history_gap_s", "history_mask")
+            info.update(zip(names, states.history(kr.time_s), strict=True))
+        return info
+
+
+def build_kuairand_simulator(config: KuaiRandEnvConfig) -> core.Simulator:
+    """The KuaiRand simulator of ``config`` (loads, or reuses, the fitted model and logs)."""
+    world = load_world(config.sim_dir, config.data_dir, config.device)
+    sessions = session_stats(world.standard, config.session_gap_minutes)
+    pool = candidate_pool(world, config)
+    catalog = CandidatePool(world, pool)
+    gap = sessions.within_gap_mean_s if config.gap_mean_s is None else config.gap_mean_s
+    termination: core.Termination = FixedLength(config.episode_length, config.max_steps)
+    if config.leave_model == "hazard":
+        reward = config.reward_config
+        termination = HazardLeave(
+            empirical_hazard(sessions.lengths, config.max_steps),
+            reward,
+            config.leave_reward_coef,
+            reference_reward(world.random, world.standard, reward),
+            config.max_steps,
+        )
+    return core.Simulator(
+        user_sampler=LoggedUsers(world, config, sessions),
+        item_model=catalog,
+        user_model=ResponseModel(world, pool, config, gap),
+        reward=ConfigReward(config.reward_config),
+        termination=termination,
+        observer=StateObserver(world),
+        reporter=AnalystReport(world, catalog, config.return_history),
+        action_space=spaces.Discrete(len(pool)),
+    )

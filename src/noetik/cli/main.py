@@ -13,6 +13,7 @@ import typer
 from noetik import __version__
 from noetik.cli.data import data_app
 from noetik.cli.sim import sim_app
+from noetik.cli.train import act, train
 from noetik.errors import NoetikError
 
 app = typer.Typer(
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(sim_app, name="sim")
+app.command("train")(train)
+app.command("act")(act)
 
 
 def _version(value: bool) -> None:

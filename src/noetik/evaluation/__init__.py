@@ -1,0 +1,1 @@
+"""Stage 4, evaluation: simulator rollouts, off-policy evaluation, random-exposure evaluation."""

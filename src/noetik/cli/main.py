@@ -12,6 +12,7 @@ import typer
 
 from noetik import __version__
 from noetik.cli.data import data_app
+from noetik.cli.evaluate import evaluate
 from noetik.cli.sim import sim_app
 from noetik.cli.train import act, train
 from noetik.errors import NoetikError
@@ -27,6 +28,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(sim_app, name="sim")
 app.command("train")(train)
 app.command("act")(act)
+app.command("evaluate")(evaluate)
 
 
 def _version(value: bool) -> None:

@@ -116,3 +116,46 @@ def bootstrap_ci(
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(values.mean()), float(low), float(high)
+
+
+def make_eval_envs(
+    env_id: str, n_users: int, env_kwargs: dict[str, Any] | None = None
+) -> gym.vector.VectorEnv[Any, Any, Any]:
+    """``n_users`` simulated users of ``env_id``, batched (``vector_entry_point`` mode)."""
+    import noetik.envs  # noqa: F401  (registers the ids)
+
+    return gym.make_vec(
+        env_id, num_envs=n_users, vectorization_mode="vector_entry_point", **(env_kwargs or {})
+    )
+
+
+def evaluate_online(
+    agent: Agent,
+    env_id: str,
+    n_users: int = 1_000,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """One session for each of ``n_users`` simulated users of ``env_id``: mean and 95 %
+    bootstrap interval (``{"mean", "low", "high"}``) of return, session length and signals.
+
+    Agents that read the history get it from the environment (``return_history=True``).
+    """
+    kwargs = dict(env_kwargs or {})
+    if wants_history(agent):
+        kwargs["return_history"] = True
+    envs = make_eval_envs(env_id, n_users, kwargs)
+    stats = run_sessions(envs, EnvPolicy(agent, envs), seed=seed)
+    table = {"return": stats.returns, "length": stats.lengths.astype(np.float64)}
+    table.update({f"{k}_rate" if k.startswith("is_") else k: v for k, v in stats.signals.items()})
+    out: dict[str, dict[str, float]] = {}
+    for name, values in table.items():
+        mean, low, high = bootstrap_ci(values, seed=seed)
+        out[name] = {"mean": mean, "low": low, "high": high}
+    return out
+
+
+def wants_history(agent: Agent) -> bool:
+    """Whether ``agent``'s encoder reads the raw interaction history."""
+    encoder = getattr(agent, "encoder", None)
+    return bool(getattr(encoder, "uses_history", False))

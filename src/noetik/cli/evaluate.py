@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from noetik.cli.options import EnvOptionOpt, parse_env_options
 from noetik.errors import ConfigError
 
 _OUT = Console()
@@ -18,27 +19,10 @@ if not _OUT.is_terminal:
 SHOWN = ("return", "length", "is_click_rate", "watch_ratio", "is_like_rate", "is_hate_rate")
 
 
-def _env_options(options: list[str]) -> dict[str, object]:
-    parsed: dict[str, object] = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--env-option must look like NAME=VALUE, got '{item}'")
-        try:
-            parsed[key] = json.loads(value)
-        except ValueError:
-            parsed[key] = value
-    return parsed
-
-
 def evaluate(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders written by noetik train."),
     env: str = typer.Option("noetik/KuaiRand-v0", "--env", help="Simulator to evaluate in."),
-    env_option: list[str] | None = typer.Option(
-        None,
-        "--env-option",
-        help="Environment option NAME=VALUE (repeatable), e.g. sim_dir=runs/sim.",
-    ),
+    env_option: list[str] | None = EnvOptionOpt,
     users: int = typer.Option(1_000, "--users", help="Simulated users (one session each)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated users."),
     out: Path | None = typer.Option(None, "--out", help="Folder for leaderboard.json/.csv."),
@@ -50,7 +34,7 @@ def evaluate(
 
     if users < 1:
         raise ConfigError(f"--users must be >= 1, got {users}")
-    kwargs = _env_options(env_option or [])
+    kwargs = parse_env_options(env_option or [])
     entries = []
     with make_progress() as progress:
         for run in track(run_dirs, len(run_dirs), "Evaluating runs", progress):

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from noetik.cli.options import EnvOptionOpt, parse_env_options
 from noetik.errors import ConfigError, NoetikError
 
 _OUT = Console()
@@ -59,6 +60,7 @@ def train(
     num_envs: int = typer.Option(256, "--num-envs", help="Users per batched env (online)."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache folder for typed copies."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint."),
+    env_option: list[str] | None = EnvOptionOpt,
 ) -> None:
     """Train ALGO offline on logged data (--data) or online in an environment (--env)."""
     from noetik.agents.runs import RunSource, train_run
@@ -66,8 +68,9 @@ def train(
     if data is not None and env is not None:
         raise ConfigError("give either --data or --env, not both (neither: built-in data)")
     agent_config = _config(algo, config, seed, encoder)
+    options = tuple(sorted(parse_env_options(env_option or []).items()))
     source = RunSource(data_dir=str(data) if data else None, env_id=env, num_envs=num_envs,
-                       cache_dir=str(cache) if cache else None)  # fmt: skip
+                       env_kwargs=options, cache_dir=str(cache) if cache else None)  # fmt: skip
     result = train_run(agent_config, source, out, steps, resume=resume)
     shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
     _OUT.print(f"trained {algo} for {result.steps:,} steps -> {out}")

@@ -1,0 +1,301 @@
+"""Heuristic recommenders with the agent contract (``scores / act / save / load``): baselines.
+
+* ``random`` (:class:`RandomConfig`): a uniform draw over the action space at every step.
+* ``popular`` (:class:`PopularConfig`): items ranked by their logged exposure count (or the
+  sum of one signal, e.g. clicks); at each step the most popular item the user has not seen
+  in the history window (so step t of a fresh session shows the t-th most popular item).
+* ``greedy`` (:class:`GreedyConfig`): asks the KuaiRand simulator's response model for the
+  expected reward of every candidate item and shows the best (a one-step oracle of the
+  simulator: it knows the model the environment samples from).
+
+``fit(data)`` is a count (popular) or a no-op; it never runs gradient steps. With ``out_dir``
+it writes ``<out_dir>/checkpoint`` like the trainer, so ``Agent.load`` works the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from noetik.agents.base import Agent, AgentConfig, ProblemSpec, register
+from noetik.agents.encoders import History
+from noetik.data.rewards import SIGNALS
+from noetik.data.transitions import Transitions
+from noetik.errors import ConfigError
+from noetik.simulators.kuairand.env_config import KuaiRandEnvConfig
+from noetik.simulators.kuairand.examples import HEADS
+from noetik.simulators.kuairand.parts import candidate_pool
+from noetik.simulators.kuairand.world import load_world
+
+if TYPE_CHECKING:
+    from noetik.agents.trainer import Hook, TrainerConfig, TrainResult
+
+__all__ = [
+    "GreedyAgent",
+    "GreedyConfig",
+    "PopularAgent",
+    "PopularConfig",
+    "RandomAgent",
+    "RandomConfig",
+    "popularity_counts",
+]
+
+
+class HeuristicAgent(Agent):
+    """Common part: no gradient steps; ``fit`` counts (or does nothing) and saves."""
+
+    def update(self, batch: Any) -> dict[str, Tensor]:
+        """Nothing to learn."""
+        return {}
+
+    def observe(self, data: Any) -> None:
+        """Learn what the heuristic needs from ``data`` (default: nothing)."""
+
+    def fit(
+        self,
+        data: Any,
+        steps: int = 0,
+        out_dir: str | Path | None = None,
+        *,
+        hooks: Iterable[Hook] = (),
+        resume: bool = False,
+        trainer: TrainerConfig | None = None,
+    ) -> TrainResult:
+        """:meth:`observe` ``data``; write ``<out_dir>/checkpoint`` when a folder is given."""
+        from noetik.agents.trainer import TrainResult
+
+        self.observe(data)
+        folder = out_dir if out_dir is not None else (trainer.out_dir if trainer else None)
+        run_dir = Path(folder) if folder is not None else None
+        if run_dir is not None:
+            self.save(run_dir / "checkpoint")
+        return TrainResult(0, {}, run_dir)
+
+
+class RandomAgent(HeuristicAgent):
+    """Uniform random actions; ``scores`` are all 0 (uniform logits)."""
+
+    config: RandomConfig
+
+    def __init__(self, config: RandomConfig, spec: ProblemSpec) -> None:
+        super().__init__(config, spec)
+        self.generator = torch.Generator()
+        self.generator.manual_seed(config.seed)
+
+    def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B, A) float32 zeros."""
+        return obs.new_zeros(obs.shape[0], self.spec.n_actions, dtype=torch.float32)
+
+    @torch.no_grad()
+    def act(
+        self, obs: Tensor, history: History | None = None, deterministic: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:  # fmt: skip
+        """(B,) int64 uniform draws (always random; ``generator`` or the agent's seeded one)."""
+        gen = generator if generator is not None else self.generator
+        n = (obs.shape[0],)
+        return torch.randint(0, self.spec.n_actions, n, generator=gen, device=gen.device).to(
+            obs.device
+        )
+
+
+@register("random")
+@dataclass(frozen=True)
+class RandomConfig(AgentConfig):
+    """Config of :class:`RandomAgent` (only ``seed`` matters)."""
+
+    agent_class = RandomAgent
+
+
+def popularity_counts(t: Transitions, signal: str | None, spec: ProblemSpec) -> np.ndarray:
+    """(A,) float64 per action of ``spec``: rows showing it (``signal`` None) or the sum of
+    ``signal`` over them; logged items are matched to actions by video id when ``spec`` has
+    ``video_ids`` (items outside the log count 0), else by index."""
+    weights = None
+    if signal is not None:
+        if signal not in SIGNALS:
+            raise ConfigError(f"signal must be one of {SIGNALS}, got {signal!r}")
+        weights = t.signals[:, SIGNALS.index(signal)].astype(np.float64)
+    counts = np.bincount(t.action, weights=weights, minlength=t.n_actions).astype(np.float64)
+    if spec.video_ids is None:
+        if t.n_actions != spec.n_actions:
+            raise ConfigError(f"the log has {t.n_actions} items, the agent {spec.n_actions}; "
+                              "give the spec video_ids to match them")  # fmt: skip
+        return counts
+    logged = np.asarray(t.vocab.video_ids, dtype=np.int64)
+    order = np.argsort(logged)
+    pos = np.minimum(np.searchsorted(logged[order], spec.video_ids), len(logged) - 1)
+    hit = logged[order][pos] == spec.video_ids
+    return np.where(hit, counts[order][pos], 0.0)
+
+
+class PopularAgent(HeuristicAgent):
+    """Most popular first; skips items in the history window (see module docs)."""
+
+    config: PopularConfig
+    counts: Tensor
+    """(A,) float64 buffer: exposure (or signal) count of every action."""
+    priority: Tensor
+    """(A,) float32 buffer: ``A - rank`` (rank 0 = most popular; ties: lower index first)."""
+
+    def __init__(self, config: PopularConfig, spec: ProblemSpec) -> None:
+        super().__init__(config, spec)
+        self.register_buffer("counts", torch.zeros(spec.n_actions, dtype=torch.float64))
+        self.register_buffer("priority", torch.zeros(spec.n_actions, dtype=torch.float32))
+        self.set_counts(np.zeros(spec.n_actions))
+
+    def set_counts(self, counts: np.ndarray) -> None:
+        """Rank the actions by ``counts`` (A,) (descending; ties by lower index)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        if counts.shape != (self.spec.n_actions,):
+            raise ConfigError(f"counts must have shape ({self.spec.n_actions},)")
+        order = np.argsort(-counts, kind="stable")
+        priority = np.empty(len(counts), dtype=np.float32)
+        priority[order] = len(counts) - np.arange(len(counts), dtype=np.float32)
+        self.counts.copy_(torch.from_numpy(counts))
+        self.priority.copy_(torch.from_numpy(priority))
+
+    def observe(self, data: Any) -> None:
+        """Count ``data``: :class:`Transitions`, or (A,) counts given directly."""
+        if isinstance(data, Transitions):
+            data = popularity_counts(data, self.config.signal, self.spec)
+        self.set_counts(np.asarray(data))
+
+    def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B, A) float32 ``A - rank``; -inf on history items when ``exclude_seen``."""
+        s = self.priority.to(obs.device).expand(obs.shape[0], -1).clone()
+        if history is None or not self.config.exclude_seen:
+            return s
+        a = self.spec.n_actions
+        items = torch.where(history.mask, history.items, a).clamp(0, a)
+        wide = torch.cat([s, s.new_zeros(s.shape[0], 1)], dim=1)
+        return wide.scatter(1, items, float("-inf"))[:, :a]
+
+    @torch.no_grad()
+    def act(
+        self, obs: Tensor, history: History | None = None, deterministic: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:  # fmt: skip
+        """(B,) int64 argmax of :meth:`scores` (the rule is deterministic)."""
+        return self.scores(obs, history).argmax(dim=-1)
+
+
+@register("popular")
+@dataclass(frozen=True)
+class PopularConfig(AgentConfig):
+    """Config of :class:`PopularAgent`."""
+
+    agent_class = PopularAgent
+    signal: str | None = None
+    """None: rank by exposures (logged rows); a signal name (e.g. ``"is_click"``): by its sum."""
+    exclude_seen: bool = True
+    """Skip the items in the history window (needs ``history``; without it: the top item)."""
+
+
+class GreedyAgent(HeuristicAgent):
+    """argmax over the candidate pool of the simulator's expected reward for the state."""
+
+    config: GreedyConfig
+    pool: Tensor
+    """(A,) int64 vocabulary index of each action (non-persistent buffer)."""
+    head_weights: Tensor
+    """(9,) float32 reward weight of each head used linearly (click, like, ...)."""
+    watch_coef: Tensor
+    """(A,) float32 reward per unit of predicted watch ratio of each action."""
+
+    def __init__(self, config: GreedyConfig, spec: ProblemSpec) -> None:
+        super().__init__(config, spec)
+        env = config.env_config()
+        world = load_world(env.sim_dir, env.data_dir, config.device)
+        self.sim = world.sim
+        pool = candidate_pool(world, env)
+        if len(pool) != spec.n_actions:
+            raise ConfigError(f"the candidate pool has {len(pool)} items, spec {spec.n_actions}")
+        weights = dict(env.reward_config.weights)
+        unsupported = set(weights) - {*HEADS, "play_time_s"}
+        if unsupported:
+            raise ConfigError(f"greedy: no expected value for {sorted(unsupported)}")
+        head_w = np.array([weights.get(h, 0.0) for h in HEADS], dtype=np.float32)
+        self.long_view_weight = float(head_w[HEADS.index("long_view")])
+        head_w[[HEADS.index("long_view"), HEADS.index("watch_ratio")]] = 0.0
+        known = world.tables.action_duration_known[pool].astype(np.float32)
+        duration = world.duration_s[pool].astype(np.float32)
+        watch = weights.get("watch_ratio", 0.0) * known + weights.get("play_time_s", 0.0) * duration
+        self.register_buffer("pool", torch.from_numpy(pool), persistent=False)
+        self.register_buffer("head_weights", torch.from_numpy(head_w), persistent=False)
+        self.register_buffer("watch_coef", torch.from_numpy(watch), persistent=False)
+
+    def expected_reward(self, p: Tensor, lo: int, hi: int) -> Tensor:
+        """(B, a) expected reward from predictions ``p`` (B, a, 9) of actions ``lo:hi``."""
+        click, lv = HEADS.index("is_click"), HEADS.index("long_view")
+        out = p @ self.head_weights.to(p.device)
+        out = out + p[..., HEADS.index("watch_ratio")] * self.watch_coef[lo:hi].to(p.device)
+        if self.long_view_weight:  # long views only come with a click: min(p_lv, p_click)
+            out = out + self.long_view_weight * torch.minimum(p[..., lv], p[..., click])
+        return out
+
+    @torch.no_grad()
+    def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B, A) float32 expected reward of every action (chunked model calls)."""
+        dev = self.sim.device
+        x = obs.to(dev, torch.float32)
+        b, a = x.shape[0], self.spec.n_actions
+        pool = self.pool.to(dev)
+        out = torch.empty(b, a, device=dev)
+        step = max(1, self.config.chunk_rows // max(b, 1))
+        for lo in range(0, a, step):
+            hi = min(a, lo + step)
+            states = x[:, None, :].expand(b, hi - lo, x.shape[1]).reshape(-1, x.shape[1])
+            items = pool[lo:hi].repeat(b)
+            p = self.sim.predict_torch(states, items, self.config.exposure).view(b, hi - lo, -1)
+            out[:, lo:hi] = self.expected_reward(p, lo, hi)
+        return out.to(obs.device)
+
+
+@register("greedy")
+@dataclass(frozen=True)
+class GreedyConfig(AgentConfig):
+    """Config of :class:`GreedyAgent`: which simulator and pool (as the env's options)."""
+
+    agent_class = GreedyAgent
+    sim_dir: str | None = None
+    """The simulator run directory (None: the default simulator)."""
+    data_dir: str | None = None
+    """The dataset of the candidate pool (None: the simulator's)."""
+    candidate_pool: str | tuple[int, ...] = "random"
+    """``"random"``, ``"all"`` or video ids, as ``KuaiRandEnvConfig.candidate_pool``."""
+    reward: tuple[tuple[str, float], ...] = (("is_click", 0.5), ("watch_ratio", 0.5))
+    """Reward weights; heads of the model and ``play_time_s`` (no stays)."""
+    exposure: Literal["random", "standard"] = "random"
+    """Model head: ``"random"`` (debiased) or ``"standard"``."""
+    chunk_rows: int = 1 << 18
+    """(state, item) pairs per model call."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.candidate_pool, list):
+            object.__setattr__(self, "candidate_pool", tuple(self.candidate_pool))
+        self.env_config()  # validates the env options
+
+    def env_config(self) -> KuaiRandEnvConfig:
+        """The env options these fields stand for."""
+        return KuaiRandEnvConfig(
+            sim_dir=self.sim_dir, data_dir=self.data_dir, reward=self.reward,
+            candidate_pool=self.candidate_pool,  # type: ignore[arg-type]
+            exposure=self.exposure, device=self.device,
+        )  # fmt: skip
+
+    @classmethod
+    def for_env(cls, env: Any, **changes: Any) -> GreedyConfig:
+        """The config matching a ``noetik/KuaiRand-v0`` env (single or vector)."""
+        c: KuaiRandEnvConfig = getattr(env, "unwrapped", env).config
+        fields: dict[str, Any] = {"sim_dir": c.sim_dir, "data_dir": c.data_dir,
+                                  "reward": c.reward_config.weights, "exposure": c.exposure,
+                                  "candidate_pool": c.candidate_pool}  # fmt: skip
+        return cls(**(fields | changes))

@@ -1,0 +1,363 @@
+"""On-policy machinery shared by PPO and A2C: rollouts of a ``VectorEnv``, GAE, n-step returns.
+
+* :class:`Rollout` — ``n_steps`` x ``num_envs`` decisions as device tensors (T, N, ...).
+* :class:`EnvRollouts` — the :class:`~noetik.agents.base.BatchSource` of online agents: each
+  ``sample()`` steps the environment ``n_steps`` times with the agent's current policy.
+* :func:`gae` — generalised advantage estimation per environment (Schulman et al. 2016).
+* :func:`nstep_returns` — n-step bootstrapped returns per environment (Mnih et al. 2016).
+* :class:`ActorCriticAgent` / :class:`ActorCriticConfig` — encoder + ``ItemScorer`` policy
+  head + value head, the common part of :mod:`~noetik.agents.ppo` and :mod:`~noetik.agents.a2c`.
+
+Next-step autoreset (the Noetik vector envs): the call that receives action ``a_t`` returns
+``info["autoreset"]`` True for rows whose episode had ended on the previous call; there
+``a_t`` was ignored and ``obs_t`` is the *final* observation of the old episode. Such rows
+are not transitions: ``valid`` is False, they get no advantage and no loss. Their stored value
+``V(obs_t)`` is exactly the value of the final observation, which a truncated step ``t - 1``
+bootstraps from. Nothing is bootstrapped across a termination or carried across an episode
+boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from noetik.agents.base import Agent, AgentConfig, ProblemSpec
+from noetik.agents.encoders import History, make_encoder
+from noetik.agents.heads import ItemScorer
+from noetik.errors import ConfigError
+
+__all__ = [
+    "ActorCriticAgent",
+    "ActorCriticConfig",
+    "EnvRollouts",
+    "Rollout",
+    "entropy_and_logp",
+    "gae",
+    "history_from_info",
+    "nstep_returns",
+    "take_history",
+    "valid_rows",
+]
+
+_HISTORY_KEYS = ("history_items", "history_signals", "history_gap_s", "history_mask")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """T = ``n_steps`` decisions of N environments (device tensors, time first)."""
+
+    obs: Tensor
+    """(T, N, D) float32 observations the actions were chosen on."""
+    action: Tensor
+    """(T, N) int64 sampled actions."""
+    logp: Tensor
+    """(T, N) float32 log-probability of each action under the rollout policy."""
+    value: Tensor
+    """(T, N) float32 V(obs) under the rollout critic."""
+    reward: Tensor
+    """(T, N) float32 rewards (0 on autoreset rows)."""
+    terminated: Tensor
+    """(T, N) bool: the episode ended at this step (no bootstrap)."""
+    truncated: Tensor
+    """(T, N) bool: the episode was cut at this step (bootstrap from the final observation)."""
+    valid: Tensor
+    """(T, N) bool: a real transition (False on rows restarted by autoreset)."""
+    last_value: Tensor
+    """(N,) float32 V(obs_T) of the observation after the last step."""
+    history: History | None = None
+    """(T, N, K) history tensors when the encoder reads history, else None."""
+    episode_return: Tensor | None = None
+    """0-d float32 mean undiscounted return of the episodes that ended in this rollout."""
+    episodes: Tensor | None = None
+    """0-d float32 number of episodes that ended in this rollout."""
+
+    def next_value(self) -> Tensor:
+        """(T, N) float32 V(obs_{t+1}): the value of the observation each step returned."""
+        return torch.cat([self.value[1:], self.last_value[None]], dim=0)
+
+
+@torch.no_grad()
+def gae(r: Rollout, gamma: float, lam: float) -> tuple[Tensor, Tensor]:
+    """``(advantages, returns)`` (T, N) float32 by GAE(lambda), per environment.
+
+    ``delta_t = r_t + gamma (1 - term_t) V(s_{t+1}) - V(s_t)`` and
+    ``A_t = delta_t + gamma lambda (1 - term_t)(1 - trunc_t) A_{t+1}``; ``V(s_{t+1})`` after a
+    truncation is the value of the final observation. Invalid rows get 0; returns = A + V.
+    """
+    nxt = r.next_value()
+    alive = (~r.terminated).float()
+    cont = (~(r.terminated | r.truncated)).float()
+    delta = r.reward + gamma * alive * nxt - r.value
+    adv = torch.zeros_like(r.value)
+    running = torch.zeros_like(r.last_value)
+    for t in range(r.reward.shape[0] - 1, -1, -1):
+        running = delta[t] + gamma * lam * cont[t] * running
+        adv[t] = running
+    adv = adv * r.valid
+    return adv, (adv + r.value) * r.valid
+
+
+@torch.no_grad()
+def nstep_returns(r: Rollout, gamma: float, n: int) -> Tensor:
+    """(T, N) float32 ``R_t = sum_{k<m} gamma^k r_{t+k} + gamma^m V(s_{t+m})``, per env.
+
+    ``m <= n`` stops early at the end of the episode (termination: no bootstrap; truncation:
+    the value of the final observation) or of the rollout (the value of ``obs_T``). Every
+    reward is discounted exactly once. Invalid rows get 0.
+    """
+    steps = r.reward.shape[0]
+    nxt, term = r.next_value(), r.terminated
+    ends = r.terminated | r.truncated
+    out = torch.zeros_like(r.value)
+    active = r.valid.clone()
+    discount = 1.0
+    for k in range(min(n, steps)):
+        m = steps - k  # rows t < m can look k steps ahead
+        a = active[:m]
+        out[:m] += discount * a * r.reward[k:]
+        stop = (
+            ends[k:]
+            | (k == n - 1)
+            | (torch.arange(k, steps, device=a.device) == steps - 1)[:, None]
+        )
+        boot = a & stop & ~term[k:]
+        out[:m] += discount * gamma * boot * nxt[k:]
+        active[:m] = a & ~stop
+        discount *= gamma
+    return out
+
+
+def history_from_info(
+    info: dict[str, Any], k: int, pool: np.ndarray | None, n_actions: int, device: torch.device
+) -> History:
+    """The :class:`History` (B, K) of a KuaiRand env's ``info`` (``return_history=True``).
+
+    The env reports vocabulary indices; they are mapped to action indices through ``pool``
+    (the sorted (A,) vocabulary index of each action). Past items outside the pool (logged
+    history) keep their token (signals, gap) but get the padding item id ``n_actions``.
+    """
+    if any(key not in info for key in _HISTORY_KEYS):
+        raise ConfigError("the transformer encoder needs the env's history: make it with "
+                          "return_history=True")  # fmt: skip
+    items, signals, gap, mask = (np.asarray(info[key]) for key in _HISTORY_KEYS)
+    if items.shape[1] < k:
+        raise ConfigError(f"the env reports {items.shape[1]} past interactions, encoder "
+                          f"history_len is {k}")  # fmt: skip
+    items, signals, gap, mask = items[:, -k:], signals[:, -k:], gap[:, -k:], mask[:, -k:]
+    if pool is not None:
+        idx = np.minimum(np.searchsorted(pool, items), len(pool) - 1)
+        items = np.where(pool[idx] == items, idx, n_actions)
+    items = np.where(mask, items, n_actions)
+    return History.from_numpy((items, signals, gap, mask), device)
+
+
+def _env_pool(env: Any) -> np.ndarray | None:
+    """(A,) sorted vocabulary index of each action of a KuaiRand env, else None."""
+    sim = getattr(getattr(env, "unwrapped", env), "simulator", None)
+    pool = getattr(getattr(sim, "item_model", None), "pool", None)
+    return None if pool is None else np.asarray(pool, dtype=np.int64)
+
+
+class EnvRollouts:
+    """Steps a next-step-autoreset ``VectorEnv`` with ``agent``'s policy, ``n_steps`` at a time.
+
+    Actions are softmax samples drawn with a seeded generator (checkpointed); the env is reset
+    with the agent's seed when the source is built (a resumed run restarts its episodes).
+    """
+
+    def __init__(self, agent: ActorCriticAgent, env: Any, n_steps: int, seed: int) -> None:
+        self.agent, self.env, self.n_steps = agent, env, n_steps
+        self.device = agent.device
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        enc = agent.config.encoder
+        self.history_len = enc.history_len if enc.uses_history else 0
+        self.pool = _env_pool(env)
+        self.obs, self.info = env.reset(seed=seed)
+        self.num_envs = int(self.obs.shape[0])
+        self.ep_return = np.zeros(self.num_envs)
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The action sampler's RNG state."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Restore :meth:`state_tensors`."""
+        self.generator.set_state(tensors["generator"].cpu())
+
+    def _history(self) -> History | None:
+        if not self.history_len:
+            return None
+        n = self.agent.spec.n_actions
+        return history_from_info(self.info, self.history_len, self.pool, n, self.device)
+
+    def _current(self) -> tuple[Tensor, History | None]:
+        obs = torch.as_tensor(np.asarray(self.obs, dtype=np.float32), device=self.device)
+        return obs, self._history()
+
+    @torch.no_grad()
+    def sample(self) -> Rollout:
+        """One rollout of ``n_steps`` calls to ``env.step``."""
+        t_max, n = self.n_steps, self.num_envs
+        obs_l: list[Tensor] = []
+        act_l: list[Tensor] = []
+        logp_l: list[Tensor] = []
+        val_l: list[Tensor] = []
+        hist_l: list[History | None] = []
+        host = {k: np.zeros((t_max, n), dtype=bool) for k in ("term", "trunc", "valid")}
+        reward = np.zeros((t_max, n), dtype=np.float32)
+        finished: list[np.ndarray] = []
+        for t in range(t_max):
+            obs, hist = self._current()
+            logits, value = self.agent.policy_value(obs, hist)
+            probs = torch.softmax(logits, dim=-1)
+            action = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+            logp = torch.log_softmax(logits, -1).gather(1, action[:, None]).squeeze(1)
+            self.obs, rew, term, trunc, self.info = self.env.step(action.cpu().numpy())
+            valid = ~np.asarray(self.info.get("autoreset", np.zeros(n, dtype=bool)), dtype=bool)
+            reward[t], host["term"][t], host["trunc"][t], host["valid"][t] = rew, term, trunc, valid
+            self.ep_return += reward[t] * valid
+            done = (np.asarray(term) | np.asarray(trunc)) & valid
+            finished.append(self.ep_return[done].copy())
+            self.ep_return[done] = 0.0
+            for store, x in ((obs_l, obs), (act_l, action), (logp_l, logp), (val_l, value)):
+                store.append(x)
+            hist_l.append(hist)
+        last_obs, last_hist = self._current()
+        last_value = self.agent.value(last_obs, last_hist)
+        dev = self.device
+        ends = np.concatenate(finished)
+        return Rollout(
+            obs=torch.stack(obs_l), action=torch.stack(act_l), logp=torch.stack(logp_l),
+            value=torch.stack(val_l), reward=torch.from_numpy(reward).to(dev),
+            terminated=torch.from_numpy(host["term"]).to(dev),
+            truncated=torch.from_numpy(host["trunc"]).to(dev),
+            valid=torch.from_numpy(host["valid"]).to(dev), last_value=last_value,
+            history=_stack_history(hist_l),
+            episode_return=torch.tensor(float(ends.mean()) if len(ends) else 0.0, device=dev),
+            episodes=torch.tensor(float(len(ends)), device=dev),
+        )  # fmt: skip
+
+
+def _stack_history(hs: list[History | None]) -> History | None:
+    if not hs or hs[0] is None:
+        return None
+    parts = [h for h in hs if h is not None]
+    return History(*(torch.stack(list(x)) for x in zip(
+        *((h.items, h.signals, h.gap_s, h.mask) for h in parts), strict=True)))  # fmt: skip
+
+
+def take_history(h: History | None, rows: Tensor) -> History | None:
+    """Rows (M,) int64 of a (T, N, ...) history flattened to (T * N, ...)."""
+    if h is None:
+        return None
+    return History(*(x.flatten(0, 1)[rows] for x in (h.items, h.signals, h.gap_s, h.mask)))
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig(AgentConfig):
+    """Fields shared by the on-policy actor-critic agents (PPO, A2C)."""
+
+    n_steps: int = 128
+    """Environment steps per environment in one rollout (one trainer step)."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip (0: no clipping)."""
+    shared_encoder: bool = False
+    """One encoder for policy and value (True), or a separate critic encoder (CleanRL)."""
+    anneal_updates: int = 0
+    """Linearly anneal the learning rate to 0 over this many updates (0: constant)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_steps < 1 or self.anneal_updates < 0 or self.max_grad_norm < 0:
+            raise ConfigError("n_steps must be >= 1, anneal_updates and max_grad_norm >= 0")
+
+
+class ActorCriticAgent(Agent):
+    """Encoder -> ``ItemScorer`` policy logits (B, A); (critic) encoder -> value (B,)."""
+
+    config: ActorCriticConfig
+    n_updates: Tensor
+    """0-d int64 buffer: updates done (drives learning-rate annealing; checkpointed)."""
+
+    def __init__(self, config: ActorCriticConfig, spec: ProblemSpec) -> None:
+        super().__init__(config, spec)
+        self.encoder = make_encoder(config.encoder, spec)
+        self.head = ItemScorer(self.encoder.out_dim, spec.n_actions, config.item_embed_dim,
+                               config.dense_max_actions, spec.item_features)  # fmt: skip
+        _small_policy_init(self.head)
+        self.critic_encoder = None if config.shared_encoder else make_encoder(config.encoder, spec)
+        self.value_head = nn.Linear(self.encoder.out_dim, 1)
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.int64))
+        self.add_optimizer("main", torch.optim.Adam(self.parameters(), lr=config.lr, eps=1e-5))
+
+    def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B, A) float32 policy logits."""
+        out: Tensor = self.head(self.encoder(obs, history))
+        return out
+
+    def value(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B,) float32 state values."""
+        enc = self.critic_encoder if self.critic_encoder is not None else self.encoder
+        out: Tensor = self.value_head(enc(obs, history)).squeeze(-1)
+        return out
+
+    def policy_value(self, obs: Tensor, history: History | None) -> tuple[Tensor, Tensor]:
+        """``(logits (B, A), values (B,))`` sharing the encoder pass when it is shared."""
+        h = self.encoder(obs, history)
+        if self.critic_encoder is None:
+            return self.head(h), self.value_head(h).squeeze(-1)
+        return self.head(h), self.value(obs, history)
+
+    def make_source(self, data: Any) -> EnvRollouts:
+        """Rollouts of the Gymnasium ``VectorEnv`` ``data``."""
+        if not hasattr(data, "num_envs"):
+            raise ConfigError(f"{type(self).__name__} trains on a VectorEnv, got {type(data)}")
+        return EnvRollouts(self, data, self.config.n_steps, self.config.seed)
+
+    def _anneal(self) -> None:
+        """Set the learning rate for this update (one host read of the counter)."""
+        total = self.config.anneal_updates
+        if total:
+            frac = max(0.0, 1.0 - int(self.n_updates) / total)
+            for group in self.optimizers["main"].param_groups:
+                group["lr"] = frac * self.config.lr
+
+    def _step(self, loss: Tensor) -> Tensor:
+        """One optimizer step on ``loss``; returns the (pre-clip) gradient norm (0-d)."""
+        opt = self.optimizers["main"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        params = [p for g in opt.param_groups for p in g["params"]]
+        clip = self.config.max_grad_norm or float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        return norm.detach()
+
+
+def _small_policy_init(head: ItemScorer) -> None:
+    """Near-uniform initial policy (CleanRL: orthogonal init with gain 0.01, zero bias)."""
+    layer = head.linear if head.dense else head.proj
+    nn.init.orthogonal_(layer.weight, gain=0.01)
+    nn.init.zeros_(layer.bias)
+
+
+def entropy_and_logp(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+    """``(entropy (B,), log pi(actions) (B,))`` of softmax policies with logits (B, A)."""
+    logp_all = torch.log_softmax(logits, dim=-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return entropy, logp_all.gather(1, actions[:, None]).squeeze(1)
+
+
+def valid_rows(r: Rollout) -> Tensor:
+    """(M,) int64 indices of the valid rows of ``r`` flattened to (T * N) (one host sync)."""
+    return r.valid.flatten().nonzero().squeeze(1)

@@ -68,3 +68,12 @@ def test_env_policy_maps_the_pool_to_the_agents_videos() -> None:
 def test_env_policy_without_pool_uses_agent_actions() -> None:
     policy = EnvPolicy(_agent(6, None), object())
     assert policy(np.zeros((3, 5), dtype=np.float32), {}).tolist() == [5, 5, 5]
+
+
+def test_history_items_are_mapped_from_env_vocabulary_to_agent_actions() -> None:
+    from noetik.evaluation.online import _history_map
+
+    agent = _agent(4, np.array([10, 20, 30, 40]))
+    mapping = _history_map(agent, np.array([40, 30, 20, 10, 99]))
+    assert mapping is not None
+    assert mapping.tolist() == [3, 2, 1, 0, 4]  # video 99 is unknown: padding index 4

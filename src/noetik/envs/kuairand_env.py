@@ -40,6 +40,12 @@ class KuaiRandEnv(SimEnv):
         pool: CandidatePool = self.simulator.item_model  # type: ignore[assignment]
         return pool.video_ids
 
+    @property
+    def vocab_video_ids(self) -> np.ndarray:
+        """(A_vocab,) int64 video id of each vocabulary index (``info["history_items"]``)."""
+        pool: CandidatePool = self.simulator.item_model  # type: ignore[assignment]
+        return pool.vocab_video_ids
+
 
 class KuaiRandVectorEnv(SimVectorEnv):
     """``num_envs`` users per call (one batched model call per step, next-step autoreset)."""
@@ -53,3 +59,9 @@ class KuaiRandVectorEnv(SimVectorEnv):
         """(n_actions,) int64 KuaiRand video id shown by each action."""
         pool: CandidatePool = self.simulator.item_model  # type: ignore[assignment]
         return pool.video_ids
+
+    @property
+    def vocab_video_ids(self) -> np.ndarray:
+        """(A_vocab,) int64 video id of each vocabulary index (``info["history_items"]``)."""
+        pool: CandidatePool = self.simulator.item_model  # type: ignore[assignment]
+        return pool.vocab_video_ids

@@ -41,6 +41,7 @@ class EnvPolicy:
             self.pool_actions = np.where(found, order[pos], -1).astype(np.int64)
             if not found.any():
                 raise ValueError("the agent knows none of the environment's candidate videos")
+        self.history_map = _history_map(agent, getattr(envs, "vocab_video_ids", None))
         self.device = next(iter(agent.parameters()), torch.empty(0)).device
         self.generator = torch.Generator(device=self.device).manual_seed(0)
 
@@ -49,8 +50,12 @@ class EnvPolicy:
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         history = None
         if all(k in info for k in _HISTORY_KEYS):
-            arrays = tuple(np.asarray(info[k]) for k in _HISTORY_KEYS)
-            history = History.from_numpy(arrays, self.device)  # type: ignore[arg-type]
+            items, signals, gaps, mask = (np.asarray(info[k]) for k in _HISTORY_KEYS)
+            padding = self.agent.spec.n_actions
+            if self.history_map is not None:
+                items = self.history_map[items]
+            items = np.where(mask & (items < padding), items, padding)
+            history = History.from_numpy((items, signals, gaps, mask), self.device)
         with torch.inference_mode():
             scores = self.agent.scores(obs_t, history)
             if self.pool_actions is not None:
@@ -64,6 +69,16 @@ class EnvPolicy:
                 probs = torch.softmax(scores, dim=1)
                 actions = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
         return actions.cpu().numpy().astype(np.int64)
+
+
+def _history_map(agent: Agent, vocab_video_ids: np.ndarray | None) -> np.ndarray | None:
+    """(A_vocab,) agent action of each env vocabulary index (``n_actions`` if unknown)."""
+    own = agent.spec.video_ids
+    if vocab_video_ids is None or own is None:
+        return None
+    order = np.argsort(own)
+    pos, found = IdIndex(own[order]).lookup(np.asarray(vocab_video_ids))
+    return np.where(found, order[pos], agent.spec.n_actions).astype(np.int64)
 
 
 @dataclass

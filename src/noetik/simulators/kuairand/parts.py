@@ -110,6 +110,8 @@ class CandidatePool(core.ItemModel):
         """(A_pool,) int64 vocabulary index of each action."""
         self.video_ids = world.vocab.decode(pool)
         """(A_pool,) int64 KuaiRand video id of each action."""
+        self.vocab_video_ids = world.vocab.video_ids
+        """(A_vocab,) int64 video id of each vocabulary index (the ids in ``info`` history)."""
         tags = world.tables.action_tags[pool]
         cluster = np.where(tags.any(axis=1), tags.argmax(axis=1), -1).astype(np.int64)
         features = world.sim.items.features[pool].astype(np.float64)

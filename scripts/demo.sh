@@ -24,4 +24,23 @@ $NOETIK sim fit "$OUT/data" --cache "$OUT/cache" --out "$OUT/sim" --holdout-log 
 step "6. Validate it on the random exposures of held-out users"
 $NOETIK sim validate "$OUT/sim" --log "$OUT/heldout_random.csv"
 
+step "7. Train agents offline on the logs (training split): IQL with the history Transformer, BC"
+$NOETIK train iql --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/iql-transformer" \
+  --encoder transformer --steps 300 --seed 0
+$NOETIK train bc --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/bc" --steps 300 --seed 0
+
+step "8. Train PPO online in KuaiRand-v0 (the simulator fitted above)"
+$NOETIK train ppo --env noetik/KuaiRand-v0 --env-option sim_dir="$OUT/sim" --num-envs 64 \
+  --out "$OUT/runs/ppo" --steps 20 --seed 0
+
+step "9. Baselines: random and most-popular"
+$NOETIK train random --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/random" --steps 1
+$NOETIK train popular --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/popular" --steps 1
+
+step "10. Recommendations of the IQL agent for two users"
+$NOETIK act "$OUT/runs/iql-transformer" --user 0 --user 1 --k 5
+
+step "11. Returns in the simulator (one session each for 1,000 simulated users, 95% intervals)"
+$NOETIK evaluate "$OUT"/runs/* --env-option sim_dir="$OUT/sim" --users 1000 --out "$OUT"
+
 printf '\nDemo finished: outputs in %s/\n' "$OUT"

@@ -54,3 +54,6 @@ __all__ = [
     "resolve_device",
     "seed_everything",
 ]
+
+# Algorithms register themselves in ALGOS when imported.
+from noetik.agents import a2c, heuristics, iql, ppo  # noqa: F401

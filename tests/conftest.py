@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.tiny import write_tiny_release
 
@@ -30,3 +32,12 @@ def cache_dir(tmp_path: Path) -> Path:
 def tiny_pure(tmp_path: Path) -> Path:
     """A complete, valid, tiny KuaiRand-Pure release (hand-made, known contents)."""
     return write_tiny_release(tmp_path / "pure", "pure")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tests use tiny networks: one intra-op thread is fastest and immune to a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -106,13 +106,9 @@ def _train_tabular(expectile: float, steps: int = 800) -> IQLAgent:
     )  # fmt: skip
     agent = cfg.create(ProblemSpec(A, OBS))
     assert isinstance(agent, IQLAgent)
-    batch, threads = _full_batch(), torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: threads only add overhead
-    try:
-        for _ in range(steps):
-            agent.update(batch)
-    finally:
-        torch.set_num_threads(threads)
+    batch = _full_batch()
+    for _ in range(steps):
+        agent.update(batch)
     return agent.eval()
 
 

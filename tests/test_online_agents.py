@@ -25,15 +25,6 @@ from noetik.agents.trainer import TrainerConfig
 QUIET = TrainerConfig(progress=False, tensorboard=False, log_every=5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """Tiny networks: one intra-op thread is faster (and immune to a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Bandit(VectorEnv):  # type: ignore[type-arg]
     """Contextual-free bandit: reward 1 for action ``best``; episodes of ``horizon`` steps."""
 

@@ -56,4 +56,4 @@ __all__ = [
 ]
 
 # Algorithms register themselves in ALGOS when imported.
-from noetik.agents import a2c, heuristics, iql, ppo  # noqa: F401
+from noetik.agents import a2c, bc, cql, dqn, heuristics, iql, ppo  # noqa: F401

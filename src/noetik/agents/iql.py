@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -30,6 +29,7 @@ from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, reg
 from noetik.agents.batches import Batch
 from noetik.agents.encoders import EncoderConfig, History, make_encoder
 from noetik.agents.heads import FusedEnsemble, ItemScorer
+from noetik.agents.rewards import RewardScaleMode, check_reward_scale_mode, reward_scale
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
@@ -42,8 +42,6 @@ __all__ = [
     "expectile_loss",
     "reward_scale",
 ]
-
-RewardScaleMode = Literal["none", "std", "return_range"]
 
 
 # -- the losses, as plain functions (tested against hand-computed numbers) ----------------------
@@ -59,28 +57,6 @@ def expectile_loss(diff: Tensor, expectile: float) -> Tensor:
 def awr_weights(advantage: Tensor, temperature: float, clip: float) -> Tensor:
     """``min(exp(β · advantage), clip)``, elementwise; ``β = temperature`` (inverse temperature)."""
     return torch.exp(temperature * advantage).clamp(max=clip)
-
-
-def reward_scale(t: Transitions, mode: RewardScaleMode) -> float:
-    """The constant c of ``r̃ = c · r`` (rewards are scaled, never shifted).
-
-    * ``"none"``: c = 1.
-    * ``"std"``: c = 1 / std(r), the population standard deviation over all logged rows.
-    * ``"return_range"``: c = 1000 / (max_e R_e - min_e R_e) with R_e the undiscounted return
-      of episode e (the reference's normalisation for locomotion datasets).
-
-    A degenerate statistic (zero spread, or an empty log) gives c = 1.
-    """
-    reward = np.asarray(t.reward, dtype=np.float64)
-    if mode == "none" or len(reward) == 0:
-        return 1.0
-    if mode == "std":
-        spread = float(reward.std())
-        return 1.0 / spread if spread > 0 else 1.0
-    starts = np.flatnonzero(np.r_[True, t.episode_id[1:] != t.episode_id[:-1]])
-    returns = np.add.reduceat(reward, starts)
-    spread = float(returns.max() - returns.min())
-    return 1000.0 / spread if spread > 0 else 1.0
 
 
 def _cat_history(a: History | None, b: History | None) -> History | None:
@@ -269,5 +245,4 @@ class IQLConfig(AgentConfig):
             raise ConfigError("temperature must be >= 0, weight_clip and actor_lr > 0")
         if not 0.0 < self.tau <= 1.0:
             raise ConfigError(f"tau must be in (0, 1], got {self.tau}")
-        if self.reward_scale_mode not in ("none", "std", "return_range"):
-            raise ConfigError(f"reward_scale_mode is invalid: {self.reward_scale_mode!r}")
+        check_reward_scale_mode(self.reward_scale_mode)

@@ -1,0 +1,212 @@
+"""DQN on logged transitions: Q-learning with a target network (Mnih et al. 2015, Nature 518).
+
+Loss, for a batch of logged ``(s, a, r, s', done)`` and E critics ``Q_e`` (E = ``n_critics``):
+
+    a*  = argmax_a' mean_e Q_e(s', a')           (double DQN, van Hasselt et al. 2016)
+        = argmax_a' mean_e Q^-_e(s', a')         (vanilla DQN)
+    y   = c * r + gamma * (1 - done) * min_e Q^-_e(s', a*)
+    L   = sum_e mean_batch Huber_delta(Q_e(s, a) - y)
+
+``Q^-`` is the target network: every ``target_update_interval`` updates it moves towards the
+online network by ``tau`` (``tau = 1`` is the hard copy of the Nature DQN, ``interval = 1`` and a
+small ``tau`` the Polyak average). ``c`` is the reward scale of :mod:`noetik.agents.rewards`
+(the same ``reward_scale_mode`` as IQL); Q is learnt in scaled units and ``scores`` are the
+online Q values averaged over critics, divided by ``c`` (raw reward units).
+With E > 1 the critics are one :class:`~noetik.agents.heads.FusedEnsemble` (one vmapped call).
+The same conventions as d3rlpy's ``DQN`` / ``DoubleDQN`` (target reduced by ``min`` over the
+ensemble, TD errors summed over members). :mod:`noetik.agents.cql` builds on this module.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, register
+from noetik.agents.batches import Batch
+from noetik.agents.encoders import Encoder, History, make_encoder
+from noetik.agents.heads import FusedEnsemble, ItemScorer
+from noetik.agents.rewards import RewardScale, RewardScaleMode, check_reward_scale_mode
+from noetik.data.transitions import Transitions
+from noetik.errors import ConfigError
+
+__all__ = ["DQNAgent", "DQNConfig", "QEnsemble", "QNetwork"]
+
+
+class QNetwork(nn.Module):
+    """``(obs (B, D), history | None) -> (B, A)`` float32: shared encoder + :class:`ItemScorer`."""
+
+    def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
+        super().__init__()
+        self.encoder = make_encoder(config.encoder, spec)
+        self.head = ItemScorer(self.encoder.out_dim, spec.n_actions, config.item_embed_dim,
+                               config.dense_max_actions, spec.item_features)  # fmt: skip
+
+    def forward(self, obs: Tensor, history: History | None = None) -> Tensor:
+        out: Tensor = self.head(self.encoder(obs, history))
+        return out
+
+
+class QEnsemble(nn.Module):
+    """E Q networks: ``(obs, history) -> (E, B, A)``; a plain network when E = 1, else one
+    :class:`FusedEnsemble` (stacked parameters, one vmapped call)."""
+
+    def __init__(self, n_critics: int, config: AgentConfig, spec: ProblemSpec) -> None:
+        super().__init__()
+        nets = [QNetwork(config, spec) for _ in range(n_critics)]
+        self.n_critics = n_critics
+        self.net: nn.Module = nets[0] if n_critics == 1 else FusedEnsemble(nets)
+
+    def forward(self, obs: Tensor, history: History | None = None) -> Tensor:
+        out: Tensor = self.net(obs, history)
+        return out.unsqueeze(0) if self.n_critics == 1 else out
+
+    def first_encoder(self) -> Encoder:
+        """The encoder of critic 0 (a stand-alone copy when the critics are fused)."""
+        net = self.net if self.n_critics == 1 else self.net.member(0)  # type: ignore[operator]
+        encoder = net.get_submodule("encoder")
+        assert isinstance(encoder, Encoder)
+        return encoder
+
+
+class DQNAgent(Agent):
+    """Offline (double) DQN; see the module docstring for the loss."""
+
+    config: DQNConfig
+    q: QEnsemble
+    q_target: QEnsemble
+    rewards: RewardScale
+    n_updates: Tensor
+    """() int64 updates done so far (checkpointed; drives the target update schedule)."""
+
+    def __init__(self, config: DQNConfig, spec: ProblemSpec) -> None:
+        super().__init__(config, spec)
+        self.q = QEnsemble(config.n_critics, config, spec)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.rewards = RewardScale(config.reward_scale_mode)
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.int64))
+        self._updates: int | None = None  # host mirror of n_updates (no sync per step)
+        self.register_load_state_dict_post_hook(_forget_update_count)  # type: ignore[no-untyped-call]
+        self.add_optimizer("q", torch.optim.Adam(self.q.parameters(), lr=config.lr))
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder of critic 0 (so :meth:`Agent.attention` explains the Q function)."""
+        return self.q.first_encoder()
+
+    def make_source(self, data: Any) -> BatchSource:
+        """The default replay; fits the reward scale ``c`` on the first training log."""
+        if isinstance(data, Transitions):
+            self.rewards.fit(data)
+        return super().make_source(data)
+
+    def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B, A) float32 Q values (mean over critics) in raw reward units (Q / c)."""
+        q: Tensor = self.q(obs, history)  # (E, B, A), in scaled reward units
+        return q.mean(0) / self.rewards.scale
+
+    # -- one update, top to bottom ---------------------------------------------------------
+    def td_target(self, batch: Batch, q_next_online: Tensor | None) -> Tensor:
+        """(B,) float32 ``y = c r + gamma (1 - done) min_e Q^-_e(s', a*)`` (no grad).
+
+        ``q_next_online`` (E, B, A): online Q of ``s'`` for double DQN, None for vanilla.
+        """
+        with torch.no_grad():
+            q_next: Tensor = self.q_target(batch.next_obs, batch.next_history)  # (E, B, A)
+            chooser = q_next if q_next_online is None else q_next_online
+            best = chooser.mean(0).argmax(-1)  # (B,) a*
+            idx = best.view(1, -1, 1).expand(q_next.shape[0], -1, 1)
+            value = q_next.gather(-1, idx).squeeze(-1).amin(0)  # (B,)
+            reward: Tensor = self.rewards(batch.reward)  # c * r
+            return reward + self.config.gamma * (1.0 - batch.done) * value
+
+    def q_values(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """``(Q(s, ·) (E, B, A) with grad, Q(s', ·) (E, B, A) without grad or None)``; the
+        online Q of ``s'`` is computed only for double DQN (a separate no-grad forward is
+        faster than one forward over ``[s; s']`` that backpropagates through both)."""
+        q_all: Tensor = self.q(batch.obs, batch.history)
+        if not self.config.double:
+            return q_all, None
+        with torch.no_grad():
+            q_next: Tensor = self.q(batch.next_obs, batch.next_history)
+        return q_all, q_next
+
+    def td_loss(self, q_all: Tensor, action: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """``(loss, Q(s, a) (E, B))``: Huber TD error summed over critics, mean over the batch."""
+        idx = action.view(1, -1, 1).expand(q_all.shape[0], -1, 1)
+        q_data = q_all.gather(-1, idx).squeeze(-1)  # (E, B)
+        err = F.huber_loss(q_data, target.expand_as(q_data), reduction="none",
+                           delta=self.config.huber_delta)  # fmt: skip
+        return err.mean(1).sum(), q_data
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The objective to minimise and its metrics (CQL overrides this)."""
+        q_all, q_next = self.q_values(batch)
+        target = self.td_target(batch, q_next)
+        td, q_data = self.td_loss(q_all, batch.action, target)
+        return td, {"td_loss": td.detach(), "q_data": q_data.detach().mean(),
+                    "target": target.mean()}  # fmt: skip
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        loss, metrics = self.loss(batch)
+        opt = self.optimizers["q"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if self.config.max_grad_norm > 0:
+            norm = nn.utils.clip_grad_norm_(self.q.parameters(), self.config.max_grad_norm)
+            metrics["grad_norm"] = norm.detach()
+        opt.step()
+        self.sync_target()
+        return {"loss": loss.detach(), **metrics}
+
+    def sync_target(self) -> None:
+        """Count the update; every ``target_update_interval`` updates, lerp by ``tau``."""
+        if self._updates is None:
+            self._updates = int(self.n_updates)  # one sync after creation or loading
+        self._updates += 1
+        self.n_updates.add_(1)
+        if self._updates % self.config.target_update_interval == 0:
+            with torch.no_grad():
+                online: list[Tensor] = list(self.q.parameters())
+                target: list[Tensor] = list(self.q_target.parameters())
+                torch._foreach_lerp_(target, online, self.config.tau)
+
+
+def _forget_update_count(module: Any, _: Any) -> None:
+    module._updates = None  # re-read n_updates from the loaded buffer
+
+
+@register("dqn")
+@dataclass(frozen=True)
+class DQNConfig(AgentConfig):
+    """Config of :class:`DQNAgent` (offline DQN / double DQN)."""
+
+    agent_class = DQNAgent
+    double: bool = True
+    """Double DQN: the online network picks ``a*`` in ``s'``, the target network scores it."""
+    n_critics: int = 1
+    """E Q networks (fused when > 1): target = min over critics, TD errors summed."""
+    tau: float = 0.005
+    """Target update rate: ``Q^- <- Q^- + tau (Q - Q^-)`` (1.0 = hard copy)."""
+    target_update_interval: int = 1
+    """Updates between target updates (1 with small ``tau``: Polyak; e.g. 8000 with tau=1)."""
+    huber_delta: float = 1.0
+    """Huber loss threshold (quadratic below, linear above)."""
+    max_grad_norm: float = 0.0
+    """Clip the global gradient norm to this value; 0 disables clipping."""
+    reward_scale_mode: RewardScaleMode = "std"
+    """Rewards are multiplied by ``c`` fitted on the log (:mod:`noetik.agents.rewards`):
+    ``"std"`` 1 / std(r), ``"return_range"`` 1000 / (max - min episode return), ``"none"``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_critics < 1 or self.target_update_interval < 1:
+            raise ConfigError("n_critics and target_update_interval must be >= 1")
+        if not 0.0 < self.tau <= 1.0 or self.huber_delta <= 0 or self.max_grad_norm < 0:
+            raise ConfigError("need 0 < tau <= 1, huber_delta > 0 and max_grad_norm >= 0")
+        check_reward_scale_mode(self.reward_scale_mode)

@@ -34,7 +34,7 @@ def tiny_pure(tmp_path: Path) -> Path:
     return write_tiny_release(tmp_path / "pure", "pure")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def one_torch_thread() -> Iterator[None]:
     """Tests use tiny networks: one intra-op thread is fastest and immune to a busy machine."""
     threads = torch.get_num_threads()

@@ -26,12 +26,12 @@ $NOETIK sim validate "$OUT/sim" --log "$OUT/heldout_random.csv"
 
 step "7. Train agents offline on the logs (training split): IQL with the history Transformer, BC"
 $NOETIK train iql --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/iql-transformer" \
-  --encoder transformer --steps 300 --seed 0
-$NOETIK train bc --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/bc" --steps 300 --seed 0
+  --encoder transformer --steps 100 --seed 0
+$NOETIK train bc --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/bc" --steps 200 --seed 0
 
 step "8. Train PPO online in KuaiRand-v0 (the simulator fitted above)"
 $NOETIK train ppo --env noetik/KuaiRand-v0 --env-option sim_dir="$OUT/sim" --num-envs 64 \
-  --out "$OUT/runs/ppo" --steps 20 --seed 0
+  --config scripts/demo_configs/ppo.json --out "$OUT/runs/ppo" --steps 10 --seed 0
 
 step "9. Baselines: random and most-popular"
 $NOETIK train random --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/random" --steps 1

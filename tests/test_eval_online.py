@@ -76,4 +76,5 @@ def test_history_items_are_mapped_from_env_vocabulary_to_agent_actions() -> None
     agent = _agent(4, np.array([10, 20, 30, 40]))
     mapping = _history_map(agent, np.array([40, 30, 20, 10, 99]))
     assert mapping is not None
-    assert mapping.tolist() == [3, 2, 1, 0, 4]  # video 99 is unknown: padding index 4
+    # video 99 is unknown, and the env's padding index 5 maps to the agent's padding index 4
+    assert mapping.tolist() == [3, 2, 1, 0, 4, 4]

@@ -41,7 +41,7 @@ def evaluate(
             entries.append(evaluate_run(run, env, users, kwargs, seed))
     if out is not None:
         for path in write_leaderboard(entries, out):
-            _OUT.print(f"wrote {path}")
+            typer.echo(f"wrote {path}", err=as_json)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return

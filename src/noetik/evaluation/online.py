@@ -72,13 +72,15 @@ class EnvPolicy:
 
 
 def _history_map(agent: Agent, vocab_video_ids: np.ndarray | None) -> np.ndarray | None:
-    """(A_vocab,) agent action of each env vocabulary index (``n_actions`` if unknown)."""
+    """(A_vocab + 1,) agent action of each env vocabulary index (``n_actions`` if unknown);
+    the last entry maps the env's history padding index (A_vocab) to the agent's."""
     own = agent.spec.video_ids
     if vocab_video_ids is None or own is None:
         return None
     order = np.argsort(own)
     pos, found = IdIndex(own[order]).lookup(np.asarray(vocab_video_ids))
-    return np.where(found, order[pos], agent.spec.n_actions).astype(np.int64)
+    mapped = np.where(found, order[pos], agent.spec.n_actions).astype(np.int64)
+    return np.append(mapped, agent.spec.n_actions)
 
 
 @dataclass

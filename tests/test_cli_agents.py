@@ -1,0 +1,53 @@
+"""End to end through the CLI with tiny budgets: synth -> sim fit -> train -> act -> evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from noetik.cli.main import main
+
+TINY_TRANSFORMER = {"batch_size": 32, "encoder": {"kind": "transformer", "d_model": 16,
+                                                  "n_heads": 2, "n_layers": 1}}  # fmt: skip
+TINY_MLP = {"batch_size": 32, "encoder": {"kind": "mlp", "hidden": [32, 32]}}
+
+
+def test_train_act_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, cache, sim = tmp_path / "data", tmp_path / "cache", tmp_path / "sim"
+    assert main(["data", "synth", str(data), "--users", "60", "--videos", "150"]) == 0
+    assert main(["sim", "fit", str(data), "--cache", str(cache), "--out", str(sim),
+                 "--epochs", "1"]) == 0  # fmt: skip
+    configs = {"iql": TINY_TRANSFORMER, "bc": TINY_MLP}
+    for algo, fields in configs.items():
+        (tmp_path / f"{algo}.json").write_text(json.dumps(fields))
+        config = str(tmp_path / f"{algo}.json")
+        argv = ["train", algo, "--data", str(data), "--cache", str(cache), "--steps", "4",
+                "--out", str(tmp_path / algo), "--config", config]  # fmt: skip
+        assert main(argv) == 0
+        assert (tmp_path / algo / "model.safetensors").is_file()
+        assert (tmp_path / algo / "metrics.csv").is_file()
+    capsys.readouterr()
+    assert main(["act", str(tmp_path / "iql"), "--user", "3", "--k", "4", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert recs[0]["user_id"] == 3
+    scores = [item["score"] for item in recs[0]["items"]]
+    assert len(scores) == 4 and scores == sorted(scores, reverse=True)
+    runs = [str(tmp_path / algo) for algo in configs]
+    argv = ["evaluate", *runs, "--env-option", f"sim_dir={sim}", "--users", "40", "--json",
+            "--out", str(tmp_path / "board")]  # fmt: skip
+    assert main(argv) == 0
+    board = json.loads(capsys.readouterr().out)
+    assert [entry["algo"] for entry in board] == ["iql", "bc"]
+    ret = board[0]["online"]["return"]
+    assert ret["low"] <= ret["mean"] <= ret["high"]
+    assert board[0]["online"]["length"]["mean"] == 10.0
+    assert (tmp_path / "board" / "leaderboard.csv").read_text().startswith("run,algo,lens")
+
+
+def test_unknown_algo_and_bad_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "sarsa", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown ALGO 'sarsa'" in capsys.readouterr().err
+    assert main(["act", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from noetik.agents import ALGOS
 from noetik.agents.encoders import EncoderConfig
 from noetik.agents.runs import RunSource, train_run
@@ -54,6 +56,8 @@ def _train(name: str, algo: str, encoder: EncoderConfig | None, args: Any, data:
     if encoder is not None:
         config = config.replace(encoder=dataclasses.replace(encoder))
     run = args.out / "runs" / name
+    if (run / "run.json").is_file():  # already trained by an earlier invocation: reuse it
+        return run
     steps = args.steps if algo not in ("random", "popular") else 1
     start = time.perf_counter()
     train_run(config, RunSource(data_dir=str(data)), run, steps)
@@ -79,7 +83,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/agents"))
     parser.add_argument("--only", nargs="*", default=None, help="subset of run names")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     data = args.data or builtin_dataset_dir()
     sim_dir = args.sim or _fit_simulator(data, args.out, args.seed)
     entries = []

@@ -4,7 +4,8 @@
 environment and ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``
 the native batched one. Each id's options are the fields of its config dataclass. The passive
 environment checker is off (it costs a wrapper layer on every step); ``tests/test_envs_core.py``
-runs ``gymnasium.utils.env_checker.check_env`` on every id instead.
+runs ``gymnasium.utils.env_checker.check_env`` on every id instead. Order enforcement is off
+too: every environment raises on ``step()`` before ``reset()`` itself, without a wrapper.
 """
 
 from __future__ import annotations
@@ -39,4 +40,5 @@ def register_envs() -> None:
                 entry_point=entry_point,
                 vector_entry_point=vector_entry_point,
                 disable_env_checker=True,  # the test suite runs check_env on every id instead
+                order_enforce=False,  # the envs refuse step() before reset() themselves
             )

@@ -53,6 +53,7 @@ class SimEnv(gym.Env[Float32Array, Any]):
         self.action_space = simulator.action_space
         self.render_mode = render_mode
         self._limit = _action_limit(simulator.action_space)
+        self._scalar_action = isinstance(simulator.action_space, spaces.Discrete)
         self._users: Users | None = None
 
     def reset(
@@ -68,8 +69,15 @@ class SimEnv(gym.Env[Float32Array, Any]):
         """Show ``action``; ``info`` holds every feedback signal, the item features and state."""
         if self._users is None:
             raise RuntimeError("call reset() before step()")
-        batch = np.asarray(action, dtype=np.int64)[None]
-        _check_actions(batch, self._limit)
+        if type(action) is int and self._scalar_action:  # the common case, checked cheaply
+            if not 0 <= action < self._limit:
+                raise ValueError(
+                    f"actions must be item indices in [0, {self._limit}), got {action}"
+                )
+            batch = np.array([action], dtype=np.int64)
+        else:
+            batch = np.asarray(action, dtype=np.int64)[None]
+            _check_actions(batch, self._limit)
         rng, users = self.np_random, self._users
         result = self.simulator.step(rng, users, batch)
         obs = self.simulator.observe(rng, users)[0]
@@ -80,7 +88,9 @@ class SimEnv(gym.Env[Float32Array, Any]):
 
 def _row(info: dict[str, np.ndarray]) -> dict[str, Any]:
     """Row 0 of batched info: scalars as Python numbers, vectors as arrays."""
-    return {k: v.item() if v.ndim == 1 else v[0] for k, v in info.items()}
+    for key, value in info.items():
+        info[key] = value.item() if value.ndim == 1 else value[0]
+    return info
 
 
 class SimVectorEnv(VectorEnv[Float32Array, IntArray, np.ndarray]):

@@ -268,8 +268,10 @@ def build_transitions(data: dict[str, np.ndarray]) -> Any:
     )
 
 
-def our_config(algo: str, device: str) -> tuple[Any, list[str]]:
-    """Our config for ``algo`` with :data:`OURS_CONFIG` applied; also the keys it lacks."""
+def our_config(algo: str, device: str, precision: str = "float32") -> tuple[Any, list[str]]:
+    """Our config for ``algo`` with :data:`OURS_CONFIG` applied; also the keys it lacks.
+
+    ``precision="bf16"`` is our opt-in bf16 autocast (not the peers' arithmetic: labelled)."""
     from noetik.agents import ALGOS, EncoderConfig
 
     cls = ALGOS[algo]
@@ -278,6 +280,8 @@ def our_config(algo: str, device: str) -> tuple[Any, list[str]]:
     if algo == "cql":
         wanted["alpha"] = 1.0  # d3rlpy's default
     wanted |= {"device": device, "encoder": EncoderConfig(kind="mlp", hidden=hidden)}
+    if precision != "float32":
+        wanted["precision"] = precision
     names = {f.name for f in dataclasses.fields(cls)}
     config = cls(**{k: v for k, v in wanted.items() if k in names})
     return config, sorted(set(wanted) - names)
@@ -288,12 +292,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def ours_updates_per_s(algo: str, t: Any, args: argparse.Namespace) -> float:
+def ours_updates_per_s(
+    algo: str, t: Any, args: argparse.Namespace, precision: str = "float32"
+) -> float:
     """The trainer's inner loop on a fresh agent: warm-up, then ``args.updates`` timed."""
     from noetik.agents import ProblemSpec
     from noetik.agents.trainer import _Meter, seed_everything
 
-    config, _ = our_config(algo, args.device)
+    config, _ = our_config(algo, args.device, precision)
     agent = config.create(ProblemSpec.from_transitions(t))
     source = agent.make_source(t)
     seed_everything(config.seed, not args.no_deterministic)
@@ -353,13 +359,15 @@ def bare_updates_per_s(t: Any, args: argparse.Namespace) -> float:
     return args.updates / (time.perf_counter() - start)
 
 
-def ours_ppo_steps_per_s(n_envs: int, args: argparse.Namespace) -> float:
+def ours_ppo_steps_per_s(
+    n_envs: int, args: argparse.Namespace, precision: str = "float32"
+) -> float:
     """Environment steps per second of our PPO: one warm-up rollout, then timed rollouts."""
     from noetik.agents import ProblemSpec
     from noetik.agents.trainer import _Meter, seed_everything
 
     env = gym.vector.SyncVectorEnv([ToyRecEnv for _ in range(n_envs)])
-    config, _ = our_config("ppo", args.device)
+    config, _ = our_config("ppo", args.device, precision)
     agent = config.create(ProblemSpec.from_env(env))
     source = agent.make_source(env)
     seed_everything(config.seed, not args.no_deterministic)
@@ -447,11 +455,16 @@ def run_offline(args: argparse.Namespace) -> None:
         )
         print(f"d3rlpy {peer.info['ready']}, torch threads {peer.info['threads']}")
     print(f"ours: torch threads {torch.get_num_threads()}, device {args.device}; {_load()}")
-    results: dict[str, list[float]] = {k: [] for k in [*algos, "bare", "d3rlpy dqn", "d3rlpy cql"]}
+    bf16 = [f"{a} bf16" for a in algos] if args.bf16 else []
+    results: dict[str, list[float]] = {
+        k: [] for k in [*algos, *bf16, "bare", "d3rlpy dqn", "d3rlpy cql"]
+    }
     jobs: list[tuple[str, Callable[[], float]]] = []
     for algo in dict.fromkeys(["dqn", "cql", *algos]):
         if algo in algos:
             jobs.append((algo, lambda a=algo: ours_updates_per_s(a, t, args)))
+        if f"{algo} bf16" in bf16:
+            jobs.append((f"{algo} bf16", lambda a=algo: ours_updates_per_s(a, t, args, "bf16")))
         if peer is not None and algo in ("dqn", "cql"):
             jobs.append((f"d3rlpy {algo}", lambda a=algo: peer.measure(a)))
     jobs.append(("bare", lambda: bare_updates_per_s(t, args)))
@@ -468,6 +481,11 @@ def run_offline(args: argparse.Namespace) -> None:
     for algo in algos:
         ref = "cql" if algo == "iql" else algo
         _print_row(algo.upper(), results[algo], results.get(f"d3rlpy {ref}", []),
+                   f"d3rlpy {names.get(algo, ref)}")  # fmt: skip
+    for algo in algos if args.bf16 else []:  # opt-in precision: not the headline
+        ref = "cql" if algo == "iql" else algo
+        _print_row(f"{algo.upper()}, precision=bf16 (opt-in autocast; peer float32)",
+                   results[f"{algo} bf16"], results.get(f"d3rlpy {ref}", []),
                    f"d3rlpy {names.get(algo, ref)}")  # fmt: skip
     _print_row("bare PyTorch DQN loop (floor)", results["bare"], results["d3rlpy dqn"],
                "d3rlpy DQN")  # fmt: skip
@@ -487,10 +505,13 @@ def run_ppo(args: argparse.Namespace) -> None:
         peer = Peer(args.sb3_python, SB3_PEER, args.threads, args.ppo_rollouts)
         print(f"stable-baselines3 {peer.info['ready']}, torch threads {peer.info['threads']}")
     ours: dict[int, list[float]] = {n: [] for n in args.ppo_envs}
+    ours_bf16: dict[int, list[float]] = {n: [] for n in args.ppo_envs}
     theirs: dict[int, list[float]] = {n: [] for n in args.ppo_envs}
     for r in range(args.repeats):
         for n in args.ppo_envs:
             ours[n].append(ours_ppo_steps_per_s(n, args))
+            if args.bf16:
+                ours_bf16[n].append(ours_ppo_steps_per_s(n, args, "bf16"))
             if peer is not None:
                 theirs[n].append(peer.measure(str(n)))
         line = "  ".join(f"{n} envs: ours {ours[n][-1]:.0f} sb3 "
@@ -504,6 +525,9 @@ def run_ppo(args: argparse.Namespace) -> None:
     _header("steps/s")
     for n in args.ppo_envs:
         _print_row(f"PPO, {n} env(s)", ours[n], theirs[n], "SB3 PPO")
+    for n in args.ppo_envs if args.bf16 else []:
+        _print_row(f"PPO, {n} env(s), precision=bf16 (opt-in; peer float32)", ours_bf16[n],
+                   theirs[n], "SB3 PPO")  # fmt: skip
 
 
 def main() -> None:
@@ -526,6 +550,9 @@ def main() -> None:
     parser.add_argument("--no-deterministic", action="store_true",
                         help="ours without torch.use_deterministic_algorithms (the trainer's "
                              "default is on)")  # fmt: skip
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time ours with the opt-in precision=bf16 (autocast; "
+                             "extra labelled rows; float32 stays the headline)")  # fmt: skip
     parser.add_argument("--profile", metavar="ALGO", help="profile our ALGO instead")
     parser.add_argument("--profile-rows", type=int, default=25)
     args = parser.parse_args()

@@ -254,3 +254,33 @@ def test_configs_validate() -> None:
     with pytest.raises(ConfigError):
         BCConfig(label_smoothing=1.0)
     assert isinstance(BCConfig(device="cpu").create(ProblemSpec(5)), BCAgent)
+
+
+# -- opt-in bf16 autocast ----------------------------------------------------------------------
+def test_bf16_precision_trains_dqn_close_to_value_iteration() -> None:
+    t = mdp_log(ALL_PAIRS)
+    cfg = DQNConfig(encoder=SMALL, lr=3e-3, gamma=GAMMA, tau=0.05, precision="bf16", device="cpu")
+    agent = cfg.create(ProblemSpec.from_transitions(t))
+    full_batch_training(agent, t, 1500)
+    assert all(p.dtype == torch.float32 for p in agent.parameters())  # weights stay float32
+    np.testing.assert_allclose(all_q(agent, S), q_star(), atol=0.1)  # bf16 activations
+
+
+@pytest.mark.parametrize("algo", ["bc", "cql", "iql"])
+def test_bf16_precision_updates_every_offline_agent(algo: str) -> None:
+    from noetik.agents.base import ALGOS
+
+    t = mdp_log(ALL_PAIRS)
+    agent = ALGOS[algo](encoder=SMALL, precision="bf16", device="cpu").create(
+        ProblemSpec.from_transitions(t)
+    )
+    full_batch_training(agent, t, 3)
+    metrics = agent.update(DeviceReplay(t, len(t)).batch(torch.arange(len(t))))
+    assert all(bool(torch.isfinite(v).all()) for v in metrics.values()), metrics
+    assert all(p.dtype == torch.float32 for p in agent.parameters())
+    assert agent.scores(torch.zeros(2, 128)).dtype == torch.float32
+
+
+def test_precision_is_validated() -> None:
+    with pytest.raises(ConfigError):
+        DQNConfig(precision="fp16")  # type: ignore[arg-type]

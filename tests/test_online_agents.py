@@ -176,6 +176,38 @@ def test_autoreset_rows_are_not_transitions() -> None:
     assert float(rollout.reward[~rollout.valid].abs().sum()) == 0.0
 
 
+class Chain(gym.Env):  # type: ignore[type-arg]
+    """A single env: reward 1 per step, observation = step count, terminates after 2 steps."""
+
+    action_space = spaces.Discrete(5)
+    observation_space = spaces.Box(-np.inf, np.inf, (4,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[Any, Any]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action: Any) -> tuple[Any, ...]:
+        self.t += 1
+        return np.full(4, self.t, np.float32), 1.0, self.t >= 2, False, {}
+
+
+def test_autoreset_rows_of_a_gymnasium_sync_vector_env() -> None:
+    # Gymnasium's SyncVectorEnv (next-step autoreset) reports no info["autoreset"]: the
+    # restarted rows must come from the previous step's terminated | truncated
+    env = gym.vector.SyncVectorEnv([Chain for _ in range(3)])
+    agent = PPOConfig(n_steps=7, batch_size=4, device="cpu").create(ProblemSpec.from_env(env))
+    rollout = agent.make_source(env).sample()
+    expected = torch.tensor([True, True, False] * 2 + [True])[:, None].expand(7, 3)
+    assert torch.equal(rollout.valid, expected)
+    assert torch.equal(rollout.obs[2::3, :, 0], torch.full((2, 3), 2.0))  # final observations
+    assert float(rollout.reward[~rollout.valid].abs().sum()) == 0.0
+    assert float(rollout.reward.sum()) == 15.0
+    assert rollout.episodes is not None and float(rollout.episodes) == 6.0
+    assert rollout.episode_return is not None and float(rollout.episode_return) == 2.0
+    assert torch.isfinite(agent.update(rollout)["loss"])
+
+
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny KuaiRand simulator (60 users, 300 videos), as in tests/test_kuairand_env.py."""
@@ -209,3 +241,17 @@ def test_ppo_transformer_reads_history_from_info(sim_dir: str) -> None:
     assert torch.equal(shown, newest)  # the previous action is the newest history item
     metrics = agent.update(rollout)
     assert torch.isfinite(metrics["loss"])
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_bf16_precision_solves_a_bandit(algo: str) -> None:
+    # the opt-in bf16 autocast (update forward passes only; acting stays float32)
+    config = (PPOConfig(n_steps=16, batch_size=32, update_epochs=4) if algo == "ppo"
+              else A2CConfig(n_steps=8, norm_adv=True))  # fmt: skip
+    env = Bandit(num_envs=8)
+    agent = config.replace(lr=3e-3, ent_coef=0.0, precision="bf16", device="cpu").create(
+        ProblemSpec.from_env(env)
+    )
+    agent.fit(env, steps=60, trainer=QUIET)
+    assert _best_arm_prob(agent, env) > 0.9
+    assert all(p.dtype == torch.float32 for p in agent.parameters())

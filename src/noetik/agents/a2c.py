@@ -46,8 +46,10 @@ class A2CAgent(ActorCriticAgent):
         returns = nstep_returns(batch, cfg.gamma, n).flatten()
         rows = valid_rows(batch)
         obs, action = batch.obs.flatten(0, 1)[rows], batch.action.flatten()[rows]
-        logits, value = self.policy_value(obs, take_history(batch.history, rows))
-        entropy, logp = entropy_and_logp(logits, action)
+        with self.autocast():
+            logits, value = self.policy_value(obs, take_history(batch.history, rows))
+        entropy, logp = entropy_and_logp(logits.float(), action, cfg.ent_coef != 0)
+        value = value.float()
         target = returns[rows]
         adv = (target - value).detach()
         if cfg.norm_adv and len(adv) > 1:

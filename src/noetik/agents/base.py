@@ -14,6 +14,7 @@ and RNG states are safetensors, everything else JSON.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import types
@@ -21,7 +22,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, TypeVar
 
 import numpy as np
 import torch
@@ -174,10 +175,18 @@ class AgentConfig:
     """Item embedding size of :class:`~noetik.agents.heads.ItemScorer` for large pools."""
     dense_max_actions: int = 4096
     """Up to this many actions the scorer is a dense linear layer; above, item embeddings."""
+    precision: Literal["float32", "bf16"] = "float32"
+    """Arithmetic of the training forward passes and losses. ``"float32"`` (default): exact
+    float32 everywhere. ``"bf16"``: ``torch.autocast`` to bfloat16 (CPU and CUDA) around each
+    update's forward/loss; weights, gradients, optimizer states, :meth:`Agent.scores` and
+    acting stay float32. Opt-in: faster matmuls on CPUs with AVX512-BF16/AMX and on GPUs, at
+    bf16 rounding (~3 significant digits) of activations, so results differ from float32."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.lr <= 0 or not 0.0 <= self.gamma <= 1.0:
             raise ConfigError("batch_size must be >= 1, lr > 0 and gamma in [0, 1]")
+        if self.precision not in ("float32", "bf16"):
+            raise ConfigError(f"precision must be 'float32' or 'bf16', got {self.precision!r}")
 
     def create(self, spec: ProblemSpec) -> Agent:
         """Build the agent for ``spec``: weights seeded by ``seed``, moved to ``device``."""
@@ -274,6 +283,21 @@ class Agent(nn.Module):
             data, self.config.batch_size, history_len=k, seed=self.config.seed,
             device=self.device,
         )  # fmt: skip
+
+    # -- helpers for subclasses -----------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Wrap an update's forward/loss: bf16 autocast when ``config.precision == "bf16"``."""
+        if self.config.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def make_adam(
+        self, params: Iterable[Any], lr: float, fused: bool = True, **kwargs: Any
+    ) -> torch.optim.Adam:
+        """Adam; with ``fused`` its fused kernel on CPU and CUDA (one kernel per step for all
+        tensors: the same update rule, rounded differently), else torch's default (foreach)."""
+        use_fused = True if fused and self.device.type in ("cpu", "cuda") else None
+        return torch.optim.Adam(params, lr=lr, fused=use_fused, **kwargs)
 
     # -- state ----------------------------------------------------------------------------
     def add_optimizer(self, name: str, optimizer: torch.optim.Optimizer) -> None:

@@ -50,7 +50,8 @@ class BCAgent(Agent):
         return torch.log_softmax(self.scores(obs, history), dim=-1)
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
-        logits = self.scores(batch.obs, batch.history)  # (B, A)
+        with self.autocast():
+            logits = self.scores(batch.obs, batch.history).float()  # (B, A)
         loss = F.cross_entropy(logits, batch.action, label_smoothing=self.config.label_smoothing)
         opt = self.optimizers["policy"]
         opt.zero_grad(set_to_none=True)

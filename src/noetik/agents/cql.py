@@ -43,17 +43,22 @@ class CQLAgent(DQNAgent):
     config: CQLConfig
 
     def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        """``L_DQN + alpha * penalty`` and its metrics."""
-        q_all, q_next = self.q_values(batch)  # (E, B, A) each (q_next: double DQN only)
-        target = self.td_target(batch, q_next)
-        td, q_data = self.td_loss(q_all, batch.action, target)
-        penalty = conservative_penalty(q_all, batch.action)
+        """``L_DQN + alpha * penalty`` and its metrics (alpha = 0: DQN's loss, which scores
+        only the logged actions)."""
+        if self.config.alpha == 0:
+            return super().loss(batch)
+        q_all: Tensor = self.q(batch.obs, batch.history)  # (E, B, A): logsumexp needs all
+        target = self.td_target(batch, self.online_next(batch))  # online Q(s'): no grad
+        idx = batch.action.view(1, -1, 1).expand(q_all.shape[0], -1, 1)
+        q_data = q_all.gather(-1, idx).squeeze(-1)  # (E, B)
+        td = self.td_loss(q_data, target)
+        penalty = conservative_penalty(q_all.float(), batch.action)
         loss = td + self.config.alpha * penalty
         return loss, {
             "td_loss": td.detach(),
             "cql_penalty": penalty.detach(),
-            "q_data": q_data.detach().mean(),
-            "target": target.mean(),
+            "q_data": q_data.detach().float().mean(),
+            "target": target.float().mean(),
         }
 
 

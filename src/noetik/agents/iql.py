@@ -121,9 +121,9 @@ class IQLAgent(Agent):
         self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
         self.register_buffer("reward_scale", torch.tensor(1.0))
         actor_params = [*self.encoder.parameters(), *self.actor_head.parameters()]
-        self.add_optimizer("actor", torch.optim.Adam(actor_params, lr=config.actor_lr))
-        self.add_optimizer("value", torch.optim.Adam(self.v_net.parameters(), lr=config.lr))
-        self.add_optimizer("q", torch.optim.Adam(self.q_net.parameters(), lr=config.lr))
+        self.add_optimizer("actor", self.make_adam(actor_params, lr=config.actor_lr))
+        self.add_optimizer("value", self.make_adam(self.v_net.parameters(), lr=config.lr))
+        self.add_optimizer("q", self.make_adam(self.q_net.parameters(), lr=config.lr))
 
     # -- data -------------------------------------------------------------------------------
     def make_source(self, data: Any) -> BatchSource:
@@ -157,38 +157,42 @@ class IQLAgent(Agent):
         return self.q_values(obs, history) - self.value(obs, history).unsqueeze(-1)
 
     # -- training ---------------------------------------------------------------------------
-    def _step(self, name: str, loss: Tensor) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
+    def _step(self, names: tuple[str, ...], loss: Tensor) -> None:
+        """One backward of ``loss`` and one step of each named optimizer."""
+        opts = [self.optimizers[name] for name in names]
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
+        for opt in opts:
+            opt.step()
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
-        """One step of V, π and Q on ``batch`` and a Polyak step of the targets; no host sync."""
+        """One step of V, π and Q on ``batch`` and a Polyak step of the targets; no host sync.
+
+        π and Q have disjoint parameters and separate optimizers, so their losses share one
+        backward pass (the gradients are those of each loss alone)."""
         cfg = self.config
-        with torch.no_grad():  # Q̂(s, a) of the logged action, by the target critics: (B,)
-            q_hat = self.q_target(batch.obs, batch.history, batch.action).amin(dim=0)
+        with self.autocast():
+            with torch.no_grad():  # Q̂(s, a) of the logged action, by the target critics: (B,)
+                q_hat = self.q_target(batch.obs, batch.history, batch.action).amin(dim=0).float()
+            v = self.v_net(batch.obs, batch.history).float()
+            v_loss = expectile_loss(q_hat - v, cfg.expectile).mean()
+        self._step(("value",), v_loss)
 
-        v = self.v_net(batch.obs, batch.history)
-        v_loss = expectile_loss(q_hat - v, cfg.expectile).mean()
-        self._step("value", v_loss)
-
-        with torch.no_grad():  # the updated V at s and s' in one pass: (2B,) -> 2 x (B,)
-            both = self.v_net(torch.cat([batch.obs, batch.next_obs]),
-                              _cat_history(batch.history, batch.next_history))  # fmt: skip
-            v_now, v_next = both.chunk(2)
-            advantage = q_hat - v_now
-            weight = awr_weights(advantage, cfg.temperature, cfg.weight_clip)
-            target = self.reward_scale * batch.reward + cfg.gamma * (1.0 - batch.done) * v_next
-
-        logits = self.scores(batch.obs, batch.history)
-        log_prob = -F.cross_entropy(logits, batch.action, reduction="none")
-        actor_loss = -(weight * log_prob).mean()
-        self._step("actor", actor_loss)
-
-        q = self.q_net(batch.obs, batch.history, batch.action)  # (2, B)
-        q_loss = (q - target).square().mean(dim=1).sum()  # mean over B, summed over the twins
-        self._step("q", q_loss)
+        with self.autocast():
+            with torch.no_grad():  # the updated V at s and s' in one pass: (2B,) -> 2 x (B,)
+                both = self.v_net(torch.cat([batch.obs, batch.next_obs]),
+                                  _cat_history(batch.history, batch.next_history))  # fmt: skip
+                v_now, v_next = both.float().chunk(2)
+                advantage = q_hat - v_now
+                weight = awr_weights(advantage, cfg.temperature, cfg.weight_clip)
+                target = self.reward_scale * batch.reward + cfg.gamma * (1.0 - batch.done) * v_next
+            logits = self.scores(batch.obs, batch.history).float()
+            log_prob = -F.cross_entropy(logits, batch.action, reduction="none")
+            actor_loss = -(weight * log_prob).mean()
+            q = self.q_net(batch.obs, batch.history, batch.action).float()  # (2, B)
+            q_loss = (q - target).square().mean(dim=1).sum()  # mean over B, summed over twins
+        self._step(("actor", "q"), actor_loss + q_loss)
 
         with torch.no_grad():
             torch._foreach_lerp_(list(self.q_target.parameters()),

@@ -78,52 +78,62 @@ class PPOAgent(ActorCriticAgent):
     config: PPOConfig
 
     def update(self, batch: Rollout) -> dict[str, Tensor]:
-        """GAE on the rollout, then ``update_epochs`` x minibatch clipped-surrogate steps."""
+        """GAE on the rollout, then ``update_epochs`` x minibatch clipped-surrogate steps.
+
+        The valid rows are packed once into one (M, D + 5) float32 table (obs, action, logp,
+        value, advantage, return; action indices are exact in float32 below 2^24); each epoch
+        gathers it once in a random order and minibatches are slices of that gather."""
         cfg = self.config
         self._anneal()
         adv_all, ret_all = gae(batch, cfg.gamma, cfg.gae_lambda)
         rows = valid_rows(batch)
-        data = {
-            "obs": batch.obs.flatten(0, 1)[rows], "action": batch.action.flatten()[rows],
-            "logp": batch.logp.flatten()[rows], "value": batch.value.flatten()[rows],
-            "adv": adv_all.flatten()[rows], "ret": ret_all.flatten()[rows],
-        }  # fmt: skip
-        sums: dict[str, Tensor] = {}
+        d, m = batch.obs.shape[-1], len(rows)
+        cols = (batch.action.to(batch.obs.dtype), batch.logp, batch.value, adv_all, ret_all)
+        packed = torch.cat([batch.obs.flatten(0, 1), torch.stack(cols, -1).flatten(0, 1)], 1)
+        packed = packed[rows]
+        n_mb = -(-m // cfg.batch_size)
+        stats = packed.new_zeros(cfg.update_epochs * n_mb, len(_METRICS))
         count = 0
         for _ in range(cfg.update_epochs):
-            perm = torch.randperm(len(rows), device=rows.device)
-            for start in range(0, len(rows), cfg.batch_size):
-                mb = perm[start : start + cfg.batch_size]
-                metrics = self._minibatch({k: v[mb] for k, v in data.items()},
-                                          take_history(batch.history, rows[mb]))  # fmt: skip
-                sums = {k: sums.get(k, 0.0) + v for k, v in metrics.items()}
+            perm = torch.randperm(m, device=rows.device)
+            shuffled, order = packed[perm], rows[perm]
+            for start in range(0, m, cfg.batch_size):
+                part = slice(start, start + cfg.batch_size)
+                history = take_history(batch.history, order[part])
+                stats[count] = self._minibatch(shuffled[part], d, history)
                 count += 1
-            if cfg.target_kl is not None and float(metrics["approx_kl"]) > cfg.target_kl:
+            if cfg.target_kl is not None and float(stats[count - 1, 2]) > cfg.target_kl:
                 break  # one host read per epoch, only when target_kl is set
         self.n_updates += 1
-        out = {k: v / max(count, 1) for k, v in sums.items()}
-        out["explained_var"] = _explained_variance(data["value"], data["ret"])
+        out = dict(zip(_METRICS, stats[:count].mean(0).unbind(), strict=True))
+        out["explained_var"] = _explained_variance(packed[:, d + 2], packed[:, d + 4])
         if batch.episode_return is not None and batch.episodes is not None:
             out |= {"episode_return": batch.episode_return, "episodes": batch.episodes}
         return out
 
-    def _minibatch(self, mb: dict[str, Tensor], history: History | None) -> dict[str, Tensor]:
-        """One clipped-surrogate gradient step on minibatch ``mb`` ((M,) tensors)."""
+    def _minibatch(self, mb: Tensor, d: int, history: History | None) -> Tensor:
+        """One clipped-surrogate gradient step on the packed minibatch ``mb`` (M, d + 5);
+        returns the (len(_METRICS),) detached metrics."""
         cfg = self.config
-        logits, value = self.policy_value(mb["obs"], history)
-        entropy, logp = entropy_and_logp(logits, mb["action"])
-        adv = mb["adv"]
-        if cfg.norm_adv and len(adv) > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        losses = ppo_losses(
-            logp, mb["logp"], advantage=adv, value=value, old_value=mb["value"],
-            returns=mb["ret"], clip_coef=cfg.clip_coef, clip_vloss=cfg.clip_vloss,
-        )  # fmt: skip
-        ent = entropy.mean()
-        loss = losses["pg_loss"] - cfg.ent_coef * ent + cfg.vf_coef * losses["v_loss"]
+        action, old_logp, old_value, adv, ret = mb[:, d:].unbind(1)
+        with self.autocast():
+            logits, value = self.policy_value(mb[:, :d], history)
+            entropy, logp = entropy_and_logp(logits.float(), action.long(), cfg.ent_coef != 0)
+            if cfg.norm_adv and len(adv) > 1:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            losses = ppo_losses(
+                logp, old_logp, advantage=adv, value=value.float(), old_value=old_value,
+                returns=ret, clip_coef=cfg.clip_coef, clip_vloss=cfg.clip_vloss,
+            )  # fmt: skip
+            ent = entropy.mean()
+            loss = losses["pg_loss"] - cfg.ent_coef * ent + cfg.vf_coef * losses["v_loss"]
         grad_norm = self._step(loss)
-        detached = {k: v.detach() for k, v in losses.items()}
-        return detached | {"entropy": ent.detach(), "loss": loss.detach(), "grad_norm": grad_norm}
+        parts = (*(losses[k] for k in _METRICS[:4]), ent, loss, grad_norm)
+        return torch.stack(parts).detach()
+
+
+#: The minibatch metrics of :meth:`PPOAgent.update`, averaged over minibatches, in order.
+_METRICS = ("pg_loss", "v_loss", "approx_kl", "clipfrac", "entropy", "loss", "grad_norm")
 
 
 def _explained_variance(pred: Tensor, target: Tensor) -> Tensor:

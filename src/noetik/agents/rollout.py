@@ -8,10 +8,13 @@
 * :class:`ActorCriticAgent` / :class:`ActorCriticConfig` — encoder + ``ItemScorer`` policy
   head + value head, the common part of :mod:`~noetik.agents.ppo` and :mod:`~noetik.agents.a2c`.
 
-Next-step autoreset (the Noetik vector envs): the call that receives action ``a_t`` returns
-``info["autoreset"]`` True for rows whose episode had ended on the previous call; there
-``a_t`` was ignored and ``obs_t`` is the *final* observation of the old episode. Such rows
-are not transitions: ``valid`` is False, they get no advantage and no loss. Their stored value
+Next-step autoreset (the Noetik vector envs, Gymnasium's ``SyncVectorEnv`` /
+``AsyncVectorEnv`` in their default ``AutoresetMode.NEXT_STEP``): the call that receives
+action ``a_t`` restarts the rows whose episode ended (terminated or truncated) on the previous
+call; there ``a_t`` was ignored and ``obs_t`` is the *final* observation of the old episode.
+Such rows are found from the previous call's ``terminated | truncated`` (Gymnasium's own
+vector envs do not report ``info["autoreset"]``). They are not transitions: ``valid`` is
+False, their reward is 0, they get no advantage and no loss. Their stored value
 ``V(obs_t)`` is exactly the value of the final observation, which a truncated step ``t - 1``
 bootstraps from. Nothing is bootstrapped across a termination or carried across an episode
 boundary.
@@ -40,6 +43,7 @@ __all__ = [
     "gae",
     "history_from_info",
     "nstep_returns",
+    "sample_actions",
     "take_history",
     "valid_rows",
 ]
@@ -178,9 +182,13 @@ class EnvRollouts:
         enc = agent.config.encoder
         self.history_len = enc.history_len if enc.uses_history else 0
         self.pool = _env_pool(env)
+        mode = getattr(env, "metadata", {}).get("autoreset_mode")
+        if mode is not None and getattr(mode, "value", mode) != "NextStep":
+            raise ConfigError(f"on-policy agents need a next-step autoreset env, got {mode}")
         self.obs, self.info = env.reset(seed=seed)
         self.num_envs = int(self.obs.shape[0])
         self.ep_return = np.zeros(self.num_envs)
+        self.ended = np.zeros(self.num_envs, dtype=bool)  # rows the next step restarts
 
     def state_tensors(self) -> dict[str, Tensor]:
         """The action sampler's RNG state."""
@@ -212,17 +220,21 @@ class EnvRollouts:
         host = {k: np.zeros((t_max, n), dtype=bool) for k in ("term", "trunc", "valid")}
         reward = np.zeros((t_max, n), dtype=np.float32)
         finished: list[np.ndarray] = []
+        uniform = torch.rand(t_max, n, 1, generator=self.generator, device=self.device)
         for t in range(t_max):
             obs, hist = self._current()
             logits, value = self.agent.policy_value(obs, hist)
-            probs = torch.softmax(logits, dim=-1)
-            action = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
-            logp = torch.log_softmax(logits, -1).gather(1, action[:, None]).squeeze(1)
+            action, logp = sample_actions(logits, uniform[t])
             self.obs, rew, term, trunc, self.info = self.env.step(action.cpu().numpy())
-            valid = ~np.asarray(self.info.get("autoreset", np.zeros(n, dtype=bool)), dtype=bool)
-            reward[t], host["term"][t], host["trunc"][t], host["valid"][t] = rew, term, trunc, valid
-            self.ep_return += reward[t] * valid
-            done = (np.asarray(term) | np.asarray(trunc)) & valid
+            valid = ~self.ended
+            term, trunc = (
+                np.asarray(term, dtype=bool) & valid,
+                np.asarray(trunc, dtype=bool) & valid,
+            )
+            reward[t] = np.where(valid, rew, 0.0)
+            host["term"][t], host["trunc"][t], host["valid"][t] = term, trunc, valid
+            self.ep_return += reward[t]
+            done = self.ended = term | trunc
             finished.append(self.ep_return[done].copy())
             self.ep_return[done] = 0.0
             for store, x in ((obs_l, obs), (act_l, action), (logp_l, logp), (val_l, value)):
@@ -242,6 +254,21 @@ class EnvRollouts:
             episode_return=torch.tensor(float(ends.mean()) if len(ends) else 0.0, device=dev),
             episodes=torch.tensor(float(len(ends)), device=dev),
         )  # fmt: skip
+
+
+def sample_actions(logits: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor]:
+    """``(actions (B,) int64, log pi(actions) (B,))``: softmax samples by inverse CDF.
+
+    ``uniform`` (B, 1) float32 in [0, 1) (one draw per row, e.g. from a seeded generator):
+    the action is the first whose cumulative probability exceeds ``u * total``, so an action
+    of probability 0 is never drawn. One uniform per row instead of ``torch.multinomial``'s
+    per-call set-up over all A actions.
+    """
+    logp_all = torch.log_softmax(logits, dim=-1)
+    cdf = logp_all.exp().cumsum(-1)
+    u = (uniform * cdf[:, -1:]).contiguous()
+    action = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(logits.shape[-1] - 1)
+    return action, logp_all.gather(1, action[:, None]).squeeze(1)
 
 
 def _stack_history(hs: list[History | None]) -> History | None:
@@ -298,7 +325,7 @@ class ActorCriticAgent(Agent):
         self.critic_encoder = None if config.shared_encoder else make_encoder(config.encoder, spec)
         self.value_head = nn.Linear(self.encoder.out_dim, 1)
         self.register_buffer("n_updates", torch.zeros((), dtype=torch.int64))
-        self.add_optimizer("main", torch.optim.Adam(self.parameters(), lr=config.lr, eps=1e-5))
+        self.add_optimizer("main", self.make_adam(self.parameters(), lr=config.lr, eps=1e-5))
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 policy logits."""
@@ -339,7 +366,7 @@ class ActorCriticAgent(Agent):
         loss.backward()  # type: ignore[no-untyped-call]
         params = [p for g in opt.param_groups for p in g["params"]]
         clip = self.config.max_grad_norm or float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
         opt.step()
         return norm.detach()
 
@@ -351,10 +378,16 @@ def _small_policy_init(head: ItemScorer) -> None:
     nn.init.zeros_(layer.bias)
 
 
-def entropy_and_logp(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-    """``(entropy (B,), log pi(actions) (B,))`` of softmax policies with logits (B, A)."""
+def entropy_and_logp(
+    logits: Tensor, actions: Tensor, entropy_grad: bool = True
+) -> tuple[Tensor, Tensor]:
+    """``(entropy (B,), log pi(actions) (B,))`` of softmax policies with logits (B, A).
+
+    ``entropy_grad=False`` computes the entropy without gradient (a metric only, e.g. when
+    its loss weight is 0: its (B, A) backward is skipped)."""
     logp_all = torch.log_softmax(logits, dim=-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
     return entropy, logp_all.gather(1, actions[:, None]).squeeze(1)
 
 

@@ -4,7 +4,7 @@ set -euo pipefail
 NOETIK=${NOETIK:-.venv/bin/noetik}
 OUT=${OUT:-demo_out}
 rm -rf "$OUT"
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m== %s\033[0m  (%ss)\n' "$*" "$SECONDS"; }
 
 step "1. Synthesize a small KuaiRand-Pure dataset (official names and schema)"
 $NOETIK data synth "$OUT/data" --release pure --users 300 --videos 1000 --seed 0

@@ -1,0 +1,287 @@
+"""Off-policy evaluation (OPE) of a target policy π from episodes logged by a behaviour policy μ.
+
+Pure NumPy estimators over a batch of ``N`` episodes padded to a horizon ``H``
+(:class:`LoggedEpisodes`):
+
+* :func:`is_estimate` — trajectory importance sampling (Precup et al., 2000),
+* :func:`pdis_estimate` — per-decision importance sampling (Precup et al., 2000),
+* :func:`wis_estimate` / :func:`wpdis_estimate` — their self-normalised (weighted) versions
+  (Thomas & Brunskill, 2016),
+* :func:`dr_estimate` — per-decision doubly robust (Jiang & Li, 2016),
+* :func:`direct_method` — the model-only baseline, the mean of ``V̂(s_0)``,
+* :func:`bootstrap_ci` — a percentile confidence interval by resampling episodes.
+
+Conventions. Per-step ratios are ``ρ_t = π(a_t|s_t) / μ(a_t|s_t)`` on valid steps, optionally
+clipped from above (``min(ρ_t, clip)``). Padded steps (``mask`` False) are an absorbing state:
+ratio 1, reward 0, whatever the arrays hold there (NaN included). So the cumulative weight of an
+episode that ended stays its trajectory weight, and per-step normalisation (WPDIS) averages over
+all ``N`` episodes at every step. The step ``t`` is discounted by ``γ**t``. Where a
+self-normalising denominator is 0 (every weight 0), the term contributes 0.
+
+Every estimator returns an :class:`OPEEstimate`, whose ``per_episode`` values average to
+``value``; ``ess`` is the effective sample size ``(Σw)² / Σw²`` of the trajectory weights
+(``None`` for the direct method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "LoggedEpisodes",
+    "OPEEstimate",
+    "bootstrap_ci",
+    "direct_method",
+    "dr_estimate",
+    "effective_sample_size",
+    "is_estimate",
+    "pdis_estimate",
+    "step_ratios",
+    "wis_estimate",
+    "wpdis_estimate",
+]
+
+
+@dataclass(frozen=True)
+class OPEEstimate:
+    """One off-policy estimate of the target policy's expected discounted return.
+
+    ``value``: the estimate. ``per_episode`` (N,) float64: each episode's contribution, whose
+    mean is ``value``. ``ess``: effective sample size of the importance weights (``None`` for
+    estimators without weights).
+    """
+
+    value: float
+    per_episode: np.ndarray
+    ess: float | None
+
+
+@dataclass(frozen=True)
+class LoggedEpisodes:
+    """A batch of ``N`` logged episodes padded to horizon ``H``; validated on construction.
+
+    * ``rewards`` (N, H) float: reward of step ``t``.
+    * ``behavior_prob`` (N, H) float: ``μ(a_t|s_t)`` of the logged action; must be > 0 on
+      valid steps.
+    * ``target_prob`` (N, H) float: ``π(a_t|s_t)`` of the logged action; must be >= 0.
+    * ``mask`` (N, H) bool: valid steps, a prefix of each row with at least one step.
+    * ``gamma``: discount in [0, 1].
+    * ``q_hat`` (N, H) float, optional: ``Q̂(s_t, a_t)``, for :func:`dr_estimate`.
+    * ``v_hat`` (N, H) float, optional: ``V̂(s_t) = Σ_a π(a|s_t) Q̂(s_t, a)``, for
+      :func:`dr_estimate` and :func:`direct_method`.
+
+    Arrays are stored as float64 copies with padded steps set to 0 (ratios 1), so garbage in
+    padding never reaches an estimate. Raises ``ValueError`` on any violation.
+    """
+
+    rewards: np.ndarray
+    behavior_prob: np.ndarray
+    target_prob: np.ndarray
+    mask: np.ndarray
+    gamma: float = 1.0
+    q_hat: np.ndarray | None = None
+    v_hat: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        mask = _check_mask(self.mask)
+        if not 0.0 <= float(self.gamma) <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        set_ = object.__setattr__
+        set_(self, "mask", mask)
+        set_(self, "gamma", float(self.gamma))
+        for name in ("rewards", "behavior_prob", "target_prob", "q_hat", "v_hat"):
+            value = getattr(self, name)
+            if value is not None:
+                set_(self, name, _clean(name, value, mask))
+        bad = mask & (self.behavior_prob <= 0.0)
+        if bad.any():
+            i, t = np.argwhere(bad)[0]
+            raise ValueError(
+                f"behavior_prob must be > 0 on valid steps: episode {i}, step {t} has "
+                f"{self.behavior_prob[i, t]} (the logged action is impossible under μ)"
+            )
+        if (self.target_prob < 0.0).any():
+            raise ValueError("target_prob must be >= 0")
+        set_(self, "behavior_prob", np.where(mask, self.behavior_prob, 1.0))
+        set_(self, "target_prob", np.where(mask, self.target_prob, 1.0))
+
+    @property
+    def n_episodes(self) -> int:
+        """Number of episodes ``N``."""
+        return int(self.mask.shape[0])
+
+    def take(self, index: np.ndarray) -> LoggedEpisodes:
+        """The episodes at ``index`` (M,) int, repeats allowed (for bootstrap resampling)."""
+        pick = np.asarray(index, dtype=np.int64)
+        return LoggedEpisodes(
+            rewards=self.rewards[pick],
+            behavior_prob=self.behavior_prob[pick],
+            target_prob=self.target_prob[pick],
+            mask=self.mask[pick],
+            gamma=self.gamma,
+            q_hat=None if self.q_hat is None else self.q_hat[pick],
+            v_hat=None if self.v_hat is None else self.v_hat[pick],
+        )
+
+
+def _check_mask(mask: np.ndarray) -> np.ndarray:
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise ValueError(f"mask must be a bool array, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"mask must have shape (N, H) with N, H >= 1, got {arr.shape}")
+    if not arr[:, 0].all():
+        raise ValueError("every episode needs at least one valid step (mask[:, 0] all True)")
+    if (arr[:, 1:] & ~arr[:, :-1]).any():
+        raise ValueError("mask must be a prefix of each row: valid steps, then padding")
+    return arr.copy()
+
+
+def _clean(name: str, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != mask.shape:
+        raise ValueError(f"{name} must have shape {mask.shape} like mask, got {arr.shape}")
+    if not np.isfinite(arr[mask]).all():
+        raise ValueError(f"{name} must be finite on valid steps")
+    return np.where(mask, arr, 0.0)
+
+
+def step_ratios(data: LoggedEpisodes, clip: float | None = None) -> np.ndarray:
+    """Per-step ratios ``min(π/μ, clip)`` (N, H) float64; 1 on padded steps.
+
+    ``clip`` (> 0) caps each per-step ratio from above; ``None`` leaves them as they are.
+    """
+    ratios = data.target_prob / data.behavior_prob
+    if clip is not None:
+        if not clip > 0.0:
+            raise ValueError(f"clip must be > 0, got {clip}")
+        ratios = np.minimum(ratios, clip)
+    return np.where(data.mask, ratios, 1.0)
+
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """``(Σw)² / Σw²`` of ``weights`` (N,); N for equal weights, 0 if all weights are 0."""
+    w = np.asarray(weights, dtype=np.float64)
+    total_sq = float(np.sum(w * w))
+    return 0.0 if total_sq == 0.0 else float(np.sum(w) ** 2 / total_sq)
+
+
+def _discounted_rewards(data: LoggedEpisodes) -> np.ndarray:
+    """``γ**t r_t`` (N, H) float64, 0 on padded steps."""
+    discounts = data.gamma ** np.arange(data.mask.shape[1], dtype=np.float64)
+    return data.rewards * discounts[None, :]
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with 0 wherever ``den`` is 0."""
+    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0.0)
+    return out
+
+
+def _estimate(per_episode: np.ndarray, weights: np.ndarray | None) -> OPEEstimate:
+    ess = None if weights is None else effective_sample_size(weights)
+    return OPEEstimate(float(np.mean(per_episode)), per_episode, ess)
+
+
+def is_estimate(data: LoggedEpisodes, clip: float | None = None) -> OPEEstimate:
+    """Trajectory IS: mean over episodes of ``W_i G_i``.
+
+    ``W_i = Π_t ρ_it`` is the trajectory weight, ``G_i = Σ_t γ**t r_it`` the discounted return.
+    """
+    weights = np.prod(step_ratios(data, clip), axis=1)
+    returns = _discounted_rewards(data).sum(axis=1)
+    return _estimate(weights * returns, weights)
+
+
+def wis_estimate(data: LoggedEpisodes, clip: float | None = None) -> OPEEstimate:
+    """Weighted IS: ``Σ_i W_i G_i / Σ_i W_i``.
+
+    ``per_episode`` is ``W_i G_i / mean(W)``, so its mean is the estimate.
+    """
+    weights = np.prod(step_ratios(data, clip), axis=1)
+    returns = _discounted_rewards(data).sum(axis=1)
+    per_episode = _safe_div(weights * returns, np.asarray(np.mean(weights)))
+    return _estimate(per_episode, weights)
+
+
+def pdis_estimate(data: LoggedEpisodes, clip: float | None = None) -> OPEEstimate:
+    """Per-decision IS: mean over episodes of ``Σ_t w_it γ**t r_it``.
+
+    ``w_it = Π_{k<=t} ρ_ik`` is the cumulative weight up to step ``t``; ESS uses the final one.
+    """
+    cumulative = np.cumprod(step_ratios(data, clip), axis=1)
+    per_episode = (cumulative * _discounted_rewards(data)).sum(axis=1)
+    return _estimate(per_episode, cumulative[:, -1])
+
+
+def wpdis_estimate(data: LoggedEpisodes, clip: float | None = None) -> OPEEstimate:
+    """Weighted per-decision IS: ``Σ_t Σ_i w_it γ**t r_it / Σ_i w_it``.
+
+    Each step's cumulative weights are normalised by their mean over the N episodes;
+    ``per_episode`` is ``Σ_t w_it / mean_j(w_jt) γ**t r_it``.
+    """
+    cumulative = np.cumprod(step_ratios(data, clip), axis=1)
+    normalised = _safe_div(cumulative, cumulative.mean(axis=0, keepdims=True))
+    per_episode = (normalised * _discounted_rewards(data)).sum(axis=1)
+    return _estimate(per_episode, cumulative[:, -1])
+
+
+def dr_estimate(data: LoggedEpisodes, clip: float | None = None) -> OPEEstimate:
+    """Per-decision doubly robust (Jiang & Li, 2016); needs ``q_hat`` and ``v_hat``.
+
+    Backwards from ``DR_H = 0``: ``DR_t = v̂_t + ρ_t (r_t + γ DR_{t+1} − q̂_t)`` on valid steps,
+    0 on padded ones. ``per_episode`` is ``DR_0`` of each episode.
+    """
+    q_hat, v_hat = _models(data)
+    ratios = step_ratios(data, clip)
+    horizon = data.mask.shape[1]
+    following = np.zeros(data.n_episodes, dtype=np.float64)
+    for t in range(horizon - 1, -1, -1):
+        step = v_hat[:, t] + ratios[:, t] * (
+            data.rewards[:, t] + data.gamma * following - q_hat[:, t]
+        )
+        following = np.where(data.mask[:, t], step, 0.0)
+    return _estimate(following, np.prod(ratios, axis=1))
+
+
+def direct_method(data: LoggedEpisodes) -> OPEEstimate:
+    """Direct method: mean over episodes of ``v̂(s_0)``; needs ``v_hat``. ``ess`` is None."""
+    if data.v_hat is None:
+        raise ValueError("the direct method needs v_hat")
+    return _estimate(data.v_hat[:, 0].copy(), None)
+
+
+def _models(data: LoggedEpisodes) -> tuple[np.ndarray, np.ndarray]:
+    if data.q_hat is None or data.v_hat is None:
+        raise ValueError("doubly robust needs both q_hat and v_hat")
+    return data.q_hat, data.v_hat
+
+
+def bootstrap_ci(
+    estimator_fn: Callable[[LoggedEpisodes], OPEEstimate],
+    data: LoggedEpisodes,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Percentile ``1 − alpha`` interval of ``estimator_fn`` over episode resamples.
+
+    Each of the ``n_boot`` replicates draws N episodes with replacement (``numpy`` generator
+    seeded by ``seed``, so the interval is reproducible) and re-runs ``estimator_fn`` on them;
+    self-normalised estimators renormalise within each replicate. Returns ``(low, high)``.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    rng = np.random.default_rng(seed)
+    n = data.n_episodes
+    values = np.array(
+        [estimator_fn(data.take(rng.integers(0, n, size=n))).value for _ in range(n_boot)]
+    )
+    low, high = np.quantile(values, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(low), float(high)

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from noetik.agents.batches import DeviceReplay
 from noetik.agents.encoders import Encoder, EncoderConfig, History
+from noetik.agents.heads import ItemScorer
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.utils.io import atomic_path, write_json
@@ -221,6 +222,13 @@ class BatchSource(Protocol):
 
     def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
         """Restore :meth:`state_tensors`."""
+
+
+def item_scorer(in_dim: int, config: AgentConfig, spec: ProblemSpec) -> ItemScorer:
+    """The item scoring head every agent uses: ``(B, in_dim) -> (B, A)`` for ``spec``'s items,
+    dense or through item embeddings as ``config`` says."""
+    return ItemScorer(in_dim, spec.n_actions, config.item_embed_dim, config.dense_max_actions,
+                      spec.item_features)  # fmt: skip
 
 
 class Agent(nn.Module):

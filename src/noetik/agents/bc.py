@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from noetik.agents.base import Agent, AgentConfig, ProblemSpec, register
+from noetik.agents.base import Agent, AgentConfig, ProblemSpec, item_scorer, register
 from noetik.agents.batches import Batch
 from noetik.agents.encoders import History, make_encoder
-from noetik.agents.heads import ItemScorer
 from noetik.errors import ConfigError
 
 __all__ = ["BCAgent", "BCConfig"]
@@ -35,8 +34,7 @@ class BCAgent(Agent):
     def __init__(self, config: BCConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
         self.encoder = make_encoder(config.encoder, spec)
-        self.head = ItemScorer(self.encoder.out_dim, spec.n_actions, config.item_embed_dim,
-                               config.dense_max_actions, spec.item_features)  # fmt: skip
+        self.head = item_scorer(self.encoder.out_dim, config, spec)
         opt = torch.optim.AdamW(self.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.add_optimizer("policy", opt)
 

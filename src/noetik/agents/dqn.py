@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, register
+from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, item_scorer, register
 from noetik.agents.batches import Batch
 from noetik.agents.encoders import Encoder, History, make_encoder
-from noetik.agents.heads import FusedEnsemble, ItemScorer
+from noetik.agents.heads import FusedEnsemble
 from noetik.agents.rewards import RewardScale, RewardScaleMode, check_reward_scale_mode
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
@@ -44,8 +44,7 @@ class QNetwork(nn.Module):
     def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
         super().__init__()
         self.encoder = make_encoder(config.encoder, spec)
-        self.head = ItemScorer(self.encoder.out_dim, spec.n_actions, config.item_embed_dim,
-                               config.dense_max_actions, spec.item_features)  # fmt: skip
+        self.head = item_scorer(self.encoder.out_dim, config, spec)
 
     def forward(
         self, obs: Tensor, history: History | None = None, actions: Tensor | None = None

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, register
+from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, item_scorer, register
 from noetik.agents.batches import Batch
 from noetik.agents.encoders import EncoderConfig, History, make_encoder
-from noetik.agents.heads import FusedEnsemble, ItemScorer
+from noetik.agents.heads import FusedEnsemble
 from noetik.agents.rewards import RewardScaleMode, check_reward_scale_mode, reward_scale
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
@@ -74,8 +74,7 @@ class QNetwork(nn.Module):
     def __init__(self, config: IQLConfig, spec: ProblemSpec) -> None:
         super().__init__()
         self.encoder = make_encoder(config.encoder, spec)
-        self.head = ItemScorer(self.encoder.out_dim, spec.n_actions, config.item_embed_dim,
-                               config.dense_max_actions, spec.item_features)  # fmt: skip
+        self.head = item_scorer(self.encoder.out_dim, config, spec)
 
     def forward(self, obs: Tensor, history: History | None, actions: Tensor | None) -> Tensor:
         """(B,) Q of ``actions`` (B,) int64, or (B, A) Q of every item when ``actions`` is None."""
@@ -114,8 +113,7 @@ class IQLAgent(Agent):
     def __init__(self, config: IQLConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
         self.encoder = make_encoder(config.encoder, spec)
-        self.actor_head = ItemScorer(self.encoder.out_dim, spec.n_actions, config.item_embed_dim,
-                                     config.dense_max_actions, spec.item_features)  # fmt: skip
+        self.actor_head = item_scorer(self.encoder.out_dim, config, spec)
         self.v_net = ValueNetwork(config, spec)
         self.q_net = FusedEnsemble([QNetwork(config, spec) for _ in range(2)])
         self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)

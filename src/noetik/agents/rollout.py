@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from noetik.agents.base import Agent, AgentConfig, ProblemSpec
+from noetik.agents.base import Agent, AgentConfig, ProblemSpec, item_scorer
 from noetik.agents.encoders import History, make_encoder
 from noetik.agents.heads import ItemScorer
 from noetik.errors import ConfigError
@@ -319,8 +319,7 @@ class ActorCriticAgent(Agent):
     def __init__(self, config: ActorCriticConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
         self.encoder = make_encoder(config.encoder, spec)
-        self.head = ItemScorer(self.encoder.out_dim, spec.n_actions, config.item_embed_dim,
-                               config.dense_max_actions, spec.item_features)  # fmt: skip
+        self.head = item_scorer(self.encoder.out_dim, config, spec)
         _small_policy_init(self.head)
         self.critic_encoder = None if config.shared_encoder else make_encoder(config.encoder, spec)
         self.value_head = nn.Linear(self.encoder.out_dim, 1)

@@ -32,6 +32,7 @@ from noetik.simulators.kuairand.env_config import KuaiRandEnvConfig
 from noetik.simulators.kuairand.examples import HEADS
 from noetik.simulators.kuairand.parts import candidate_pool
 from noetik.simulators.kuairand.world import load_world
+from noetik.utils.arrays import IdIndex
 
 if TYPE_CHECKING:
     from noetik.agents.trainer import Hook, TrainerConfig, TrainResult
@@ -130,8 +131,7 @@ def popularity_counts(t: Transitions, signal: str | None, spec: ProblemSpec) -> 
         return counts
     logged = np.asarray(t.vocab.video_ids, dtype=np.int64)
     order = np.argsort(logged)
-    pos = np.minimum(np.searchsorted(logged[order], spec.video_ids), len(logged) - 1)
-    hit = logged[order][pos] == spec.video_ids
+    pos, hit = IdIndex(logged[order]).lookup(spec.video_ids)
     return np.where(hit, counts[order][pos], 0.0)
 
 

@@ -33,6 +33,7 @@ from noetik.agents.base import Agent, AgentConfig, ProblemSpec, item_scorer
 from noetik.agents.encoders import History, make_encoder
 from noetik.agents.heads import ItemScorer
 from noetik.errors import ConfigError
+from noetik.utils.arrays import IdIndex
 
 __all__ = [
     "ActorCriticAgent",
@@ -154,8 +155,8 @@ def history_from_info(
                           f"history_len is {k}")  # fmt: skip
     items, signals, gap, mask = items[:, -k:], signals[:, -k:], gap[:, -k:], mask[:, -k:]
     if pool is not None:
-        idx = np.minimum(np.searchsorted(pool, items), len(pool) - 1)
-        items = np.where(pool[idx] == items, idx, n_actions)
+        idx, found = IdIndex(pool).lookup(items.ravel())
+        items = np.where(found, idx, n_actions).reshape(items.shape)
     items = np.where(mask, items, n_actions)
     return History.from_numpy((items, signals, gap, mask), device)
 

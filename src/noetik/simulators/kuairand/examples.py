@@ -36,6 +36,7 @@ from noetik.data.rewards import SIGNAL_SOURCE_COLUMNS, SIGNALS, signals_expr
 from noetik.data.schema import FileKind
 from noetik.data.transitions import ItemVocab
 from noetik.errors import ConfigError, DataError
+from noetik.utils.arrays import IdIndex
 
 #: Binary feedback signals the model predicts (sigmoid heads, Bernoulli likelihood).
 BINARY_HEADS: tuple[str, ...] = SIGNALS[:8]
@@ -253,8 +254,7 @@ def build_item_table(ds: KuaiRandDataset, vocab: ItemVocab) -> ItemTable:
     if ds.has(FileKind.VIDEO_BASIC):
         videos = ds.videos().collect()
         tag_ids, tag_table = video_tag_table(videos)
-        pos = np.clip(np.searchsorted(tag_ids, ids), 0, max(len(tag_ids) - 1, 0))
-        found = tag_ids[pos] == ids if len(tag_ids) else np.zeros(len(ids), dtype=bool)
+        pos, found = IdIndex(tag_ids).lookup(ids)
         tags[found] = tag_table[pos[found]]
         dur = pl.DataFrame({"video_id": ids}).join(
             videos.select(pl.col("video_id").cast(pl.Int64), "video_duration"),

@@ -40,7 +40,8 @@ $NOETIK train popular --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/p
 step "10. Recommendations of the IQL agent for two users"
 $NOETIK act "$OUT/runs/iql-transformer" --user 0 --user 1 --k 5
 
-step "11. Returns in the simulator (one session each for 1,000 simulated users, 95% intervals)"
-$NOETIK evaluate "$OUT"/runs/* --env-option sim_dir="$OUT/sim" --users 1000 --out "$OUT"
+step "11. Leaderboard: simulator (1,000 users), off-policy estimates on the test split, random-log ranking (95% intervals)"
+$NOETIK evaluate "$OUT"/runs/* --env-option sim_dir="$OUT/sim" --users 1000 \
+  --random-log "$OUT/heldout_random.csv" --out "$OUT"
 
 printf '\nDemo finished: outputs in %s/\n' "$OUT"

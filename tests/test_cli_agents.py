@@ -17,8 +17,9 @@ TINY_MLP = {"batch_size": 32, "encoder": {"kind": "mlp", "hidden": [32, 32]}}
 def test_train_act_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, cache, sim = tmp_path / "data", tmp_path / "cache", tmp_path / "sim"
     assert main(["data", "synth", str(data), "--users", "60", "--videos", "150"]) == 0
+    heldout = tmp_path / "heldout.csv"
     assert main(["sim", "fit", str(data), "--cache", str(cache), "--out", str(sim),
-                 "--epochs", "1"]) == 0  # fmt: skip
+                 "--epochs", "1", "--holdout-log", str(heldout)]) == 0  # fmt: skip
     configs = {"iql": TINY_TRANSFORMER, "bc": TINY_MLP}
     for algo, fields in configs.items():
         (tmp_path / f"{algo}.json").write_text(json.dumps(fields))
@@ -36,10 +37,19 @@ def test_train_act_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert len(scores) == 4 and scores == sorted(scores, reverse=True)
     runs = [str(tmp_path / algo) for algo in configs]
     argv = ["evaluate", *runs, "--env-option", f"sim_dir={sim}", "--users", "40", "--json",
-            "--out", str(tmp_path / "board")]  # fmt: skip
+            "--random-log", str(heldout), "--out", str(tmp_path / "board")]  # fmt: skip
     assert main(argv) == 0
     board = json.loads(capsys.readouterr().out)
-    assert [entry["algo"] for entry in board] == ["iql", "bc"]
+    assert [entry["algo"] for entry in board] == ["iql", "bc", "reference", "reference"]
+    assert [e["run"] for e in board[2:]] == ["reference:popularity", "reference:random"]
+    for entry in board[:2]:  # every lens, every metric as {"mean", "low", "high"}
+        for lens in ("online", "ope", "random_log"):
+            assert entry[lens], lens
+            for value in entry[lens].values():
+                assert set(value) == {"mean", "low", "high"}
+                assert value["low"] <= value["mean"] <= value["high"]
+        assert 0.0 <= entry["random_log"]["click_auc"]["mean"] <= 1.0
+        assert entry["ope"]["logged_value"]["mean"] > 0.0
     ret = board[0]["online"]["return"]
     assert ret["low"] <= ret["mean"] <= ret["high"]
     assert board[0]["online"]["length"]["mean"] == 10.0
@@ -51,3 +61,16 @@ def test_unknown_algo_and_bad_run(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "unknown ALGO 'sarsa'" in capsys.readouterr().err
     assert main(["act", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_ope_check_prints_the_validation_table(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["evaluate", "--ope-check", "--env", "noetik/RECEnv-v0", "--ope-datasets", "2",
+            "--ope-episodes", "100", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["estimator"] for r in rows} == {"IS", "WIS", "PDIS", "WPDIS", "DR", "DM"}
+    assert all(r["n_datasets"] == 2 and r["n_episodes"] == 100 for r in rows)
+    assert all(r["true_value"] > 0 for r in rows)
+    assert main(["evaluate", "--ope-check", "--env", "noetik/Nope-v0"]) == 2
+    assert main(["evaluate"]) == 2
+    assert "RUN_DIR" in capsys.readouterr().err

@@ -1,9 +1,10 @@
-"""``noetik evaluate``: the leaderboard of trained runs."""
+"""``noetik evaluate``: the leaderboard of trained runs, or the OPE validation check."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -14,42 +15,94 @@ from noetik.errors import ConfigError
 
 _OUT = Console()
 if not _OUT.is_terminal:
-    _OUT = Console(width=160)
+    _OUT = Console(width=200)
 
-SHOWN = ("return", "length", "is_click_rate", "watch_ratio", "is_like_rate", "is_hate_rate")
+#: (lens, metric, column title) shown in the terminal table (the files hold every metric).
+SHOWN = (
+    ("online", "return", "return"),
+    ("online", "is_click_rate", "click"),
+    ("online", "watch_ratio", "watch ratio"),
+    ("online", "distinct_fraction", "distinct"),
+    ("online", "coverage", "coverage"),
+    ("ope", "dr", "OPE: DR"),
+    ("ope", "wpdis", "OPE: WPDIS"),
+    ("random_log", "click_auc", "random log: click AUC"),
+    ("random_log", "click_ndcg@10", "click NDCG@10"),
+)
 
 
 def evaluate(
-    run_dirs: list[Path] = typer.Argument(..., help="Run folders written by noetik train."),
+    run_dirs: list[Path] = typer.Argument(None, help="Run folders written by noetik train."),
     env: str = typer.Option("noetik/KuaiRand-v0", "--env", help="Simulator to evaluate in."),
     env_option: list[str] | None = EnvOptionOpt,
     users: int = typer.Option(1_000, "--users", help="Simulated users (one session each)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the simulated users."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated users and intervals."),
+    random_log: Path | None = typer.Option(
+        None, "--random-log", help="Random-exposure CSV for the random-log lens."
+    ),
+    ope: bool = typer.Option(True, "--ope/--no-ope", help="OPE lens on the runs' test split."),
+    ope_check: bool = typer.Option(
+        False, "--ope-check", help="Validate the OPE estimators against true values in --env."
+    ),
+    ope_datasets: int = typer.Option(
+        50, "--ope-datasets", help="--ope-check: logged datasets (repeats) per target policy."
+    ),
+    ope_episodes: int = typer.Option(
+        1_000, "--ope-episodes", help="--ope-check: episodes per logged dataset."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Folder for leaderboard.json/.csv."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Compare runs: mean and 95 % interval of each metric, one session per simulated user."""
-    from noetik.evaluation.leaderboard import evaluate_run, write_leaderboard
+    """Compare runs across three lenses (simulator, off-policy, random log), each metric with
+    its 95 % interval; or, with --ope-check, the OPE validation table of --env."""
+    from noetik.evaluation.leaderboard import LeaderboardConfig, evaluate_runs, write_leaderboard
     from noetik.utils.progress import make_progress, track
 
+    if ope_check:
+        _ope_check(env, seed, as_json, n_datasets=ope_datasets, n_episodes=ope_episodes)
+        return
+    if not run_dirs:
+        raise ConfigError("give at least one RUN_DIR (or --ope-check)")
     if users < 1:
         raise ConfigError(f"--users must be >= 1, got {users}")
+    if random_log is not None and not random_log.is_file():
+        raise ConfigError(f"--random-log: no such file {random_log}")
     kwargs = parse_env_options(env_option or [])
-    entries = []
+    config = LeaderboardConfig(
+        env_id=env, env_kwargs=tuple(sorted(kwargs.items())), n_users=users, seed=seed, ope=ope,
+        random_log=None if random_log is None else str(random_log),
+    )  # fmt: skip
     with make_progress() as progress:
-        for run in track(run_dirs, len(run_dirs), "Evaluating runs", progress):
-            entries.append(evaluate_run(run, env, users, kwargs, seed))
+        entries = evaluate_runs(
+            run_dirs, config, lambda runs: track(runs, len(runs), "Evaluating runs", progress)
+        )
     if out is not None:
         for path in write_leaderboard(entries, out):
             typer.echo(f"wrote {path}", err=as_json)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
-    table = Table("run", "algo", *SHOWN, title=f"Leaderboard: {users:,} users of {env}")
+    _OUT.print(_table(entries, f"Leaderboard: {users:,} users of {env}"))
+
+
+def _table(entries: list[dict[str, Any]], title: str) -> Table:
+    """The terminal table: the shown columns that at least one entry has."""
+    columns = [c for c in SHOWN if any(c[1] in (e.get(c[0]) or {}) for e in entries)]
+    table = Table("run", "algo", *(c[2] for c in columns), title=title)
     for entry in entries:
         cells = []
-        for metric in SHOWN:
-            v = entry["online"].get(metric)
+        for lens, metric, _ in columns:
+            v = (entry.get(lens) or {}).get(metric)
             cells.append(f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" if v else "-")
         table.add_row(Path(entry["run"]).name, entry["algo"], *cells)
-    _OUT.print(table)
+    return table
+
+
+def _ope_check(env: str, seed: int, as_json: bool, **changes: int) -> None:
+    """Run the default OPE validation check of ``env`` (with ``changes``), print its table."""
+    from noetik.evaluation.ope_check import default_check, format_table, run_ope_check
+    from noetik.utils.progress import make_progress
+
+    with make_progress() as progress:
+        rows = run_ope_check(default_check(env, seed=seed, **changes), progress)
+    typer.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))

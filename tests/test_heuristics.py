@@ -56,6 +56,11 @@ def test_random_is_uniform_and_seeded() -> None:
     assert torch.allclose(freq, torch.full((4,), 0.25), atol=0.01)
     again = RandomConfig(seed=3, device="cpu").create(ProblemSpec(4, obs_dim=2))
     assert torch.equal(again.act(torch.zeros(50, 2)), actions[:50])
+    # scores are uniform noise too: their argmax (what the evaluation takes) is uniform
+    best = agent.scores(torch.zeros(40_000, 2)).argmax(1)
+    freq = torch.bincount(best, minlength=4).float() / 40_000
+    assert torch.allclose(freq, torch.full((4,), 0.25), atol=0.01)
+    assert not torch.equal(best[:50], agent.scores(torch.zeros(50, 2)).argmax(1))
 
 
 def test_most_popular_ranks_by_counts_exactly(tmp_path: Path) -> None:

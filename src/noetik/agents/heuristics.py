@@ -80,7 +80,9 @@ class HeuristicAgent(Agent):
 
 
 class RandomAgent(HeuristicAgent):
-    """Uniform random actions; ``scores`` are all 0 (uniform logits)."""
+    """Uniform random actions: ``act`` draws uniformly; ``scores`` are fresh uniform noise per
+    call, so a caller that takes their argmax (e.g. among the videos a user has not seen yet)
+    also picks uniformly at random."""
 
     config: RandomConfig
 
@@ -90,8 +92,9 @@ class RandomAgent(HeuristicAgent):
         self.generator.manual_seed(config.seed)
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
-        """(B, A) float32 zeros."""
-        return obs.new_zeros(obs.shape[0], self.spec.n_actions, dtype=torch.float32)
+        """(B, A) float32 i.i.d. uniform [0, 1) scores from the agent's seeded generator."""
+        shape = (obs.shape[0], self.spec.n_actions)
+        return torch.rand(shape, generator=self.generator).to(obs.device)
 
     @torch.no_grad()
     def act(

@@ -130,7 +130,8 @@ def bootstrap_table(
     and of every resample's mean). With ``items`` (T, N) int64 and ``n_items``, ``coverage``
     is added: each resample's coverage is that of the sessions it drew. A resample holds only
     about 63 % distinct sessions, so its coverage is biased low; the coverage interval is the
-    percentile interval of the resamples shifted by ``observed - mean of the resamples``.
+    percentile interval of the resamples shifted by ``observed - mean of the resamples``,
+    clipped to [0, 1].
     Every metric uses the same resamples, drawn from ``seed``.
     """
     if not 0.0 < level < 1.0 or n_boot < 1:
@@ -166,7 +167,8 @@ def bootstrap_table(
         observed = coverage(np.asarray(items), n_items)
         counts = np.concatenate(covered)
         low, high = _quantiles(counts + (observed * n_items - counts.mean()), alpha)
-        out["coverage"] = {"mean": observed, "low": low / n_items, "high": high / n_items}
+        low, high = max(low / n_items, 0.0), min(high / n_items, 1.0)  # a share: within [0, 1]
+        out["coverage"] = {"mean": observed, "low": low, "high": high}
     return out
 
 

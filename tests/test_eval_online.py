@@ -90,7 +90,7 @@ def test_env_policy_without_pool_uses_agent_actions() -> None:
 
 
 def test_history_items_are_mapped_from_env_vocabulary_to_agent_actions() -> None:
-    from noetik.evaluation.online import _history_map
+    from noetik.evaluation.env_history import history_map as _history_map
 
     agent = _agent(4, np.array([10, 20, 30, 40]))
     mapping = _history_map(agent, np.array([40, 30, 20, 10, 99]))
@@ -353,3 +353,19 @@ def test_the_evaluation_keeps_every_agent_off_the_history_window(sim_dir: str) -
         obs, _, _, _, info = envs.step(actions)
     table = evaluate_online(agent, "noetik/KuaiRand-v0", 32, {"sim_dir": sim_dir}, n_boot=50)
     assert table["distinct_fraction"]["mean"] == 1.0
+
+
+def test_history_window_is_cut_or_padded_to_the_agents_length() -> None:
+    from noetik.evaluation.env_history import last_k
+
+    items = np.array([[1, 2, 3]])
+    signals = np.arange(3 * 12, dtype=np.float32).reshape(1, 3, 12)
+    gaps = np.array([[30.0, 20.0, 10.0]], dtype=np.float32)
+    mask = np.array([[True, True, True]])
+    cut = last_k((items, signals, gaps, mask), 2, padding=9)
+    assert cut[0].tolist() == [[2, 3]] and cut[2].tolist() == [[20.0, 10.0]]
+    np.testing.assert_array_equal(cut[1], signals[:, 1:])
+    padded = last_k((items, signals, gaps, mask), 5, padding=9)
+    assert padded[0].tolist() == [[9, 9, 1, 2, 3]]
+    assert padded[3].tolist() == [[False, False, True, True, True]]
+    assert padded[1].shape == (1, 5, 12) and not padded[1][0, :2].any()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from noetik.agents.runs import RunSource, read_run
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
 from noetik.evaluation.online import evaluate_online
+from noetik.simulators.kuairand.store import CONFIG_FILE as SIM_CONFIG
 from noetik.utils.io import write_json, write_text
 
 Lens = dict[str, dict[str, float]]
@@ -52,9 +54,18 @@ class LeaderboardConfig:
 
 
 def _data_dir(source: RunSource) -> tuple[str | None, str | None]:
-    """``(dataset, cache folder)`` a run learned from (an online run: its simulator's data;
-    None: the built-in data, the default cache)."""
-    return source.data_dir or dict(source.env_kwargs).get("data_dir"), source.cache_dir
+    """``(dataset, cache folder)`` a run learned from (None: the built-in data, the default
+    cache). An online run's is its environment's ``data_dir``, else its simulator's dataset."""
+    if not source.online:
+        return source.data_dir, source.cache_dir
+    env = dict(source.env_kwargs)
+    if env.get("data_dir"):
+        return str(env["data_dir"]), source.cache_dir
+    sim_dir = env.get("sim_dir")
+    if sim_dir:
+        meta = json.loads((Path(str(sim_dir)) / SIM_CONFIG).read_text()).get("meta", {})
+        return meta.get("data_dir"), meta.get("cache_dir")
+    return None, None
 
 
 class _RandomLogs:
@@ -143,8 +154,9 @@ def _ope_lens(agent: Agent, source: RunSource, seed: int) -> Lens:
     return evaluate_logged(agent, splits, config, propensity=mu)
 
 
-#: Agents whose policy is not a distribution over the logged actions OPE can weigh.
-_NO_OPE = frozenset({"random"})
+#: Heuristics: their scores are not a policy's logits (uniform noise, exposure counts, expected
+#: rewards), so the softmax the OPE lens weighs would not be the policy they run.
+_NO_OPE = frozenset({"random", "popular", "greedy"})
 
 
 def evaluate_runs(

@@ -42,6 +42,7 @@ from gymnasium import spaces
 from noetik.agents.base import Agent
 from noetik.agents.encoders import History
 from noetik.errors import ConfigError
+from noetik.evaluation.env_history import history_map, last_k, seen_map
 from noetik.evaluation.online_metrics import (
     bootstrap_table,
     catalogue,
@@ -91,7 +92,7 @@ class EnvPolicy:
         exclude_seen: bool = True,
     ) -> None:
         self.agent, self.deterministic = agent, deterministic
-        self.seen_map = _seen_map(envs) if exclude_seen else None
+        self.seen_map = seen_map(envs) if exclude_seen else None
         pool = getattr(envs, "candidate_video_ids", None)
         own = agent.spec.video_ids
         self.pool_actions: np.ndarray | None = None
@@ -109,7 +110,7 @@ class EnvPolicy:
                 self._cols = torch.as_tensor(np.maximum(self.pool_actions, 0), device=self.device)
             if not found.all():
                 self._unknown = torch.as_tensor(~found, device=self.device)
-        self.history_map = _history_map(agent, getattr(envs, "vocab_video_ids", None))
+        self.history_map = history_map(agent, getattr(envs, "vocab_video_ids", None))
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def reseed(self, seed: int) -> None:
@@ -158,31 +159,11 @@ class EnvPolicy:
         if self.history_map is not None:
             items = self.history_map[items]
         items = np.where(mask & (items < padding), items, padding)
-        return History.from_numpy((items, signals, gaps, mask), self.device)
-
-
-def _seen_map(envs: Any) -> np.ndarray | None:
-    """(V + 1,) int64 env action of each env vocabulary index (``-1`` outside the candidate
-    pool; the last entry is the history padding index), or None without video ids."""
-    pool = getattr(envs, "candidate_video_ids", None)
-    vocab = getattr(envs, "vocab_video_ids", None)
-    if pool is None or vocab is None:
-        return None
-    order = np.argsort(pool)
-    pos, found = IdIndex(np.asarray(pool)[order]).lookup(np.asarray(vocab))
-    return np.append(np.where(found, order[pos], -1), -1).astype(np.int64)
-
-
-def _history_map(agent: Agent, vocab_video_ids: np.ndarray | None) -> np.ndarray | None:
-    """(A_vocab + 1,) agent action of each env vocabulary index (``n_actions`` if unknown);
-    the last entry maps the env's history padding index (A_vocab) to the agent's."""
-    own = agent.spec.video_ids
-    if vocab_video_ids is None or own is None:
-        return None
-    order = np.argsort(own)
-    pos, found = IdIndex(own[order]).lookup(np.asarray(vocab_video_ids))
-    mapped = np.where(found, order[pos], agent.spec.n_actions).astype(np.int64)
-    return np.append(mapped, agent.spec.n_actions)
+        k: int = items.shape[1]
+        encoder = getattr(self.agent.config, "encoder", None)
+        if encoder is not None:
+            k = int(encoder.history_len)
+        return History.from_numpy(last_k((items, signals, gaps, mask), k, padding), self.device)
 
 
 @dataclass

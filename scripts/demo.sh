@@ -44,4 +44,8 @@ step "11. Leaderboard: simulator (1,000 users), off-policy estimates on the test
 $NOETIK evaluate "$OUT"/runs/* --env-option sim_dir="$OUT/sim" --users 1000 \
   --random-log "$OUT/heldout_random.csv" --out "$OUT"
 
-printf '\nDemo finished: outputs in %s/\n' "$OUT"
+step "12. Explain one recommendation in plain words (integrated gradients over state and history)"
+$NOETIK explain "$OUT/runs/iql-transformer" --user 0
+step "13. The HTML report: config, curves, leaderboard, simulator fidelity, explanations, faithfulness, behaviour"
+$NOETIK report "$OUT/runs/iql-transformer" --sim "$OUT/sim"
+printf '\nDemo finished: outputs in %s/, report in %s\n' "$OUT" "$OUT/runs/iql-transformer/report.html"

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from noetik.agents.batches import DeviceReplay
 from noetik.agents.encoders import Encoder, EncoderConfig, History
 from noetik.agents.heads import ItemScorer
+from noetik.agents.interpretability import InterpretabilityConfig
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.utils.io import atomic_path, write_json
@@ -182,10 +183,19 @@ class AgentConfig:
     update's forward/loss; weights, gradients, optimizer states, :meth:`Agent.scores` and
     acting stay float32. Opt-in: faster matmuls on CPUs with AVX512-BF16/AMX and on GPUs, at
     bf16 rounding (~3 significant digits) of activations, so results differ from float32."""
+    interpretability: InterpretabilityConfig = field(default_factory=InterpretabilityConfig)
+    """Weights of the interpretability terms added to the policy loss (IQL's actor, BC, PPO;
+    other algorithms refuse non-zero weights); all 0 (default) trains exactly as without them."""
+
+    #: Whether the algorithm adds :attr:`interpretability` terms to its loss.
+    supports_interpretability: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.lr <= 0 or not 0.0 <= self.gamma <= 1.0:
             raise ConfigError("batch_size must be >= 1, lr > 0 and gamma in [0, 1]")
+        if self.interpretability.enabled and not self.supports_interpretability:
+            raise ConfigError(f"{type(self).__name__}: interpretability terms are only "
+                              "trained by IQL, BC and PPO; set their weights to 0")  # fmt: skip
         if self.precision not in ("float32", "bf16"):
             raise ConfigError(f"precision must be 'float32' or 'bf16', got {self.precision!r}")
 

@@ -21,6 +21,7 @@ from torch import Tensor
 from noetik.agents.base import Agent, AgentConfig, ProblemSpec, item_scorer, register
 from noetik.agents.batches import Batch
 from noetik.agents.encoders import History, make_encoder
+from noetik.agents.interpretability import add_penalty, make_terms, recording
 from noetik.errors import ConfigError
 
 __all__ = ["BCAgent", "BCConfig"]
@@ -37,6 +38,7 @@ class BCAgent(Agent):
         self.head = item_scorer(self.encoder.out_dim, config, spec)
         opt = torch.optim.AdamW(self.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.add_optimizer("policy", opt)
+        self.interp = make_terms(config.interpretability, self.encoder, config.seed)
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 logits of pi(. | s)."""
@@ -48,16 +50,18 @@ class BCAgent(Agent):
         return torch.log_softmax(self.scores(obs, history), dim=-1)
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
-        with self.autocast():
+        with self.autocast(), recording(self.interp):
             logits = self.scores(batch.obs, batch.history).float()  # (B, A)
         loss = F.cross_entropy(logits, batch.action, label_smoothing=self.config.label_smoothing)
+        total, interp = add_penalty(self.interp, loss, self.scores, batch.obs, batch.history,
+                                    logits=logits)  # fmt: skip
         opt = self.optimizers["policy"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        total.backward()  # type: ignore[no-untyped-call]
         opt.step()
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == batch.action).float().mean()
-        return {"loss": loss.detach(), "accuracy": accuracy}
+        return {"loss": loss.detach(), "accuracy": accuracy, **interp}
 
 
 @register("bc")
@@ -66,6 +70,7 @@ class BCConfig(AgentConfig):
     """Config of :class:`BCAgent`."""
 
     agent_class = BCAgent
+    supports_interpretability = True
     weight_decay: float = 0.0
     """AdamW decoupled weight decay."""
     label_smoothing: float = 0.0

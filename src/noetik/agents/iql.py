@@ -29,6 +29,7 @@ from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, ite
 from noetik.agents.batches import Batch
 from noetik.agents.encoders import EncoderConfig, History, make_encoder
 from noetik.agents.heads import FusedEnsemble
+from noetik.agents.interpretability import add_penalty, make_terms, recording
 from noetik.agents.rewards import RewardScaleMode, check_reward_scale_mode, reward_scale
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
@@ -122,6 +123,7 @@ class IQLAgent(Agent):
         self.add_optimizer("actor", self.make_adam(actor_params, lr=config.actor_lr))
         self.add_optimizer("value", self.make_adam(self.v_net.parameters(), lr=config.lr))
         self.add_optimizer("q", self.make_adam(self.q_net.parameters(), lr=config.lr))
+        self.interp = make_terms(config.interpretability, self.encoder, config.seed)
 
     # -- data -------------------------------------------------------------------------------
     def make_source(self, data: Any) -> BatchSource:
@@ -185,12 +187,15 @@ class IQLAgent(Agent):
                 advantage = q_hat - v_now
                 weight = awr_weights(advantage, cfg.temperature, cfg.weight_clip)
                 target = self.reward_scale * batch.reward + cfg.gamma * (1.0 - batch.done) * v_next
-            logits = self.scores(batch.obs, batch.history).float()
+            with recording(self.interp):
+                logits = self.scores(batch.obs, batch.history).float()
             log_prob = -F.cross_entropy(logits, batch.action, reduction="none")
             actor_loss = -(weight * log_prob).mean()
             q = self.q_net(batch.obs, batch.history, batch.action).float()  # (2, B)
             q_loss = (q - target).square().mean(dim=1).sum()  # mean over B, summed over twins
-        self._step(("actor", "q"), actor_loss + q_loss)
+        actor_total, interp = add_penalty(self.interp, actor_loss, self.scores, batch.obs,
+                                          batch.history, logits=logits)  # fmt: skip
+        self._step(("actor", "q"), actor_total + q_loss)
 
         with torch.no_grad():
             torch._foreach_lerp_(list(self.q_target.parameters()),
@@ -205,6 +210,7 @@ class IQLAgent(Agent):
             "awr_weight_mean": weight.mean(),
             "awr_clipped": (weight >= cfg.weight_clip).float().mean(),
             "log_prob_mean": log_prob.detach().mean(),
+            **interp,
         }
 
 
@@ -221,6 +227,7 @@ class IQLConfig(AgentConfig):
     """
 
     agent_class = IQLAgent
+    supports_interpretability = True
     expectile: float = 0.7
     """τ of the expectile regression of V, in (0, 1); 0.5 = behaviour value (SARSA-like),
     → 1 = value of the best logged action (the paper uses 0.7 locomotion, 0.9 AntMaze)."""

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from noetik.agents.base import register
+from noetik.agents.base import ProblemSpec, register
 from noetik.agents.encoders import History
+from noetik.agents.interpretability import add_penalty, make_terms, metric_names, recording
 from noetik.agents.rollout import (
     ActorCriticAgent,
     ActorCriticConfig,
@@ -77,6 +78,10 @@ class PPOAgent(ActorCriticAgent):
 
     config: PPOConfig
 
+    def __init__(self, config: PPOConfig, spec: ProblemSpec) -> None:
+        super().__init__(config, spec)
+        self.interp = make_terms(config.interpretability, self.encoder, config.seed)
+
     def update(self, batch: Rollout) -> dict[str, Tensor]:
         """GAE on the rollout, then ``update_epochs`` x minibatch clipped-surrogate steps.
 
@@ -92,7 +97,8 @@ class PPOAgent(ActorCriticAgent):
         packed = torch.cat([batch.obs.flatten(0, 1), torch.stack(cols, -1).flatten(0, 1)], 1)
         packed = packed[rows]
         n_mb = -(-m // cfg.batch_size)
-        stats = packed.new_zeros(cfg.update_epochs * n_mb, len(_METRICS))
+        names = (*_METRICS, *metric_names(self.interp))
+        stats = packed.new_zeros(cfg.update_epochs * n_mb, len(names))
         count = 0
         for _ in range(cfg.update_epochs):
             perm = torch.randperm(m, device=rows.device)
@@ -105,7 +111,7 @@ class PPOAgent(ActorCriticAgent):
             if cfg.target_kl is not None and float(stats[count - 1, 2]) > cfg.target_kl:
                 break  # one host read per epoch, only when target_kl is set
         self.n_updates += 1
-        out = dict(zip(_METRICS, stats[:count].mean(0).unbind(), strict=True))
+        out = dict(zip(names, stats[:count].mean(0).unbind(), strict=True))
         out["explained_var"] = _explained_variance(packed[:, d + 2], packed[:, d + 4])
         if batch.episode_return is not None and batch.episodes is not None:
             out |= {"episode_return": batch.episode_return, "episodes": batch.episodes}
@@ -113,10 +119,10 @@ class PPOAgent(ActorCriticAgent):
 
     def _minibatch(self, mb: Tensor, d: int, history: History | None) -> Tensor:
         """One clipped-surrogate gradient step on the packed minibatch ``mb`` (M, d + 5);
-        returns the (len(_METRICS),) detached metrics."""
+        returns the (len(_METRICS) + interpretability terms,) detached metrics."""
         cfg = self.config
         action, old_logp, old_value, adv, ret = mb[:, d:].unbind(1)
-        with self.autocast():
+        with self.autocast(), recording(self.interp):
             logits, value = self.policy_value(mb[:, :d], history)
             entropy, logp = entropy_and_logp(logits.float(), action.long(), cfg.ent_coef != 0)
             if cfg.norm_adv and len(adv) > 1:
@@ -127,8 +133,10 @@ class PPOAgent(ActorCriticAgent):
             )  # fmt: skip
             ent = entropy.mean()
             loss = losses["pg_loss"] - cfg.ent_coef * ent + cfg.vf_coef * losses["v_loss"]
+        loss, interp = add_penalty(self.interp, loss, self.scores, mb[:, :d], history,
+                                   logits=logits.float())  # fmt: skip
         grad_norm = self._step(loss)
-        parts = (*(losses[k] for k in _METRICS[:4]), ent, loss, grad_norm)
+        parts = (*(losses[k] for k in _METRICS[:4]), ent, loss, grad_norm, *interp.values())
         return torch.stack(parts).detach()
 
 
@@ -149,6 +157,7 @@ class PPOConfig(ActorCriticConfig):
     """Config of :class:`PPOAgent` (CleanRL defaults; ``batch_size`` is the minibatch size)."""
 
     agent_class = PPOAgent
+    supports_interpretability = True
     gae_lambda: float = 0.95
     """lambda of GAE (1: Monte-Carlo advantages, 0: one-step TD errors)."""
     update_epochs: int = 4

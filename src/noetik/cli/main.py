@@ -13,6 +13,8 @@ import typer
 from noetik import __version__
 from noetik.cli.data import data_app
 from noetik.cli.evaluate import evaluate
+from noetik.cli.explain import explain
+from noetik.cli.report import report
 from noetik.cli.sim import sim_app
 from noetik.cli.train import act, train
 from noetik.errors import NoetikError
@@ -29,6 +31,8 @@ app.add_typer(sim_app, name="sim")
 app.command("train")(train)
 app.command("act")(act)
 app.command("evaluate")(evaluate)
+app.command("explain")(explain)
+app.command("report")(report)
 
 
 def _version(value: bool) -> None:

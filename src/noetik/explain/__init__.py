@@ -1,0 +1,3 @@
+"""Interpretability: attributions (:mod:`~noetik.explain.attribute`), attention over the
+history (:mod:`~noetik.explain.attention`) and their faithfulness
+(:mod:`~noetik.explain.faithfulness`)."""

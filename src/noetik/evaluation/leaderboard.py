@@ -54,18 +54,21 @@ class LeaderboardConfig:
 
 
 def _data_dir(source: RunSource) -> tuple[str | None, str | None]:
-    """``(dataset, cache folder)`` a run learned from (None: the built-in data, the default
-    cache). An online run's is its environment's ``data_dir``, else its simulator's dataset."""
-    if not source.online:
-        return source.data_dir, source.cache_dir
+    """``(dataset, cache folder)`` a run learned from, as absolute paths (None: the built-in
+    data, the default cache). An online run's is its environment's ``data_dir``, else its
+    simulator's dataset."""
+    data, cache = source.data_dir, source.cache_dir
     env = dict(source.env_kwargs)
-    if env.get("data_dir"):
-        return str(env["data_dir"]), source.cache_dir
-    sim_dir = env.get("sim_dir")
-    if sim_dir:
-        meta = json.loads((Path(str(sim_dir)) / SIM_CONFIG).read_text()).get("meta", {})
-        return meta.get("data_dir"), meta.get("cache_dir")
-    return None, None
+    if source.online:
+        data = env.get("data_dir")
+        if not data and env.get("sim_dir"):
+            meta = json.loads((Path(str(env["sim_dir"])) / SIM_CONFIG).read_text())["meta"]
+            data, cache = meta.get("data_dir"), meta.get("cache_dir")
+    return _absolute(data), _absolute(cache)
+
+
+def _absolute(path: Any) -> str | None:
+    return None if not path else str(Path(str(path)).resolve())
 
 
 class _RandomLogs:

@@ -74,3 +74,21 @@ def test_ope_check_prints_the_validation_table(capsys: pytest.CaptureFixture[str
     assert main(["evaluate", "--ope-check", "--env", "noetik/Nope-v0"]) == 2
     assert main(["evaluate"]) == 2
     assert "RUN_DIR" in capsys.readouterr().err
+
+
+def test_analyse_prints_findings_and_writes_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert main(["data", "synth", str(data), "--users", "60", "--videos", "150"]) == 0
+    capsys.readouterr()
+    argv = ["analyse", str(data), "--cache", str(tmp_path / "cache"), "--boot", "20",
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("* ") for line in lines)
+    assert any("like" in line for line in lines)
+    assert (tmp_path / "out" / "behaviour.md").read_text().startswith("### Behaviour")
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
+        "attention.png", "emotion.png", "habits.png", "preferences.png"]  # fmt: skip
+    assert main(["analyse", str(data), "--log", "nope"]) == 2

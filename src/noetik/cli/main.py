@@ -11,6 +11,7 @@ import sys
 import typer
 
 from noetik import __version__
+from noetik.cli.analyse import analyse
 from noetik.cli.data import data_app
 from noetik.cli.evaluate import evaluate
 from noetik.cli.explain import explain
@@ -33,6 +34,7 @@ app.command("act")(act)
 app.command("evaluate")(evaluate)
 app.command("explain")(explain)
 app.command("report")(report)
+app.command("analyse")(analyse)
 
 
 def _version(value: bool) -> None:

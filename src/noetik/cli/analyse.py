@@ -36,7 +36,8 @@ def analyse(
     if log not in ("log_standard", "log_random"):
         raise ConfigError(f"--log must be log_standard or log_random, got {log!r}")
     ds = load_kuairand(data_dir, cache_dir=cache)
-    report = analyse_behaviour(ds, BehaviourConfig(log=log, n_boot=boot, seed=seed))  # type: ignore[arg-type]
+    which = "log_random" if log == "log_random" else "log_standard"
+    report = analyse_behaviour(ds, BehaviourConfig(log=which, n_boot=boot, seed=seed))
     for line in findings(report):
         typer.echo(f"* {line}")
     if out is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -36,7 +37,9 @@ def analyse(
     if log not in ("log_standard", "log_random"):
         raise ConfigError(f"--log must be log_standard or log_random, got {log!r}")
     ds = load_kuairand(data_dir, cache_dir=cache)
-    which = "log_random" if log == "log_random" else "log_standard"
+    which: Literal["log_standard", "log_random"] = (
+        "log_random" if log == "log_random" else "log_standard"
+    )
     report = analyse_behaviour(ds, BehaviourConfig(log=which, n_boot=boot, seed=seed))
     for line in findings(report):
         typer.echo(f"* {line}")

@@ -22,6 +22,22 @@ def real_sample() -> Path:
     return REAL_SAMPLE
 
 
+@pytest.fixture(scope="session")
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny KuaiRand simulator fitted once on a small synthetic dataset (60 users, 300
+    videos), shared read-only by the environment, heuristic and evaluation tests."""
+    from noetik.data.dataset import load_kuairand
+    from noetik.data.synthetic import SynthConfig, synthesize
+    from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
+
+    root = tmp_path_factory.mktemp("tiny_sim")
+    synthesize(root / "data", SynthConfig.for_release("pure", users=60, videos=300, seed=3))
+    ds = load_kuairand(root / "data", cache_dir=root / "cache")
+    config = ResponseModelConfig(hidden=32, epochs=1, fit_uncorrected=False, seed=0)
+    fit_response_model(ds, config).save(root / "sim")
+    return str(root / "sim")
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     """An empty cache folder for one test."""

@@ -266,21 +266,6 @@ def test_slate_environments_report_no_catalogue_metrics() -> None:
     assert not {"coverage", "distinct_fraction", "intra_similarity"} & set(table)
 
 
-@pytest.fixture(scope="module")
-def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny KuaiRand simulator fitted on a small synthetic dataset (60 users, 300 videos)."""
-    from noetik.data.dataset import load_kuairand
-    from noetik.data.synthetic import SynthConfig, synthesize
-    from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
-
-    root = tmp_path_factory.mktemp("online_eval")
-    synthesize(root / "data", SynthConfig.for_release("pure", users=60, videos=300, seed=3))
-    ds = load_kuairand(root / "data", cache_dir=root / "cache")
-    config = ResponseModelConfig(hidden=32, epochs=1, fit_uncorrected=False, seed=0)
-    fit_response_model(ds, config).save(root / "sim")
-    return str(root / "sim")
-
-
 def test_kuairand_similarity_reads_the_tags_the_env_reports(sim_dir: str) -> None:
     envs = make_eval_envs("noetik/KuaiRand-v0", 16, {"sim_dir": sim_dir})
     n_items, features = catalogue(envs)

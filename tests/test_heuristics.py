@@ -6,32 +6,17 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-import pytest
 import torch
 
 import noetik.envs  # noqa: F401
 from noetik.agents.base import Agent, ProblemSpec
 from noetik.agents.encoders import History
 from noetik.agents.heuristics import GreedyConfig, PopularConfig, RandomConfig
-from noetik.data.dataset import load_kuairand
 from noetik.data.rewards import RewardConfig
-from noetik.data.synthetic import SynthConfig, synthesize
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
-from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
 from noetik.simulators.kuairand.world import load_world
 
 ENV_ID = "noetik/KuaiRand-v0"
-
-
-@pytest.fixture(scope="module")
-def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny simulator fitted on a small synthetic dataset (60 users, 300 videos)."""
-    root = tmp_path_factory.mktemp("heuristics_env")
-    synthesize(root / "data", SynthConfig.for_release("pure", users=60, videos=300, seed=3))
-    ds = load_kuairand(root / "data", cache_dir=root / "cache")
-    config = ResponseModelConfig(hidden=32, epochs=1, fit_uncorrected=False, seed=0)
-    fit_response_model(ds, config).save(root / "sim")
-    return str(root / "sim")
 
 
 def _log(actions: list[int], clicks: list[float], n_items: int) -> Transitions:

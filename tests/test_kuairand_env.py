@@ -16,24 +16,11 @@ from noetik.data.features import STATE_SLICES
 from noetik.data.rewards import SIGNALS, RewardConfig, reward_from_signals
 from noetik.data.schema import FileKind
 from noetik.data.state_layout import TIME_SIGNALS
-from noetik.data.synthetic import SynthConfig, synthesize
 from noetik.errors import ConfigError
-from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
 from noetik.simulators.kuairand.leave import empirical_hazard, expected_length, session_stats
 from noetik.simulators.kuairand.world import load_world
 
 ENV_ID = "noetik/KuaiRand-v0"
-
-
-@pytest.fixture(scope="module")
-def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny simulator fitted on a small synthetic dataset (60 users, 300 videos)."""
-    root = tmp_path_factory.mktemp("kuairand_env")
-    synthesize(root / "data", SynthConfig.for_release("pure", users=60, videos=300, seed=3))
-    ds = load_kuairand(root / "data", cache_dir=root / "cache")
-    config = ResponseModelConfig(hidden=32, epochs=1, fit_uncorrected=False, seed=0)
-    fit_response_model(ds, config).save(root / "sim")
-    return str(root / "sim")
 
 
 def _make(sim_dir: str, **options: object) -> gym.Env:

@@ -9,6 +9,8 @@ import pytest
 
 from noetik.agents.runs import RunSource
 from noetik.evaluation.leaderboard import _data_dir
+from noetik.simulators.kuairand.examples import HEADS
+from noetik.simulators.kuairand.store import FORMAT, VERSION
 
 
 def test_offline_and_online_runs_resolve_to_one_dataset(
@@ -18,7 +20,8 @@ def test_offline_and_online_runs_resolve_to_one_dataset(
     sim = tmp_path / "sim"
     sim.mkdir()
     meta = {"data_dir": str(tmp_path / "data"), "cache_dir": "cache"}
-    (sim / "simulator.json").write_text(json.dumps({"meta": meta}))
+    header = {"format": FORMAT, "version": VERSION, "heads": list(HEADS)}
+    (sim / "simulator.json").write_text(json.dumps({**header, "meta": meta}))
     data, cache = str(tmp_path / "data"), str(tmp_path / "cache")
     assert _data_dir(RunSource(data_dir="data", cache_dir="cache")) == (data, cache)
     online = RunSource(env_id="noetik/KuaiRand-v0", env_kwargs=(("sim_dir", "sim"),))

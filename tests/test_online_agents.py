@@ -208,21 +208,6 @@ def test_autoreset_rows_of_a_gymnasium_sync_vector_env() -> None:
     assert torch.isfinite(agent.update(rollout)["loss"])
 
 
-@pytest.fixture(scope="module")
-def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny KuaiRand simulator (60 users, 300 videos), as in tests/test_kuairand_env.py."""
-    from noetik.data.dataset import load_kuairand
-    from noetik.data.synthetic import SynthConfig, synthesize
-    from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
-
-    root = tmp_path_factory.mktemp("online_env")
-    synthesize(root / "data", SynthConfig.for_release("pure", users=60, videos=300, seed=3))
-    ds = load_kuairand(root / "data", cache_dir=root / "cache")
-    config = ResponseModelConfig(hidden=32, epochs=1, fit_uncorrected=False, seed=0)
-    fit_response_model(ds, config).save(root / "sim")
-    return str(root / "sim")
-
-
 def test_ppo_transformer_reads_history_from_info(sim_dir: str) -> None:
     env = gym.make_vec("noetik/KuaiRand-v0", num_envs=4, vectorization_mode="vector_entry_point",
                        sim_dir=sim_dir, return_history=True)  # fmt: skip

@@ -27,8 +27,11 @@ import polars as pl
 
 from noetik.data.episodes import EpisodeConfig, assign_episodes
 from noetik.data.quirks import add_watch_ratio
-from noetik.data.schema import LOG_SCHEMA
+from noetik.data.schema import BINARY_SIGNALS, LOG_SCHEMA
 from noetik.errors import DataError
+
+#: Binary feedback flags the analysis reads (every published one but ``is_profile_enter``).
+FEEDBACK_FLAGS: tuple[str, ...] = tuple(s for s in BINARY_SIGNALS if s != "is_profile_enter")
 
 #: Log columns the analysis needs (the other published columns are optional).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -37,20 +40,13 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "date",
     "hourmin",
     "time_ms",
-    "is_click",
-    "is_like",
-    "is_follow",
-    "is_comment",
-    "is_forward",
-    "is_hate",
-    "long_view",
+    *FEEDBACK_FLAGS,
     "play_time_ms",
     "duration_ms",
     "tab",
 )
 
 #: Binary feedback columns: a null (only in hand-made frames; the loader rejects them) is 0.
-_FLAGS = ("is_click", "is_like", "is_follow", "is_comment", "is_forward", "is_hate", "long_view")
 _DERIVED = ("duration_eff_ms", "duration_known", "watch_ratio_raw", "watch_ratio", "hour")
 
 
@@ -74,7 +70,7 @@ def prepare_log(
     casts = {c: LOG_SCHEMA[c] for c in REQUIRED_COLUMNS}
     lazy = lazy.with_columns(pl.col(c).cast(t) for c, t in casts.items())
     lazy = lazy.drop_nulls(["user_id", "time_ms"]).with_columns(
-        pl.col(list(_FLAGS)).fill_null(0), pl.col("tab").fill_null(-1)
+        pl.col(list(FEEDBACK_FLAGS)).fill_null(0), pl.col("tab").fill_null(-1)
     )
     lazy = lazy.sort(["user_id", "time_ms"], maintain_order=True)
     if not all(c in columns for c in _DERIVED):

@@ -22,21 +22,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from noetik.analysis.frame import REQUIRED_COLUMNS
+from noetik.analysis.frame import FEEDBACK_FLAGS, REQUIRED_COLUMNS
 from noetik.errors import ConfigError
 
 Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
-
-#: Binary feedback columns copied from the step's ``info``.
-_FLAGS: tuple[str, ...] = (
-    "is_click",
-    "is_like",
-    "is_follow",
-    "is_comment",
-    "is_forward",
-    "is_hate",
-    "long_view",
-)
 
 
 def random_policy(envs: Any, seed: int = 0) -> Policy:
@@ -62,7 +51,7 @@ def _step_rows(before: dict[str, Any], after: dict[str, Any], rows: np.ndarray) 
         "play_time_ms": np.round(np.asarray(after["play_time_s"])[rows] * 1000.0).astype(np.int64),
         "duration_ms": np.round(np.maximum(duration, 0.0) * 1000.0).astype(np.int64),
     }
-    for flag in _FLAGS:
+    for flag in FEEDBACK_FLAGS:  # binary feedback copied from the step's info
         columns[flag] = np.asarray(after[flag])[rows].astype(np.int8)
     return pl.DataFrame(columns)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +26,12 @@ from noetik.agents.runs import RunSource, read_run
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
 from noetik.evaluation.online import evaluate_online
-from noetik.simulators.kuairand.store import CONFIG_FILE as SIM_CONFIG
+from noetik.simulators.kuairand.store import read_meta
 from noetik.utils.io import write_json, write_text
 
 Lens = dict[str, dict[str, float]]
+#: ``(dataset folder, cache folder)`` as absolute paths (None: built-in data, default cache).
+DataKey = tuple[str | None, str | None]
 LENSES = ("online", "ope", "random_log")
 
 
@@ -53,7 +54,7 @@ class LeaderboardConfig:
     runs' dataset, e.g. the held-out log of ``noetik sim fit --holdout-log``); None: skipped."""
 
 
-def _data_dir(source: RunSource) -> tuple[str | None, str | None]:
+def _data_dir(source: RunSource) -> DataKey:
     """``(dataset, cache folder)`` a run learned from, as absolute paths (None: the built-in
     data, the default cache). An online run's is its environment's ``data_dir``, else its
     simulator's dataset."""
@@ -62,7 +63,7 @@ def _data_dir(source: RunSource) -> tuple[str | None, str | None]:
     if source.online:
         data = env.get("data_dir")
         if not data and env.get("sim_dir"):
-            meta = json.loads((Path(str(env["sim_dir"])) / SIM_CONFIG).read_text())["meta"]
+            meta = read_meta(Path(str(env["sim_dir"])))
             data, cache = meta.get("data_dir"), meta.get("cache_dir")
     return _absolute(data), _absolute(cache)
 
@@ -71,24 +72,62 @@ def _absolute(path: Any) -> str | None:
     return None if not path else str(Path(str(path)).resolve())
 
 
-class _RandomLogs:
-    """Random logs loaded once per dataset, with the reference scorers' rows."""
+class _Datasets:
+    """What the lenses read, built once per dataset (keyed by its absolute path) for all the
+    runs of one leaderboard: the dataset, its training split (the popularity reference and the
+    behaviour model learn from it), the OPE splits with the behaviour model, and the random log
+    with the reference scorers' rows."""
 
-    def __init__(self, csv_path: str, seed: int) -> None:
-        self.csv_path, self.seed = csv_path, seed
-        self.logs: dict[str | None, Any] = {}
+    def __init__(self, config: LeaderboardConfig) -> None:
+        self.config = config
+        self.slots: dict[str | None, dict[str, Any]] = {}
         self.references: list[dict[str, Any]] = []
 
-    def lens(self, agent: Agent, data: tuple[str | None, str | None]) -> Lens:
-        """The random-log lens of ``agent`` on the log of the users of ``data`` (dataset,
-        cache folder)."""
+    def _get(self, data: DataKey, name: str, build: Callable[[], Any]) -> Any:
+        slot = self.slots.setdefault(data[0], {})
+        if name not in slot:
+            slot[name] = build()
+        return slot[name]
+
+    def dataset(self, data: DataKey) -> Any:
+        """The dataset ``data`` = (folder, cache folder) names."""
+        return self._get(data, "ds", lambda: load_kuairand(data[0], cache_dir=data[1]))
+
+    def train(self, data: DataKey) -> Any:
+        """Its training split's transitions."""
+        return self._get(
+            data, "train", lambda: build_transitions(self.dataset(data), split="train")
+        )
+
+    def ope_lens(self, agent: Agent, data: DataKey) -> Lens:
+        """The ``ope`` lens on the test split (the behaviour model fitted once per dataset)."""
+        from noetik.evaluation.logged_ope import (
+            LoggedOPEConfig,
+            LoggedSplits,
+            evaluate_logged,
+            propensity_for,
+        )
+
+        config = LoggedOPEConfig(seed=self.config.seed)
+
+        def build() -> tuple[Any, Any]:
+            test = build_transitions(self.dataset(data), split="test")
+            splits = LoggedSplits(self.train(data), test)
+            return splits, propensity_for(splits, config)
+
+        splits, mu = self._get(data, "ope", build)
+        return evaluate_logged(agent, splits, config, propensity=mu)
+
+    def random_log_lens(self, agent: Agent, data: DataKey) -> Lens:
+        """The random-log lens of ``agent`` on the log of the users of ``data``."""
         from noetik.evaluation.random_log import RandomLogConfig, agent_scorer
         from noetik.evaluation.random_log import evaluate_random_log as evaluate
 
-        log = self._log(*data)
-        return evaluate(agent_scorer(agent), log, RandomLogConfig(seed=self.seed))
+        log = self._get(data, "random_log", lambda: self._random_log(data))
+        return evaluate(agent_scorer(agent), log, RandomLogConfig(seed=self.config.seed))
 
-    def _log(self, data_dir: str | None, cache_dir: str | None) -> Any:
+    def _random_log(self, data: DataKey) -> Any:
+        """The random log of ``config.random_log`` on ``data``, adding the reference rows."""
         from noetik.evaluation.random_log import (
             RandomLogConfig,
             evaluate_random_log,
@@ -97,17 +136,15 @@ class _RandomLogs:
             random_scorer,
         )
 
-        if data_dir not in self.logs:
-            ds = load_kuairand(data_dir, cache_dir=cache_dir)
-            log = self.logs[data_dir] = load_random_log(ds, log=self.csv_path)
-            config = RandomLogConfig(seed=self.seed)
-            train = build_transitions(ds, split="train")
-            for name, scorer in (("popularity", popularity_scorer(train)),
-                                 ("random", random_scorer(self.seed))):  # fmt: skip
-                lens = evaluate_random_log(scorer, log, config)
-                where = f"reference:{name}" + (f"@{data_dir}" if len(self.logs) > 1 else "")
-                self.references.append(_entry(where, "reference", random_log=lens))
-        return self.logs[data_dir]
+        log = load_random_log(self.dataset(data), log=self.config.random_log)
+        config = RandomLogConfig(seed=self.config.seed)
+        several = sum("random_log" in slot for slot in self.slots.values()) > 0
+        for name, scorer in (("popularity", popularity_scorer(self.train(data))),
+                             ("random", random_scorer(self.config.seed))):  # fmt: skip
+            lens = evaluate_random_log(scorer, log, config)
+            where = f"reference:{name}" + (f"@{data[0]}" if several else "")
+            self.references.append(_entry(where, "reference", random_log=lens))
+        return log
 
 
 def _entry(run: str, algo: str, **lenses: Lens) -> dict[str, Any]:
@@ -115,9 +152,11 @@ def _entry(run: str, algo: str, **lenses: Lens) -> dict[str, Any]:
 
 
 def evaluate_run(
-    run_dir: Path, config: LeaderboardConfig, random_logs: _RandomLogs | None = None
+    run_dir: Path, config: LeaderboardConfig, datasets: _Datasets | None = None
 ) -> dict[str, Any]:
-    """The leaderboard entry of one run folder: every lens of ``config`` that applies."""
+    """The leaderboard entry of one run folder: every lens of ``config`` that applies
+    (``datasets``: what several runs share; a fresh one when None)."""
+    datasets = datasets if datasets is not None else _Datasets(config)
     meta, source = read_run(run_dir)
     agent = Agent.load(run_dir)
     agent.eval()
@@ -128,33 +167,10 @@ def evaluate_run(
             agent, config.env_id, config.n_users, kwargs, config.seed
         )
     if config.ope and not source.online and meta["algo"] not in _NO_OPE:
-        lenses["ope"] = _ope_lens(agent, source, config.seed)
-    if random_logs is not None:
-        lenses["random_log"] = random_logs.lens(agent, _data_dir(source))
+        lenses["ope"] = datasets.ope_lens(agent, _data_dir(source))
+    if config.random_log is not None:
+        lenses["random_log"] = datasets.random_log_lens(agent, _data_dir(source))
     return _entry(str(run_dir), meta["algo"], **lenses)
-
-
-_SPLITS: dict[tuple[str | None, str | None], Any] = {}
-"""Logged splits and behaviour model per dataset, shared by the runs of one process."""
-
-
-def _ope_lens(agent: Agent, source: RunSource, seed: int) -> Lens:
-    """The ``ope`` lens on the test split of the run's data (splits and the behaviour model
-    are built once per dataset and reused for every run on it)."""
-    from noetik.evaluation.logged_ope import (
-        LoggedOPEConfig,
-        evaluate_logged,
-        load_splits,
-        propensity_for,
-    )
-
-    config = LoggedOPEConfig(seed=seed)
-    key = _data_dir(source)
-    if key not in _SPLITS:
-        splits = load_splits(source)
-        _SPLITS[key] = (splits, propensity_for(splits, config))
-    splits, mu = _SPLITS[key]
-    return evaluate_logged(agent, splits, config, propensity=mu)
 
 
 #: Heuristics: their scores are not a policy's logits (uniform noise, exposure counts, expected
@@ -169,9 +185,9 @@ def evaluate_runs(
 ) -> list[dict[str, Any]]:
     """One entry per run (``track`` wraps the loop, e.g. in a progress bar), then the
     reference rows of the random-log lens when it runs."""
-    logs = _RandomLogs(config.random_log, config.seed) if config.random_log else None
-    entries = [evaluate_run(Path(run), config, logs) for run in track(run_dirs)]
-    return entries + (logs.references if logs is not None else [])
+    datasets = _Datasets(config)
+    entries = [evaluate_run(Path(run), config, datasets) for run in track(run_dirs)]
+    return entries + datasets.references
 
 
 def write_leaderboard(entries: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:

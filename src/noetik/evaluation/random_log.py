@@ -28,8 +28,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from noetik.agents.base import Agent
+from noetik.agents.base import Agent, ProblemSpec
 from noetik.agents.encoders import History
+from noetik.agents.heuristics import popularity_counts
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.episodes import assign_episodes
 from noetik.data.features import STATE_COLUMNS, FeatureConfig, build_states
@@ -38,6 +39,7 @@ from noetik.data.schema import BINARY_SIGNALS, FileKind
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
 from noetik.errors import ConfigError, DataError
 from noetik.evaluation.online import wants_history
+from noetik.evaluation.online_metrics import bootstrap_table
 from noetik.simulators.kuairand.examples import HEADS, read_log
 from noetik.simulators.kuairand.model import FittedSimulator
 from noetik.utils.arrays import IdIndex
@@ -231,30 +233,9 @@ def user_bootstrap(
     """``{name: {"mean", "low", "high"}}`` of per-user ``values`` (each (U,), NaN = undefined):
     the mean over users where defined, and the percentile interval at ``level`` of replicates
     that resample the U users with replacement (one resample for all metrics, seeded by
-    ``seed``) and average each metric over the drawn users where it is defined."""
-    names = list(values)
-    arrays = np.stack([np.asarray(values[k], dtype=np.float64) for k in names], axis=1)
-    n_users = arrays.shape[0]
-    defined = ~np.isnan(arrays)
-    filled = np.where(defined, arrays, 0.0)
-    rng = np.random.default_rng(seed)
-    sums, counts = np.zeros((n_boot, len(names))), np.zeros((n_boot, len(names)))
-    chunk = max(1, 4_000_000 // max(n_users, 1))
-    for lo in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - lo)
-        draws = rng.integers(0, n_users, size=(m, n_users)) + n_users * np.arange(m)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=m * n_users).reshape(m, n_users)
-        sums[lo : lo + m] = weights @ filled
-        counts[lo : lo + m] = weights @ defined
-    alpha = (1.0 - level) / 2.0
-    out: dict[str, dict[str, float]] = {}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot, means = sums / counts, filled.sum(axis=0) / defined.sum(axis=0)
-    for j, name in enumerate(names):
-        ok = boot[~np.isnan(boot[:, j]), j]
-        low, high = np.quantile(ok, [alpha, 1.0 - alpha]) if len(ok) else (np.nan, np.nan)
-        out[name] = {"mean": float(means[j]), "low": float(low), "high": float(high)}
-    return out
+    ``seed``) and average each metric over the drawn users where it is defined — the online
+    lens's :func:`~noetik.evaluation.online_metrics.bootstrap_table` with users as sessions."""
+    return bootstrap_table(values, level=level, n_boot=n_boot, seed=seed)
 
 
 def _count(n: float) -> dict[str, float]:
@@ -376,8 +357,8 @@ def popularity_scorer(train: Transitions, signal: str | None = None) -> Scorer:
     or by the sum of ``signal`` over them; videos never logged there score 0."""
     if signal is not None and signal not in SIGNALS:
         raise ConfigError(f"popularity_scorer: signal must be one of {SIGNALS}, got {signal!r}")
-    weights = None if signal is None else train.signals[:, SIGNALS.index(signal)]
-    counts = np.bincount(train.action, weights=weights, minlength=train.n_actions)
+    spec = ProblemSpec(train.n_actions, train.obs.shape[1], None, None)  # by action index
+    counts = popularity_counts(train, signal, spec)
     values, lookup = counts.astype(np.float32), _lookup(train.vocab.video_ids)
 
     def score(obs: np.ndarray, history: RowHistory | None, video_ids: np.ndarray) -> np.ndarray:

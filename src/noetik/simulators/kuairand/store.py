@@ -79,6 +79,13 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     return payload
 
 
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    """The provenance (``meta``: dataset, cache, users, losses) of the simulator in ``run_dir``,
+    without loading its weights; a clear ``ConfigError`` when it is not a simulator folder."""
+    meta: dict[str, Any] = _read_config(Path(run_dir)).get("meta", {})
+    return meta
+
+
 def _load_tensors(path: Path, device: torch.device | str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ConfigError(f"{path.parent}: missing {path.name}")

@@ -13,7 +13,7 @@ import torch
 from noetik.agents.base import Agent, AgentConfig, ProblemSpec
 from noetik.agents.batches import DeviceReplay
 from noetik.agents.bc import BCAgent, BCConfig
-from noetik.agents.cql import CQLConfig, conservative_penalty
+from noetik.agents.cql import CQLConfig, conservative_penalty, logsumexp_and_pick
 from noetik.agents.dqn import DQNAgent, DQNConfig
 from noetik.agents.encoders import EncoderConfig
 from noetik.agents.rewards import RewardScale, RewardScaleMode, reward_scale
@@ -111,7 +111,7 @@ def test_dqn_converges_to_value_iteration(double: bool, mode: RewardScaleMode) -
     cfg = DQNConfig(encoder=SMALL, lr=3e-3, gamma=GAMMA, tau=0.05, double=double,
                     reward_scale_mode=mode, device="cpu")  # fmt: skip
     agent = cfg.create(ProblemSpec.from_transitions(t))
-    full_batch_training(agent, t, 1500)
+    full_batch_training(agent, t, 2500)
     np.testing.assert_allclose(all_q(agent, S), q_star(), atol=1e-3)
 
 
@@ -122,6 +122,22 @@ def test_conservative_penalty_by_hand() -> None:
     assert conservative_penalty(q, action).item() == pytest.approx(expected, rel=1e-6)
     twin = torch.stack([q[0], q[0] + 5.0])  # a constant shift leaves the penalty unchanged
     assert conservative_penalty(twin, action).item() == pytest.approx(2 * expected, rel=1e-5)
+
+
+def test_fused_logsumexp_and_pick_gradient_matches_autograd() -> None:
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 5, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    action = torch.tensor([0, 6, 3, 3, 1])
+    assert torch.autograd.gradcheck(lambda x: logsumexp_and_pick(x, action), (q,))
+    w_lse, w_pick = torch.randn(2, 5, generator=gen, dtype=torch.float64).unbind(0)
+    lse, picked = logsumexp_and_pick(q, action)
+    (grad,) = torch.autograd.grad((lse * w_lse + picked * w_pick).sum(), q)
+    ref_lse = q.logsumexp(-1)
+    ref_pick = q.gather(-1, action.view(1, -1, 1).expand(2, -1, 1)).squeeze(-1)
+    (ref,) = torch.autograd.grad((ref_lse * w_lse + ref_pick * w_pick).sum(), q)
+    torch.testing.assert_close(lse, ref_lse)
+    torch.testing.assert_close(picked, ref_pick)
+    torch.testing.assert_close(grad, ref)
 
 
 def test_cql_is_conservative_on_unseen_actions() -> None:

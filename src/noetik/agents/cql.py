@@ -15,7 +15,9 @@ the penalty is applied to each critic and summed (d3rlpy applies it to their mea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import torch
 from torch import Tensor
 
 from noetik.agents.base import register
@@ -23,7 +25,46 @@ from noetik.agents.batches import Batch
 from noetik.agents.dqn import DQNAgent, DQNConfig
 from noetik.errors import ConfigError
 
-__all__ = ["CQLAgent", "CQLConfig", "conservative_penalty"]
+__all__ = ["CQLAgent", "CQLConfig", "conservative_penalty", "logsumexp_and_pick"]
+
+
+class _LogSumExpAndPick(torch.autograd.Function):
+    """``(q (N, A), action (N,)) -> (logsumexp_a q (N,), q[n, action[n]] (N,))`` with one
+    backward pass: ``dq = softmax(q) * g_lse[:, None] + onehot(action) * g_pick[:, None]``.
+
+    Autograd would build the gradients of the two outputs separately (two zero-filled (N, A)
+    buffers, a scatter, a sum and the softmax); this writes the same sum in one pass over q.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        log_p = torch.log_softmax(q, -1)  # (N, A): q - logsumexp(q)
+        picked = q.gather(1, action[:, None]).squeeze(1)  # (N,)
+        lse = picked - log_p.gather(1, action[:, None]).squeeze(1)  # (N,) logsumexp(q)
+        ctx.save_for_backward(q, action)
+        return lse, picked
+
+    @staticmethod
+    def backward(ctx: Any, g_lse: Tensor, g_pick: Tensor) -> tuple[Tensor, None]:
+        q, action = ctx.saved_tensors
+        grad = torch.softmax(q, -1).mul_(g_lse[:, None])  # (N, A) softmax(q) * g_lse
+        grad.scatter_add_(1, action[:, None], g_pick[:, None])
+        return grad, None
+
+
+def logsumexp_and_pick(q_all: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+    """``(logsumexp_a q_all[e, b, a], q_all[e, b, action[b]])``, each (E, B) float32.
+
+    ``q_all`` (E, B, A) Q values of every action (float32/64; lower precisions are upcast);
+    ``action`` (B,) int64.
+    Differentiable, with one fused backward pass (see :class:`_LogSumExpAndPick`).
+    """
+    n_members, batch, n_actions = q_all.shape
+    if q_all.dtype not in (torch.float32, torch.float64):  # bf16 autocast: softmax in fp32
+        q_all = q_all.float()
+    flat = q_all.reshape(-1, n_actions)  # (E * B, A)
+    lse, picked = _LogSumExpAndPick.apply(flat, action.repeat(n_members))  # type: ignore[no-untyped-call]
+    return lse.view(n_members, batch), picked.view(n_members, batch)
 
 
 def conservative_penalty(q_all: Tensor, action: Tensor) -> Tensor:
@@ -31,10 +72,8 @@ def conservative_penalty(q_all: Tensor, action: Tensor) -> Tensor:
 
     ``q_all`` (E, B, A) float32 Q values of every action; ``action`` (B,) int64 logged actions.
     """
-    soft_max = q_all.logsumexp(-1)  # (E, B)
-    idx = action.view(1, -1, 1).expand(q_all.shape[0], -1, 1)
-    data = q_all.gather(-1, idx).squeeze(-1)  # (E, B)
-    return (soft_max - data).mean(1).sum()
+    lse, picked = logsumexp_and_pick(q_all, action)
+    return (lse - picked).mean(1).sum()
 
 
 class CQLAgent(DQNAgent):
@@ -49,15 +88,14 @@ class CQLAgent(DQNAgent):
             return super().loss(batch)
         q_all: Tensor = self.q(batch.obs, batch.history)  # (E, B, A): logsumexp needs all
         target = self.td_target(batch, self.online_next(batch))  # online Q(s'): no grad
-        idx = batch.action.view(1, -1, 1).expand(q_all.shape[0], -1, 1)
-        q_data = q_all.gather(-1, idx).squeeze(-1)  # (E, B)
+        lse, q_data = logsumexp_and_pick(q_all, batch.action)  # (E, B) each
         td = self.td_loss(q_data, target)
-        penalty = conservative_penalty(q_all.float(), batch.action)
+        penalty = (lse - q_data).mean(1).sum()
         loss = td + self.config.alpha * penalty
         return loss, {
             "td_loss": td.detach(),
             "cql_penalty": penalty.detach(),
-            "q_data": q_data.detach().float().mean(),
+            "q_data": q_data.detach().mean(),
             "target": target.float().mean(),
         }
 

@@ -12,6 +12,8 @@ online network by ``tau`` (``tau = 1`` is the hard copy of the Nature DQN, ``int
 small ``tau`` the Polyak average). ``c`` is the reward scale of :mod:`noetik.agents.rewards`
 (the same ``reward_scale_mode`` as IQL); Q is learnt in scaled units and ``scores`` are the
 online Q values averaged over critics, divided by ``c`` (raw reward units).
+With double DQN the target network scores only ``a*`` (a (B,) gather of item rows, not the
+(B, A) product), the same value as scoring every action and picking ``a*``.
 With E > 1 the critics are one :class:`~noetik.agents.heads.FusedEnsemble` (one vmapped call).
 The same conventions as d3rlpy's ``DQN`` / ``DoubleDQN`` (target reduced by ``min`` over the
 ensemble, TD errors summed over members). :mod:`noetik.agents.cql` builds on this module.
@@ -35,7 +37,7 @@ from noetik.agents.rewards import RewardScale, RewardScaleMode, check_reward_sca
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
-__all__ = ["DQNAgent", "DQNConfig", "QEnsemble", "QNetwork"]
+__all__ = ["DQNAgent", "DQNConfig", "QEnsemble", "QNetwork", "ensemble_mean"]
 
 
 class QNetwork(nn.Module):
@@ -98,9 +100,7 @@ class DQNAgent(Agent):
         self.register_buffer("n_updates", torch.zeros((), dtype=torch.int64))
         self._updates: int | None = None  # host mirror of n_updates (no sync per step)
         self.register_load_state_dict_post_hook(_forget_update_count)  # type: ignore[no-untyped-call]
-        # foreach Adam, not fused: fused rounds differently and the known-answer tests
-        # (tests/test_offline_baselines.py) sit within 1e-3 of value iteration only with it
-        self.add_optimizer("q", self.make_adam(self.q.parameters(), lr=config.lr, fused=False))
+        self.add_optimizer("q", self.make_adam(self.q.parameters(), lr=config.lr))
 
     @property
     def encoder(self) -> Encoder:
@@ -116,7 +116,7 @@ class DQNAgent(Agent):
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 Q values (mean over critics) in raw reward units (Q / c)."""
         q: Tensor = self.q(obs, history)  # (E, B, A), in scaled reward units
-        return q.mean(0) / self.rewards.scale
+        return ensemble_mean(q) / self.rewards.scale
 
     # -- one update, top to bottom ---------------------------------------------------------
     def td_target(self, batch: Batch, q_next_online: Tensor | None) -> Tensor:
@@ -125,11 +125,15 @@ class DQNAgent(Agent):
         ``q_next_online`` (E, B, A): online Q of ``s'`` for double DQN, None for vanilla.
         """
         with torch.no_grad():
-            q_next: Tensor = self.q_target(batch.next_obs, batch.next_history)  # (E, B, A)
-            chooser = q_next if q_next_online is None else q_next_online
-            best = chooser.mean(0).argmax(-1)  # (B,) a*
-            idx = best.view(1, -1, 1).expand(q_next.shape[0], -1, 1)
-            value = q_next.gather(-1, idx).squeeze(-1).amin(0)  # (B,)
+            if q_next_online is None:  # vanilla: the target network picks and scores a*
+                q_next: Tensor = self.q_target(batch.next_obs, batch.next_history)  # (E, B, A)
+                best = ensemble_mean(q_next).argmax(-1)  # (B,) a*
+                idx = best.view(1, -1, 1).expand(q_next.shape[0], -1, 1)
+                q_best = q_next.gather(-1, idx).squeeze(-1)  # (E, B)
+            else:  # double: the target network scores only a* (no (B, A) product)
+                best = ensemble_mean(q_next_online).argmax(-1)
+                q_best = self.q_target(batch.next_obs, batch.next_history, best)
+            value = q_best.amin(0)  # (B,)
             reward: Tensor = self.rewards(batch.reward)  # c * r
             return reward + self.config.gamma * (1.0 - batch.done) * value
 
@@ -182,6 +186,11 @@ class DQNAgent(Agent):
                 online: list[Tensor] = list(self.q.parameters())
                 target: list[Tensor] = list(self.q_target.parameters())
                 torch._foreach_lerp_(target, online, self.config.tau)
+
+
+def ensemble_mean(q: Tensor) -> Tensor:
+    """(B, A) mean over the critics of ``q`` (E, B, A); a view, not a pass, when E = 1."""
+    return q[0] if q.shape[0] == 1 else q.mean(0)
 
 
 def _forget_update_count(module: Any, _: Any) -> None:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from noetik.agents.base import Agent, AgentConfig, ProblemSpec, item_scorer
 from noetik.agents.encoders import History, make_encoder
+from noetik.agents.episode_log import episode_log
 from noetik.agents.heads import ItemScorer
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
@@ -97,13 +98,14 @@ def gae(r: Rollout, gamma: float, lam: float) -> tuple[Tensor, Tensor]:
     nxt = r.next_value()
     alive = (~r.terminated).float()
     cont = (~(r.terminated | r.truncated)).float()
-    delta = r.reward + gamma * alive * nxt - r.value
-    adv = torch.zeros_like(r.value)
-    running = torch.zeros_like(r.last_value)
-    for t in range(r.reward.shape[0] - 1, -1, -1):
-        running = delta[t] + gamma * lam * cont[t] * running
-        adv[t] = running
-    adv = adv * r.valid
+    delta = (r.reward + gamma * alive * nxt - r.value).cpu().numpy()
+    decay = (gamma * lam * cont).cpu().numpy()  # the backward recursion runs on the host:
+    adv_np = np.zeros_like(delta)  # T small numpy steps, not T device launches
+    running = np.zeros_like(delta[0])
+    for t in range(len(delta) - 1, -1, -1):
+        running = delta[t] + decay[t] * running
+        adv_np[t] = running
+    adv = torch.from_numpy(adv_np).to(r.value.device) * r.valid
     return adv, (adv + r.value) * r.valid
 
 
@@ -209,52 +211,45 @@ class EnvRollouts:
         obs = torch.as_tensor(np.asarray(self.obs, dtype=np.float32), device=self.device)
         return obs, self._history()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self) -> Rollout:
-        """One rollout of ``n_steps`` calls to ``env.step``."""
+        """One rollout of ``n_steps`` calls to ``env.step`` (episode bookkeeping afterwards,
+        in :func:`~noetik.agents.episode_log.episode_log`)."""
         t_max, n = self.n_steps, self.num_envs
-        obs_l: list[Tensor] = []
-        act_l: list[Tensor] = []
-        logp_l: list[Tensor] = []
-        val_l: list[Tensor] = []
+        obs_buf = np.empty((t_max, *np.shape(self.obs)), dtype=np.float32)
+        rew = np.zeros((t_max, n), dtype=np.float32)
+        term, trunc = np.zeros((t_max, n), dtype=bool), np.zeros((t_max, n), dtype=bool)
+        outs: list[tuple[Tensor, Tensor, Tensor]] = []
         hist_l: list[History | None] = []
-        host = {k: np.zeros((t_max, n), dtype=bool) for k in ("term", "trunc", "valid")}
-        reward = np.zeros((t_max, n), dtype=np.float32)
-        finished: list[np.ndarray] = []
         uniform = torch.rand(t_max, n, 1, generator=self.generator, device=self.device)
         for t in range(t_max):
-            obs, hist = self._current()
-            logits, value = self.agent.policy_value(obs, hist)
+            obs_buf[t] = self.obs
+            hist = self._history()
+            logits, value = self.agent.policy_value(self._tensor(obs_buf[t]), hist)
             action, logp = sample_actions(logits, uniform[t])
-            self.obs, rew, term, trunc, self.info = self.env.step(action.cpu().numpy())
-            valid = ~self.ended
-            term, trunc = (
-                np.asarray(term, dtype=bool) & valid,
-                np.asarray(trunc, dtype=bool) & valid,
-            )
-            reward[t] = np.where(valid, rew, 0.0)
-            host["term"][t], host["trunc"][t], host["valid"][t] = term, trunc, valid
-            self.ep_return += reward[t]
-            done = self.ended = term | trunc
-            finished.append(self.ep_return[done].copy())
-            self.ep_return[done] = 0.0
-            for store, x in ((obs_l, obs), (act_l, action), (logp_l, logp), (val_l, value)):
-                store.append(x)
+            self.obs, rew[t], term[t], trunc[t], self.info = self.env.step(action.cpu().numpy())
+            outs.append((action, logp, value))
             hist_l.append(hist)
-        last_obs, last_hist = self._current()
-        last_value = self.agent.value(last_obs, last_hist)
+        last_value = self.agent.value(*self._current())
+        log = episode_log(rew, term, trunc, ended=self.ended, carry=self.ep_return)
+        self.ended, self.ep_return = log.ended, log.carry
+        action_t, logp_t, value_t = (torch.stack(x) for x in zip(*outs, strict=True))
         dev = self.device
-        ends = np.concatenate(finished)
         return Rollout(
-            obs=torch.stack(obs_l), action=torch.stack(act_l), logp=torch.stack(logp_l),
-            value=torch.stack(val_l), reward=torch.from_numpy(reward).to(dev),
-            terminated=torch.from_numpy(host["term"]).to(dev),
-            truncated=torch.from_numpy(host["trunc"]).to(dev),
-            valid=torch.from_numpy(host["valid"]).to(dev), last_value=last_value,
+            obs=self._tensor(obs_buf), action=action_t, logp=logp_t, value=value_t,
+            reward=torch.from_numpy(log.reward).to(dev),
+            terminated=torch.from_numpy(log.terminated).to(dev),
+            truncated=torch.from_numpy(log.truncated).to(dev),
+            valid=torch.from_numpy(log.valid).to(dev), last_value=last_value,
             history=_stack_history(hist_l),
-            episode_return=torch.tensor(float(ends.mean()) if len(ends) else 0.0, device=dev),
-            episodes=torch.tensor(float(len(ends)), device=dev),
+            episode_return=torch.tensor(float(log.returns.mean()) if len(log.returns) else 0.0,
+                                        device=dev),
+            episodes=torch.tensor(float(len(log.returns)), device=dev),
         )  # fmt: skip
+
+    def _tensor(self, array: np.ndarray) -> Tensor:
+        """``array`` as a float32 tensor on the device (no copy on the CPU)."""
+        return torch.from_numpy(array).to(self.device)
 
 
 def sample_actions(logits: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor]:
@@ -387,7 +382,8 @@ def entropy_and_logp(
     its loss weight is 0: its (B, A) backward is skipped)."""
     logp_all = torch.log_softmax(logits, dim=-1)
     with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        probs = torch.softmax(logits, dim=-1)  # one vectorised pass (cheaper than exp)
+        entropy = -(probs * logp_all).sum(-1)
     return entropy, logp_all.gather(1, actions[:, None]).squeeze(1)
 
 

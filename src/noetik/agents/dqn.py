@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from noetik.agents.base import Agent, AgentConfig, BatchSource, ProblemSpec, item_scorer, register
 from noetik.agents.batches import Batch
 from noetik.agents.encoders import Encoder, History, make_encoder
+from noetik.agents.grad_clip import clip_grad_norm
 from noetik.agents.heads import FusedEnsemble
 from noetik.agents.rewards import RewardScale, RewardScaleMode, check_reward_scale_mode
 from noetik.data.transitions import Transitions
@@ -169,7 +170,7 @@ class DQNAgent(Agent):
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         if self.config.max_grad_norm > 0:
-            norm = nn.utils.clip_grad_norm_(self.q.parameters(), self.config.max_grad_norm)
+            norm = clip_grad_norm(self.q.parameters(), self.config.max_grad_norm)
             metrics["grad_norm"] = norm.detach()
         opt.step()
         self.sync_target()

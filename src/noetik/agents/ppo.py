@@ -24,11 +24,11 @@ from torch import Tensor
 from noetik.agents.base import ProblemSpec, register
 from noetik.agents.encoders import History
 from noetik.agents.interpretability import add_penalty, make_terms, metric_names, recording
+from noetik.agents.ppo_objective import PPOCoefs, ppo_losses, ppo_objective
 from noetik.agents.rollout import (
     ActorCriticAgent,
     ActorCriticConfig,
     Rollout,
-    entropy_and_logp,
     gae,
     take_history,
     valid_rows,
@@ -36,41 +36,6 @@ from noetik.agents.rollout import (
 from noetik.errors import ConfigError
 
 __all__ = ["PPOAgent", "PPOConfig", "ppo_losses"]
-
-
-def ppo_losses(
-    logp: Tensor,
-    old_logp: Tensor,
-    *,
-    advantage: Tensor,
-    value: Tensor,
-    old_value: Tensor,
-    returns: Tensor,
-    clip_coef: float,
-    clip_vloss: bool = True,
-) -> dict[str, Tensor]:
-    """The clipped surrogate and value losses of one minibatch (all inputs (M,) float32).
-
-    ``pg_loss = mean(max(-A r, -A clip(r, 1 - eps, 1 + eps)))`` with ``r = exp(logp -
-    old_logp)``; ``v_loss = 0.5 mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) -
-    R)^2))`` when ``clip_vloss`` else ``0.5 mean((V - R)^2)``. Also ``approx_kl`` (the
-    ``(r - 1) - log r`` estimator) and ``clipfrac`` (share of ``|r - 1| > eps``), detached.
-    """
-    log_ratio = logp - old_logp
-    ratio = log_ratio.exp()
-    pg1 = -advantage * ratio
-    pg2 = -advantage * ratio.clamp(1.0 - clip_coef, 1.0 + clip_coef)
-    pg_loss = torch.max(pg1, pg2).mean()
-    unclipped = (value - returns) ** 2
-    if clip_vloss:
-        clipped = old_value + (value - old_value).clamp(-clip_coef, clip_coef)
-        v_loss = 0.5 * torch.max(unclipped, (clipped - returns) ** 2).mean()
-    else:
-        v_loss = 0.5 * unclipped.mean()
-    with torch.no_grad():
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
-    return {"pg_loss": pg_loss, "v_loss": v_loss, "approx_kl": approx_kl, "clipfrac": clipfrac}
 
 
 class PPOAgent(ActorCriticAgent):
@@ -81,6 +46,8 @@ class PPOAgent(ActorCriticAgent):
     def __init__(self, config: PPOConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
         self.interp = make_terms(config.interpretability, self.encoder, config.seed)
+        self._coefs = PPOCoefs(config.clip_coef, config.clip_vloss, config.ent_coef,
+                               config.vf_coef)  # fmt: skip
 
     def update(self, batch: Rollout) -> dict[str, Tensor]:
         """GAE on the rollout, then ``update_epochs`` x minibatch clipped-surrogate steps.
@@ -122,26 +89,24 @@ class PPOAgent(ActorCriticAgent):
         returns the (len(_METRICS) + interpretability terms,) detached metrics."""
         cfg = self.config
         action, old_logp, old_value, adv, ret = mb[:, d:].unbind(1)
+        if cfg.norm_adv and len(adv) > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         with self.autocast(), recording(self.interp):
             logits, value = self.policy_value(mb[:, :d], history)
-            entropy, logp = entropy_and_logp(logits.float(), action.long(), cfg.ent_coef != 0)
-            if cfg.norm_adv and len(adv) > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            losses = ppo_losses(
-                logp, old_logp, advantage=adv, value=value.float(), old_value=old_value,
-                returns=ret, clip_coef=cfg.clip_coef, clip_vloss=cfg.clip_vloss,
-            )  # fmt: skip
-            ent = entropy.mean()
-            loss = losses["pg_loss"] - cfg.ent_coef * ent + cfg.vf_coef * losses["v_loss"]
+        loss, losses = ppo_objective(
+            logits.float(), value.float(), action=action.long(), old_logp=old_logp,
+            advantage=adv, old_value=old_value, returns=ret, coefs=self._coefs,
+        )  # fmt: skip
         loss, interp = add_penalty(self.interp, loss, self.scores, mb[:, :d], history,
                                    logits=logits.float())  # fmt: skip
         grad_norm = self._step(loss)
-        parts = (*(losses[k] for k in _METRICS[:4]), ent, loss, grad_norm, *interp.values())
+        parts = (*(losses[k] for k in _METRICS[:5]), loss, grad_norm, *interp.values())
         return torch.stack(parts).detach()
 
 
 #: The minibatch metrics of :meth:`PPOAgent.update`, averaged over minibatches, in order.
 _METRICS = ("pg_loss", "v_loss", "approx_kl", "clipfrac", "entropy", "loss", "grad_norm")
+"""The first five come from :func:`~noetik.agents.ppo_objective.ppo_objective`."""
 
 
 def _explained_variance(pred: Tensor, target: Tensor) -> Tensor:

@@ -22,6 +22,7 @@ boundary.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 from noetik.agents.base import Agent, AgentConfig, ProblemSpec, item_scorer
 from noetik.agents.encoders import History, make_encoder
 from noetik.agents.episode_log import episode_log
+from noetik.agents.grad_clip import clip_grad_norm
 from noetik.agents.heads import ItemScorer
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
@@ -360,8 +362,7 @@ class ActorCriticAgent(Agent):
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         params = [p for g in opt.param_groups for p in g["params"]]
-        clip = self.config.max_grad_norm or float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+        norm = clip_grad_norm(params, self.config.max_grad_norm or math.inf)
         opt.step()
         return norm.detach()
 

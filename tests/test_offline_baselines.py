@@ -13,7 +13,7 @@ import torch
 from noetik.agents.base import Agent, AgentConfig, ProblemSpec
 from noetik.agents.batches import DeviceReplay
 from noetik.agents.bc import BCAgent, BCConfig
-from noetik.agents.cql import CQLConfig, conservative_penalty, logsumexp_and_pick
+from noetik.agents.cql import CQLConfig, conservative_penalty, cql_objective
 from noetik.agents.dqn import DQNAgent, DQNConfig
 from noetik.agents.encoders import EncoderConfig
 from noetik.agents.rewards import RewardScale, RewardScaleMode, reward_scale
@@ -124,20 +124,32 @@ def test_conservative_penalty_by_hand() -> None:
     assert conservative_penalty(twin, action).item() == pytest.approx(2 * expected, rel=1e-5)
 
 
-def test_fused_logsumexp_and_pick_gradient_matches_autograd() -> None:
+@pytest.mark.parametrize("n_critics", [1, 2])
+def test_fused_cql_objective_matches_autograd(n_critics: int) -> None:
     gen = torch.Generator().manual_seed(0)
-    q = torch.randn(2, 5, 7, generator=gen, dtype=torch.float64, requires_grad=True)
-    action = torch.tensor([0, 6, 3, 3, 1])
-    assert torch.autograd.gradcheck(lambda x: logsumexp_and_pick(x, action), (q,))
-    w_lse, w_pick = torch.randn(2, 5, generator=gen, dtype=torch.float64).unbind(0)
-    lse, picked = logsumexp_and_pick(q, action)
-    (grad,) = torch.autograd.grad((lse * w_lse + picked * w_pick).sum(), q)
-    ref_lse = q.logsumexp(-1)
-    ref_pick = q.gather(-1, action.view(1, -1, 1).expand(2, -1, 1)).squeeze(-1)
-    (ref,) = torch.autograd.grad((ref_lse * w_lse + ref_pick * w_pick).sum(), q)
-    torch.testing.assert_close(lse, ref_lse)
-    torch.testing.assert_close(picked, ref_pick)
-    torch.testing.assert_close(grad, ref)
+    q = torch.randn(n_critics, 6, 7, generator=gen, dtype=torch.float64) * 2
+    action = torch.tensor([0, 6, 3, 3, 1, 2])
+    target = torch.randn(6, generator=gen, dtype=torch.float64) * 2  # |err| both sides of 1
+    alpha, delta = 0.7, 1.0
+    z1, z2 = q.clone().requires_grad_(), q.clone().requires_grad_()
+    loss, metrics = cql_objective(z1, action, target, alpha=alpha, huber_delta=delta)
+    data = z2.gather(-1, action.view(1, -1, 1).expand(n_critics, -1, 1)).squeeze(-1)
+    td = torch.nn.functional.huber_loss(data, target.expand_as(data), reduction="none",
+                                        delta=delta).mean(1).sum()  # fmt: skip
+    penalty = conservative_penalty(z2, action)
+    ref = td + alpha * penalty
+    assert ((data - target).abs() > delta).any() and ((data - target).abs() < delta).any()
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(metrics["td_loss"], td.detach())
+    torch.testing.assert_close(metrics["cql_penalty"], penalty.detach())
+    torch.testing.assert_close(metrics["q_data"], data.detach().mean())
+    (loss * 1.3).backward()
+    (ref * 1.3).backward()
+    torch.testing.assert_close(z1.grad, z2.grad)
+    assert torch.autograd.gradcheck(
+        lambda x: cql_objective(x, action, target, alpha=alpha, huber_delta=delta)[0],
+        (q.clone().requires_grad_(),),
+    )
 
 
 def test_cql_is_conservative_on_unseen_actions() -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from noetik.agents.base import register
@@ -25,55 +26,73 @@ from noetik.agents.batches import Batch
 from noetik.agents.dqn import DQNAgent, DQNConfig
 from noetik.errors import ConfigError
 
-__all__ = ["CQLAgent", "CQLConfig", "conservative_penalty", "logsumexp_and_pick"]
-
-
-class _LogSumExpAndPick(torch.autograd.Function):
-    """``(q (N, A), action (N,)) -> (logsumexp_a q (N,), q[n, action[n]] (N,))`` with one
-    backward pass: ``dq = softmax(q) * g_lse[:, None] + onehot(action) * g_pick[:, None]``.
-
-    Autograd would build the gradients of the two outputs separately (two zero-filled (N, A)
-    buffers, a scatter, a sum and the softmax); this writes the same sum in one pass over q.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, q: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        log_p = torch.log_softmax(q, -1)  # (N, A): q - logsumexp(q)
-        picked = q.gather(1, action[:, None]).squeeze(1)  # (N,)
-        lse = picked - log_p.gather(1, action[:, None]).squeeze(1)  # (N,) logsumexp(q)
-        ctx.save_for_backward(q, action)
-        return lse, picked
-
-    @staticmethod
-    def backward(ctx: Any, g_lse: Tensor, g_pick: Tensor) -> tuple[Tensor, None]:
-        q, action = ctx.saved_tensors
-        grad = torch.softmax(q, -1).mul_(g_lse[:, None])  # (N, A) softmax(q) * g_lse
-        grad.scatter_add_(1, action[:, None], g_pick[:, None])
-        return grad, None
-
-
-def logsumexp_and_pick(q_all: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-    """``(logsumexp_a q_all[e, b, a], q_all[e, b, action[b]])``, each (E, B) float32.
-
-    ``q_all`` (E, B, A) Q values of every action (float32/64; lower precisions are upcast);
-    ``action`` (B,) int64.
-    Differentiable, with one fused backward pass (see :class:`_LogSumExpAndPick`).
-    """
-    n_members, batch, n_actions = q_all.shape
-    if q_all.dtype not in (torch.float32, torch.float64):  # bf16 autocast: softmax in fp32
-        q_all = q_all.float()
-    flat = q_all.reshape(-1, n_actions)  # (E * B, A)
-    lse, picked = _LogSumExpAndPick.apply(flat, action.repeat(n_members))  # type: ignore[no-untyped-call]
-    return lse.view(n_members, batch), picked.view(n_members, batch)
+__all__ = ["CQLAgent", "CQLConfig", "conservative_penalty", "cql_objective"]
 
 
 def conservative_penalty(q_all: Tensor, action: Tensor) -> Tensor:
     """``sum_e mean_b [logsumexp_a q_all[e, b, a] - q_all[e, b, action[b]]]``, a 0-d tensor.
 
     ``q_all`` (E, B, A) float32 Q values of every action; ``action`` (B,) int64 logged actions.
+    The readable definition (the agent trains with the fused :func:`cql_objective`).
     """
-    lse, picked = logsumexp_and_pick(q_all, action)
-    return (lse - picked).mean(1).sum()
+    idx = action.view(1, -1, 1).expand(q_all.shape[0], -1, 1)
+    data = q_all.gather(-1, idx).squeeze(-1)  # (E, B)
+    return (q_all.logsumexp(-1) - data).mean(1).sum()
+
+
+class _CQLObjective(torch.autograd.Function):
+    """``(q (N, A), action (N,), target (N,)) -> (loss, td, penalty, mean q_data)`` for N = E B
+    rows of E critics; only ``loss`` has a gradient, written out in one pass over q:
+
+    ``dL/dq_na = (alpha / B) softmax(q_n)_a + [a = a_n] (huber'(q_n,a_n - y_n) - alpha) / B``,
+    ``huber'(x) = clamp(x, -delta, delta)``. Autograd on the unfused loss builds two zero-filled
+    (N, A) gradients, a scatter, a sum, the softmax and a dozen small nodes for the same numbers.
+    """
+
+    @staticmethod
+    def forward(  # noqa: PLR0917 (a Function's inputs are positional)
+        ctx: Any, q: Tensor, action: Tensor, target: Tensor, batch: int, alpha: float,
+        delta: float,
+    ) -> tuple[Tensor, ...]:  # fmt: skip
+        picked = q.gather(1, action[:, None]).squeeze(1)  # (N,)
+        lse = picked - torch.log_softmax(q, -1).gather(1, action[:, None]).squeeze(1)
+        err = picked - target
+        td = F.huber_loss(picked, target, reduction="sum", delta=delta) / batch
+        penalty = (lse - picked).sum() / batch
+        ctx.save_for_backward(q, action, err)
+        ctx.consts = (batch, alpha, delta)
+        metrics = (td, penalty, picked.mean())
+        ctx.mark_non_differentiable(*metrics)
+        return (td + alpha * penalty, *metrics)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor, *_: Tensor) -> tuple[Tensor | None, ...]:
+        q, action, err = ctx.saved_tensors
+        batch, alpha, delta = ctx.consts
+        grad = torch.softmax(q, -1).mul_(g * alpha / batch)  # (N, A)
+        g_pick = g * (err.clamp(-delta, delta) - alpha) / batch  # (N,)
+        grad.scatter_add_(1, action[:, None], g_pick[:, None])
+        return grad, None, None, None, None, None
+
+
+def cql_objective(
+    q_all: Tensor, action: Tensor, target: Tensor, *, alpha: float, huber_delta: float
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """``L_DQN + alpha * penalty`` and its metrics, as one autograd node.
+
+    ``q_all`` (E, B, A) Q of every action (float32/64; lower precisions are upcast), ``action``
+    (B,) int64 logged actions, ``target`` (B,) TD targets (no gradient). ``L_DQN`` is the Huber
+    TD error of ``Q_e(s, a_data)``, the mean over the batch summed over critics (as
+    :meth:`DQNAgent.td_loss`); ``penalty`` is :func:`conservative_penalty`.
+    """
+    n_members, batch, n_actions = q_all.shape
+    if q_all.dtype not in (torch.float32, torch.float64):  # bf16 autocast: softmax in fp32
+        q_all = q_all.float()
+    loss, td, penalty, q_data = _CQLObjective.apply(  # type: ignore[no-untyped-call]
+        q_all.reshape(-1, n_actions), action.repeat(n_members),
+        target.to(q_all.dtype).repeat(n_members), batch, alpha, huber_delta,
+    )  # fmt: skip
+    return loss, {"td_loss": td, "cql_penalty": penalty, "q_data": q_data}
 
 
 class CQLAgent(DQNAgent):
@@ -88,16 +107,11 @@ class CQLAgent(DQNAgent):
             return super().loss(batch)
         q_all: Tensor = self.q(batch.obs, batch.history)  # (E, B, A): logsumexp needs all
         target = self.td_target(batch, self.online_next(batch))  # online Q(s'): no grad
-        lse, q_data = logsumexp_and_pick(q_all, batch.action)  # (E, B) each
-        td = self.td_loss(q_data, target)
-        penalty = (lse - q_data).mean(1).sum()
-        loss = td + self.config.alpha * penalty
-        return loss, {
-            "td_loss": td.detach(),
-            "cql_penalty": penalty.detach(),
-            "q_data": q_data.detach().mean(),
-            "target": target.float().mean(),
-        }
+        loss, metrics = cql_objective(
+            q_all, batch.action, target, alpha=self.config.alpha,
+            huber_delta=self.config.huber_delta,
+        )  # fmt: skip
+        return loss, {**metrics, "target": target.float().mean()}
 
 
 @register("cql")

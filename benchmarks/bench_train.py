@@ -37,9 +37,10 @@ sampling) is the floor reference.
 PPO (environment steps per second of training): :class:`ToyRecEnv` (Discrete(1000), 128-d
 observations from a fixed bank, reward ``action % 7 == 0``, 200-step episodes) for both sides,
 the same hyperparameters (n_steps 2048 per env, minibatch 64, 10 epochs, separate [64, 64]
-tanh policy and value networks, lr 3e-4, clip 0.2, GAE 0.95, max grad norm 0.5); one env, and
-8 envs (a Gymnasium ``SyncVectorEnv`` for ours, SB3's ``DummyVecEnv`` for SB3). After one
-warm-up rollout and update, ``--ppo-rollouts`` rollouts + updates are timed.
+ReLU policy and value networks (SB3 is given ``activation_fn=ReLU``, our MLP's activation),
+lr 3e-4, clip 0.2, GAE 0.95, max grad norm 0.5); one env, and 8 envs (a Gymnasium
+``SyncVectorEnv`` for ours, SB3's ``DummyVecEnv`` for SB3). After one warm-up rollout and
+update, ``--ppo-rollouts`` rollouts + updates are timed.
 
 ``--profile ALGO`` prints where our update's time goes (``torch.profiler``) instead.
 """
@@ -198,7 +199,8 @@ for line in sys.stdin:
     model = PPO("MlpPolicy", env, n_steps=bench.PPO_N_STEPS, batch_size=bench.PPO_MINIBATCH,
                 n_epochs=bench.PPO_EPOCHS, learning_rate=3e-4, gamma=bench.GAMMA,
                 gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
-                policy_kwargs=dict(net_arch=list(bench.PPO_HIDDEN)), device="cpu", seed=0)
+                policy_kwargs=dict(net_arch=list(bench.PPO_HIDDEN), activation_fn=torch.nn.ReLU),
+                device="cpu", seed=0)
     per_rollout = bench.PPO_N_STEPS * n_envs
     model.learn(per_rollout)
     start = time.perf_counter()

@@ -338,9 +338,8 @@ class ActorCriticAgent(Agent):
     def policy_value(self, obs: Tensor, history: History | None) -> tuple[Tensor, Tensor]:
         """``(logits (B, A), values (B,))`` sharing the encoder pass when it is shared."""
         h = self.encoder(obs, history)
-        if self.critic_encoder is None:
-            return self.head(h), self.value_head(h).squeeze(-1)
-        return self.head(h), self.value(obs, history)
+        critic = h if self.critic_encoder is None else self.critic_encoder(obs, history)
+        return self.head(h), self.value_head(critic).squeeze(-1)
 
     def make_source(self, data: Any) -> EnvRollouts:
         """Rollouts of the Gymnasium ``VectorEnv`` ``data``."""

@@ -57,7 +57,10 @@ _HISTORY_KEYS = ("history_items", "history_signals", "history_gap_s", "history_m
 
 @dataclass(frozen=True)
 class Rollout:
-    """T = ``n_steps`` decisions of N environments (device tensors, time first)."""
+    """T = ``n_steps`` decisions of N environments (device tensors, time first).
+
+    :class:`EnvRollouts` builds them in inference mode: use them as inputs freely, but clone
+    a tensor before changing it in place outside inference mode."""
 
     obs: Tensor
     """(T, N, D) float32 observations the actions were chosen on."""

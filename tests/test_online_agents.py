@@ -18,7 +18,8 @@ import noetik.envs  # noqa: F401
 from noetik.agents.a2c import A2CConfig
 from noetik.agents.base import Agent, ProblemSpec
 from noetik.agents.encoders import EncoderConfig
-from noetik.agents.ppo import PPOConfig, ppo_losses
+from noetik.agents.ppo import PPOConfig
+from noetik.agents.ppo_objective import ppo_losses
 from noetik.agents.rollout import ActorCriticAgent, Rollout, gae, nstep_returns
 from noetik.agents.trainer import TrainerConfig
 

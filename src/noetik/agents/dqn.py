@@ -134,7 +134,7 @@ class DQNAgent(Agent):
             else:  # double: the target network scores only a* (no (B, A) product)
                 best = ensemble_mean(q_next_online).argmax(-1)
                 q_best = self.q_target(batch.next_obs, batch.next_history, best)
-            value = q_best[0] if len(q_best) == 1 else q_best.amin(0)  # (B,)
+            value = q_best.amin(0)  # (B,)
             reward: Tensor = self.rewards(batch.reward)  # c * r
             return reward + self.config.gamma * (1.0 - batch.done) * value
 

@@ -24,7 +24,7 @@ from torch import Tensor
 from noetik.agents.base import ProblemSpec, register
 from noetik.agents.encoders import History
 from noetik.agents.interpretability import add_penalty, make_terms, metric_names, recording
-from noetik.agents.ppo_objective import PPOCoefs, ppo_losses, ppo_objective
+from noetik.agents.ppo_objective import PPOCoefs, ppo_objective
 from noetik.agents.rollout import (
     ActorCriticAgent,
     ActorCriticConfig,
@@ -35,7 +35,7 @@ from noetik.agents.rollout import (
 )
 from noetik.errors import ConfigError
 
-__all__ = ["PPOAgent", "PPOConfig", "ppo_losses"]
+__all__ = ["PPOAgent", "PPOConfig"]
 
 
 class PPOAgent(ActorCriticAgent):
@@ -46,8 +46,6 @@ class PPOAgent(ActorCriticAgent):
     def __init__(self, config: PPOConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
         self.interp = make_terms(config.interpretability, self.encoder, config.seed)
-        self._coefs = PPOCoefs(config.clip_coef, config.clip_vloss, config.ent_coef,
-                               config.vf_coef)  # fmt: skip
 
     def update(self, batch: Rollout) -> dict[str, Tensor]:
         """GAE on the rollout, then ``update_epochs`` x minibatch clipped-surrogate steps.
@@ -95,7 +93,8 @@ class PPOAgent(ActorCriticAgent):
             logits, value = self.policy_value(mb[:, :d], history)
         loss, losses = ppo_objective(
             logits.float(), value.float(), action=action.long(), old_logp=old_logp,
-            advantage=adv, old_value=old_value, returns=ret, coefs=self._coefs,
+            advantage=adv, old_value=old_value, returns=ret,
+            coefs=PPOCoefs(cfg.clip_coef, cfg.clip_vloss, cfg.ent_coef, cfg.vf_coef),
         )  # fmt: skip
         loss, interp = add_penalty(self.interp, loss, self.scores, mb[:, :d], history,
                                    logits=logits.float())  # fmt: skip

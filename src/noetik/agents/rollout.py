@@ -213,8 +213,7 @@ class EnvRollouts:
         return history_from_info(self.info, self.history_len, self.pool, n, self.device)
 
     def _current(self) -> tuple[Tensor, History | None]:
-        obs = torch.as_tensor(np.asarray(self.obs, dtype=np.float32), device=self.device)
-        return obs, self._history()
+        return self._tensor(np.asarray(self.obs, dtype=np.float32)), self._history()
 
     @torch.inference_mode()
     def sample(self) -> Rollout:

@@ -295,9 +295,21 @@ def _sync(device: torch.device) -> None:
 
 
 def ours_updates_per_s(
-    algo: str, t: Any, args: argparse.Namespace, precision: str = "float32"
+    algo: str, t: Any, args: argparse.Namespace, precision: str = "float32", matmul: str = ""
 ) -> float:
-    """The trainer's inner loop on a fresh agent: warm-up, then ``args.updates`` timed."""
+    """The trainer's inner loop on a fresh agent: warm-up, then ``args.updates`` timed.
+    ``matmul``: route our CPU products through this backend for the run (default: ours)."""
+    from noetik.agents.linear import get_cpu_matmul, set_cpu_matmul
+
+    before = get_cpu_matmul()
+    set_cpu_matmul(matmul or before)
+    try:
+        return _ours_updates_per_s(algo, t, args, precision)
+    finally:
+        set_cpu_matmul(before)
+
+
+def _ours_updates_per_s(algo: str, t: Any, args: argparse.Namespace, precision: str) -> float:
     from noetik.agents import ProblemSpec
     from noetik.agents.trainer import _Meter, seed_everything
 
@@ -437,15 +449,40 @@ def _load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+# Extra rows of ours: suffix -> (label, keyword arguments of ours_updates_per_s).
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "mkl": ("products on MKL (NOETIK_CPU_MATMUL=torch)", {"matmul": "torch"}),
+    "bf16": ("precision=bf16 (opt-in autocast; peer float32)", {"precision": "bf16"}),
+}
+PEER_NAMES = {"dqn": "DQN", "cql": "DiscreteCQL", "iql": "DiscreteCQL (nearest; no discrete IQL)"}
+
+
+def _offline_jobs(
+    algos: list[str], variants: list[str], t: Any, args: argparse.Namespace, peer: Peer | None
+) -> list[tuple[str, Callable[[], float]]]:
+    """(name, timed run) pairs in the order of one repeat: ours, its variants, the peer."""
+    jobs: list[tuple[str, Callable[[], float]]] = []
+    for algo in dict.fromkeys(["dqn", "cql", *algos]):
+        if algo in algos:
+            jobs.append((algo, lambda a=algo: ours_updates_per_s(a, t, args)))
+            for v in variants:
+                kw = VARIANTS[v][1]
+                jobs.append(
+                    (f"{algo} {v}", lambda a=algo, k=kw: ours_updates_per_s(a, t, args, **k))
+                )
+        if peer is not None and algo in ("dqn", "cql"):
+            jobs.append((f"d3rlpy {algo}", lambda a=algo: peer.measure(a)))
+    jobs.append(("bare", lambda: bare_updates_per_s(t, args)))
+    return jobs
+
+
 def run_offline(args: argparse.Namespace) -> None:
     """Offline updates per second, ours and d3rlpy's interleaved."""
     from noetik.agents import ALGOS
 
-    data = make_dataset(args.rows)
-    t = build_transitions(data)
+    t = build_transitions(make_dataset(args.rows))
     algos = [a for a in args.algos if a in ALGOS]
-    missing = [a for a in args.algos if a not in ALGOS]
-    if missing:
+    if missing := [a for a in args.algos if a not in ALGOS]:
         print(f"not registered (skipped): {missing}")
     for algo in algos:
         config, lacks = our_config(algo, args.device)
@@ -457,19 +494,9 @@ def run_offline(args: argparse.Namespace) -> None:
         )
         print(f"d3rlpy {peer.info['ready']}, torch threads {peer.info['threads']}")
     print(f"ours: torch threads {torch.get_num_threads()}, device {args.device}; {_load()}")
-    bf16 = [f"{a} bf16" for a in algos] if args.bf16 else []
-    results: dict[str, list[float]] = {
-        k: [] for k in [*algos, *bf16, "bare", "d3rlpy dqn", "d3rlpy cql"]
-    }
-    jobs: list[tuple[str, Callable[[], float]]] = []
-    for algo in dict.fromkeys(["dqn", "cql", *algos]):
-        if algo in algos:
-            jobs.append((algo, lambda a=algo: ours_updates_per_s(a, t, args)))
-        if f"{algo} bf16" in bf16:
-            jobs.append((f"{algo} bf16", lambda a=algo: ours_updates_per_s(a, t, args, "bf16")))
-        if peer is not None and algo in ("dqn", "cql"):
-            jobs.append((f"d3rlpy {algo}", lambda a=algo: peer.measure(a)))
-    jobs.append(("bare", lambda: bare_updates_per_s(t, args)))
+    variants = [v for v in VARIANTS if getattr(args, v)]
+    jobs = _offline_jobs(algos, variants, t, args, peer)
+    results: dict[str, list[float]] = {name: [] for name, _ in jobs}
     for r in range(args.repeats):
         for name, job in jobs:
             results[name].append(job())
@@ -479,18 +506,15 @@ def run_offline(args: argparse.Namespace) -> None:
         peer.close()
     print(f"\nupdates/s, median of {args.repeats} [min-max]; {args.updates} timed updates each")
     _header("updates/s")
-    names = {"dqn": "DQN", "cql": "DiscreteCQL", "iql": "DiscreteCQL (nearest; no discrete IQL)"}
-    for algo in algos:
-        ref = "cql" if algo == "iql" else algo
-        _print_row(algo.upper(), results[algo], results.get(f"d3rlpy {ref}", []),
-                   f"d3rlpy {names.get(algo, ref)}")  # fmt: skip
-    for algo in algos if args.bf16 else []:  # opt-in precision: not the headline
-        ref = "cql" if algo == "iql" else algo
-        _print_row(f"{algo.upper()}, precision=bf16 (opt-in autocast; peer float32)",
-                   results[f"{algo} bf16"], results.get(f"d3rlpy {ref}", []),
-                   f"d3rlpy {names.get(algo, ref)}")  # fmt: skip
-    _print_row("bare PyTorch DQN loop (floor)", results["bare"], results["d3rlpy dqn"],
-               "d3rlpy DQN")  # fmt: skip
+    for suffix in ["", *variants]:
+        for algo in algos:
+            ref = "cql" if algo == "iql" else algo
+            name = f"{algo} {suffix}".strip()
+            label = f"{algo.upper()}, {VARIANTS[suffix][0]}" if suffix else algo.upper()
+            _print_row(label, results[name], results.get(f"d3rlpy {ref}", []),
+                       f"d3rlpy {PEER_NAMES.get(algo, ref)}")  # fmt: skip
+    _print_row("bare PyTorch DQN loop (floor)", results["bare"],
+               results.get("d3rlpy dqn", []), "d3rlpy DQN")  # fmt: skip
 
 
 def run_ppo(args: argparse.Namespace) -> None:
@@ -555,6 +579,9 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true",
                         help="also time ours with the opt-in precision=bf16 (autocast; "
                              "extra labelled rows; float32 stays the headline)")  # fmt: skip
+    parser.add_argument("--mkl", action="store_true",
+                        help="also time ours with every product on MKL, PyTorch's default "
+                             "(NOETIK_CPU_MATMUL=torch; extra labelled rows)")  # fmt: skip
     parser.add_argument("--profile", metavar="ALGO", help="profile our ALGO instead")
     parser.add_argument("--profile-rows", type=int, default=25)
     args = parser.parse_args()

@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from noetik.agents.linear import linear
+
 __all__ = ["EnsembleLinear", "EnsembleMLP", "FusedEnsemble", "ItemScorer"]
 
 
@@ -73,7 +75,7 @@ class ItemScorer(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         """(B, A) float32 scores of every action."""
         weights, bias = self.item_matrix()
-        return torch.addmm(bias, self.query(h), weights.t())
+        return linear(self.query(h), weights, bias)
 
     def score_actions(self, h: Tensor, actions: Tensor) -> Tensor:
         """(B,) scores of one action (B,) int64 per row, without scoring all A items."""

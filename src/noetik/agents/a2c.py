@@ -28,6 +28,7 @@ from noetik.agents.rollout import (
     take_history,
     valid_rows,
 )
+from noetik.agents.threads import with_intra_op_threads
 from noetik.errors import ConfigError
 
 __all__ = ["A2CAgent", "A2CConfig"]
@@ -38,6 +39,11 @@ class A2CAgent(ActorCriticAgent):
 
     config: A2CConfig
 
+    def update_rows(self) -> int:
+        """A2C's one step per rollout sees at least ``n_steps`` rows (times the envs)."""
+        return self.config.n_steps
+
+    @with_intra_op_threads
     def update(self, batch: Rollout) -> dict[str, Tensor]:
         """n-step returns on the rollout, then one gradient step on all valid decisions."""
         cfg = self.config

@@ -15,10 +15,12 @@ PyTorch's Inductor uses on CPU) when all of these hold, else plain ``F.linear``:
   ``NOETIK_CPU_MATMUL``, ``"onednn"`` when unset) and PyTorch was built with oneDNN;
 * the tensors are float32 on the CPU, outside autocast (bf16 autocast keeps its own path),
   outside ``torch.func`` transforms (vmap) and ``torch.compile``;
-* the product has at least :data:`MIN_MACS` multiply-adds. Below that the fixed costs lose:
-  about 12 us per oneDNN call and the Python autograd node. Training step (forward and both
-  gradients) of 64 x 128 -> 64: MKL 82 us, oneDNN 187 us; 256 x 128 -> 256: 382 vs 370 us;
-  256 x 256 -> 1,000: MKL 2.27 ms, oneDNN 1.12 ms.
+* the product has at least :data:`MIN_MACS` multiply-adds. Below that the fixed costs lose
+  (about 12 us per oneDNN call, and the Python autograd node). Training step (forward and
+  both gradients), MKL vs oneDNN, two threads: 64 x 128 -> 64 50 vs 87 us, 64 x 64 -> 1,000
+  181 vs 182 us, 256 x 128 -> 256 382 vs 370 us, 256 x 256 -> 1,000 2.25 vs 1.13 ms. On one
+  thread oneDNN wins alone from about 2^21 (256 x 128 -> 64), but inside PPO's update on one
+  thread its 64 x 64 -> 1,000 head made a minibatch 6 % slower, so the bound stays.
 
 The arithmetic is IEEE float32 on both paths; sums are ordered differently, so results agree to
 float32 rounding (about 1e-6 relative), not bit for bit. A backward pass that builds a graph
@@ -77,15 +79,15 @@ def get_cpu_matmul() -> CpuMatmul:
 
 def uses_onednn(x: Tensor, weight: Tensor) -> bool:
     """Whether :func:`linear` sends ``x (..., in) @ weight (out, in).T`` to oneDNN."""
-    if _SETTING["backend"] != "onednn" or not _AVAILABLE or x.dim() < 2:
+    if x.numel() * weight.shape[0] < MIN_MACS or x.dim() < 2:  # the cheap test first
+        return False
+    if _SETTING["backend"] != "onednn" or not _AVAILABLE:
         return False
     if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
         return False
     if torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling():
         return False
-    if torch._C._are_functorch_transforms_active():
-        return False
-    return x.numel() * weight.shape[0] >= MIN_MACS
+    return not torch._C._are_functorch_transforms_active()
 
 
 def _product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:

@@ -33,6 +33,7 @@ from noetik.agents.rollout import (
     take_history,
     valid_rows,
 )
+from noetik.agents.threads import with_intra_op_threads
 from noetik.errors import ConfigError
 
 __all__ = ["PPOAgent", "PPOConfig"]
@@ -47,6 +48,7 @@ class PPOAgent(ActorCriticAgent):
         super().__init__(config, spec)
         self.interp = make_terms(config.interpretability, self.encoder, config.seed)
 
+    @with_intra_op_threads
     def update(self, batch: Rollout) -> dict[str, Tensor]:
         """GAE on the rollout, then ``update_epochs`` x minibatch clipped-surrogate steps.
 

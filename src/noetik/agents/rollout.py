@@ -35,6 +35,7 @@ from noetik.agents.encoders import History, make_encoder
 from noetik.agents.episode_log import episode_log
 from noetik.agents.grad_clip import clip_grad_norm
 from noetik.agents.heads import ItemScorer
+from noetik.agents.threads import auto_threads, with_intra_op_threads
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
 
@@ -215,6 +216,12 @@ class EnvRollouts:
     def _current(self) -> tuple[Tensor, History | None]:
         return self._tensor(np.asarray(self.obs, dtype=np.float32)), self._history()
 
+    @property
+    def intra_op_threads(self) -> int:
+        """The agent's thread count (:mod:`noetik.agents.threads`)."""
+        return self.agent.intra_op_threads
+
+    @with_intra_op_threads
     @torch.inference_mode()
     def sample(self) -> Rollout:
         """One rollout of ``n_steps`` calls to ``env.step`` (episode bookkeeping afterwards,
@@ -302,11 +309,17 @@ class ActorCriticConfig(AgentConfig):
     """One encoder for policy and value (True), or a separate critic encoder (CleanRL)."""
     anneal_updates: int = 0
     """Linearly anneal the learning rate to 0 over this many updates (0: constant)."""
+    threads: int = 0
+    """Torch intra-op threads during rollouts and updates: 0 picks one thread for small CPU
+    networks and keeps torch's setting otherwise (:mod:`noetik.agents.threads`), -1 keeps
+    torch's setting, n > 0 uses n threads. Torch's setting is restored after each call."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n_steps < 1 or self.anneal_updates < 0 or self.max_grad_norm < 0:
             raise ConfigError("n_steps must be >= 1, anneal_updates and max_grad_norm >= 0")
+        if self.threads < -1:
+            raise ConfigError(f"threads must be >= -1, got {self.threads}")
 
 
 class ActorCriticAgent(Agent):
@@ -325,6 +338,13 @@ class ActorCriticAgent(Agent):
         self.value_head = nn.Linear(self.encoder.out_dim, 1)
         self.register_buffer("n_updates", torch.zeros((), dtype=torch.int64))
         self.add_optimizer("main", self.make_adam(self.parameters(), lr=config.lr, eps=1e-5))
+        auto = auto_threads(self, self.update_rows(), self.device)
+        self.intra_op_threads = auto if config.threads == 0 else config.threads
+        """Torch threads of :meth:`update` and of rollouts (<= 0: torch's setting)."""
+
+    def update_rows(self) -> int:
+        """Rows of one gradient step's batch (drives the automatic thread count)."""
+        return self.config.batch_size
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 policy logits."""

@@ -5,11 +5,11 @@
 Trains (once; reused from ``--cache``) IQL with the History Transformer and IQL with the MLP
 encoder on the built-in synthetic dataset for ``--steps`` updates (``train_run``, training
 split), and the most-popular heuristic. Each is then evaluated with
-:func:`noetik.evaluation.online.evaluate_online`: one session for each of ``--users`` simulated
-users of ``noetik/KuaiRand-v0`` (its default simulator, fitted once on the same data and
-cached), every metric with a 95 % bootstrap interval (2,000 resamples), under both leave
-models: ``fixed`` (10 steps per session, the heavier case) and ``hazard`` (the logs' leave
-hazard; sessions end when the user leaves, so a policy's session length shows).
+:func:`noetik.evaluation.online.sessions.evaluate_online`: one session for each of
+``--users`` simulated users of ``noetik/KuaiRand-v0`` (its default simulator, fitted once on
+the same data and cached), every metric with a 95 % bootstrap interval (2,000 resamples),
+under both leave models: ``fixed`` (10 steps per session, the heavier case) and ``hazard``
+(the logs' leave hazard; sessions end when the user leaves, so a policy's session length shows).
 
 Timed: the wall time of one ``evaluate_online`` call (median of ``--repeats``), after a
 64-user warm-up call that loads the simulator's world (the logs and tables, read once per
@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from noetik.agents import ALGOS
-from noetik.agents.base import Agent
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.runs import RunSource, train_run
-from noetik.evaluation.online import (
+from noetik.agents.core.base import Agent
+from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.networks.encoders import EncoderConfig
+from noetik.evaluation.online.sessions import (
     EnvPolicy,
     acts_on_history,
     catalogue,
@@ -133,21 +133,30 @@ def _cell(row: dict[str, float], digits: int = 3) -> str:
 
 def report(results: list[tuple[str, str, dict[str, Any]]], args: Any) -> None:
     """Print the two Markdown tables (speed, then the metrics)."""
-    print(f"\n{args.users:,} simulated users of {ENV_ID}, one session each, torch threads "
-          f"{args.threads}, load average {args.load_before:.1f} before / "
-          f"{os.getloadavg()[0]:.1f} after\n")  # fmt: skip
-    print("| policy | leave model | user-steps | wall s | users/s | build s | policy s | env s "
-          "| metrics s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")  # fmt: skip
+    print(
+        f"\n{args.users:,} simulated users of {ENV_ID}, one session each, torch threads "
+        f"{args.threads}, load average {args.load_before:.1f} before / "
+        f"{os.getloadavg()[0]:.1f} after\n"
+    )
+    print(
+        "| policy | leave model | user-steps | wall s | users/s | build s | policy s | env s "
+        "| metrics s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for name, leave, r in results:
         parts = [f"{r[k]:.1f}" if k in r else "–" for k in ("build", "policy", "env", "metrics")]
         steps = f"{int(r['user_steps']):,}" if "user_steps" in r else "–"
-        print(f"| {name} | {leave} | {steps} | {r['wall']:.1f} | {args.users / r['wall']:,.0f} | "
-              + " | ".join(parts) + " |")  # fmt: skip
+        print(
+            f"| {name} | {leave} | {steps} | {r['wall']:.1f} | {args.users / r['wall']:,.0f} | "
+            + " | ".join(parts)
+            + " |"
+        )
     print("\n| policy | leave model | " + " | ".join(SHOWN) + " |")
     print("|---|---|" + "---|" * len(SHOWN))
     for name, leave, r in results:
-        cells = [_cell(r["table"][m], 4 if m == "coverage" else 3) if m in r["table"] else "–"
-                 for m in SHOWN]  # fmt: skip
+        cells = [
+            _cell(r["table"][m], 4 if m == "coverage" else 3) if m in r["table"] else "–"
+            for m in SHOWN
+        ]
         print(f"| {name} | {leave} | " + " | ".join(cells) + " |")
 
 
@@ -156,15 +165,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=200, help="training updates (IQL)")
-    parser.add_argument("--cache", type=Path, default=Path("results/bench_eval"),
-                        help="folder of the trained runs (reused when present)")  # fmt: skip
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("results/bench_eval"),
+        help="folder of the trained runs (reused when present)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--leave", nargs="*", default=list(LEAVE_MODELS), choices=LEAVE_MODELS)
     parser.add_argument("--only", nargs="*", default=None, help="subset of policy names")
-    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
-                        help="skip the instrumented second run")  # fmt: skip
+    parser.add_argument(
+        "--no-breakdown",
+        dest="breakdown",
+        action="store_false",
+        help="skip the instrumented second run",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.load_before = os.getloadavg()[0]

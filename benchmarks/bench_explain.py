@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.iql import IQLConfig
-from noetik.agents.runs import RunSource, train_run
+from noetik.agents.algorithms.iql import IQLConfig
+from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
 from noetik.explain.attribute import attribute
 from noetik.explain.explain_context import run_contexts
@@ -122,8 +122,9 @@ def main() -> None:
             torch.set_num_threads(threads)
             explain = functools.partial(explain_recommendation, agent)
             med, p90 = _median_ms(explain, contexts, args.warmup)
-            rows.append(f"| {name} | {threads} | {med:.1f} | {p90:.1f} | "
-                        f"{'yes' if med < 100 else 'no'} |")  # fmt: skip
+            rows.append(
+                f"| {name} | {threads} | {med:.1f} | {p90:.1f} | {'yes' if med < 100 else 'no'} |"
+            )
             parts = _parts(agent, contexts, args.warmup)
             shown = " | ".join(f"{v:.2f}" for v in parts.values())
             breakdown.append(f"| {name} | {threads} | {shown} |")

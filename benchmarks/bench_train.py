@@ -299,7 +299,7 @@ def ours_updates_per_s(
 ) -> float:
     """The trainer's inner loop on a fresh agent: warm-up, then ``args.updates`` timed.
     ``matmul``: route our CPU products through this backend for the run (default: ours)."""
-    from noetik.agents.linear import get_cpu_matmul, set_cpu_matmul
+    from noetik.agents.fast.linear import get_cpu_matmul, set_cpu_matmul
 
     before = get_cpu_matmul()
     set_cpu_matmul(matmul or before)
@@ -311,7 +311,7 @@ def ours_updates_per_s(
 
 def _ours_updates_per_s(algo: str, t: Any, args: argparse.Namespace, precision: str) -> float:
     from noetik.agents import ProblemSpec
-    from noetik.agents.trainer import _Meter, seed_everything
+    from noetik.agents.core.trainer import _Meter, seed_everything
 
     config, _ = our_config(algo, args.device, precision)
     agent = config.create(ProblemSpec.from_transitions(t))
@@ -378,7 +378,7 @@ def ours_ppo_steps_per_s(
 ) -> float:
     """Environment steps per second of our PPO: one warm-up rollout, then timed rollouts."""
     from noetik.agents import ProblemSpec
-    from noetik.agents.trainer import _Meter, seed_everything
+    from noetik.agents.core.trainer import _Meter, seed_everything
 
     env = gym.vector.SyncVectorEnv([ToyRecEnv for _ in range(n_envs)])
     config, _ = our_config("ppo", args.device, precision)
@@ -436,8 +436,9 @@ def _print_row(name: str, ours: list[float], peer: list[float], peer_name: str) 
     p = _median(peer)
     paired = _median([a / b for a, b in zip(ours, peer, strict=False)])
     peer_text = f"{p:,.1f} [{min(peer):,.0f}-{max(peer):,.0f}]"
-    print(f"| {name} | {o:,.1f} {spread} | {peer_name} | {peer_text} | {o / p:.2f}x | "
-          f"{paired:.2f}x |")  # fmt: skip
+    print(
+        f"| {name} | {o:,.1f} {spread} | {peer_name} | {peer_text} | {o / p:.2f}x | {paired:.2f}x |"
+    )
 
 
 def _header(unit: str) -> None:
@@ -511,10 +512,18 @@ def run_offline(args: argparse.Namespace) -> None:
             ref = "cql" if algo == "iql" else algo
             name = f"{algo} {suffix}".strip()
             label = f"{algo.upper()}, {VARIANTS[suffix][0]}" if suffix else algo.upper()
-            _print_row(label, results[name], results.get(f"d3rlpy {ref}", []),
-                       f"d3rlpy {PEER_NAMES.get(algo, ref)}")  # fmt: skip
-    _print_row("bare PyTorch DQN loop (floor)", results["bare"],
-               results.get("d3rlpy dqn", []), "d3rlpy DQN")  # fmt: skip
+            _print_row(
+                label,
+                results[name],
+                results.get(f"d3rlpy {ref}", []),
+                f"d3rlpy {PEER_NAMES.get(algo, ref)}",
+            )
+    _print_row(
+        "bare PyTorch DQN loop (floor)",
+        results["bare"],
+        results.get("d3rlpy dqn", []),
+        "d3rlpy DQN",
+    )
 
 
 def run_ppo(args: argparse.Namespace) -> None:
@@ -540,20 +549,28 @@ def run_ppo(args: argparse.Namespace) -> None:
                 ours_bf16[n].append(ours_ppo_steps_per_s(n, args, "bf16"))
             if peer is not None:
                 theirs[n].append(peer.measure(str(n)))
-        line = "  ".join(f"{n} envs: ours {ours[n][-1]:.0f} sb3 "
-                         f"{theirs[n][-1] if theirs[n] else float('nan'):.0f}"
-                         for n in args.ppo_envs)  # fmt: skip
+        line = "  ".join(
+            f"{n} envs: ours {ours[n][-1]:.0f} sb3 "
+            f"{theirs[n][-1] if theirs[n] else float('nan'):.0f}"
+            for n in args.ppo_envs
+        )
         print(f"repeat {r + 1}: {line}; {_load()}", flush=True)
     if peer is not None:
         peer.close()
-    print(f"\nPPO env steps/s, median of {args.repeats} [min-max]; "
-          f"{args.ppo_rollouts} rollouts of 2048 x n_envs steps timed")  # fmt: skip
+    print(
+        f"\nPPO env steps/s, median of {args.repeats} [min-max]; "
+        f"{args.ppo_rollouts} rollouts of 2048 x n_envs steps timed"
+    )
     _header("steps/s")
     for n in args.ppo_envs:
         _print_row(f"PPO, {n} env(s)", ours[n], theirs[n], "SB3 PPO")
     for n in args.ppo_envs if args.bf16 else []:
-        _print_row(f"PPO, {n} env(s), precision=bf16 (opt-in; peer float32)", ours_bf16[n],
-                   theirs[n], "SB3 PPO")  # fmt: skip
+        _print_row(
+            f"PPO, {n} env(s), precision=bf16 (opt-in; peer float32)",
+            ours_bf16[n],
+            theirs[n],
+            "SB3 PPO",
+        )
 
 
 def main() -> None:
@@ -570,18 +587,30 @@ def main() -> None:
     parser.add_argument("--skip-offline", action="store_true")
     parser.add_argument("--skip-ppo", action="store_true")
     parser.add_argument("--device", default="cpu", help="our device (the peers run on CPU)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads of every side (0: torch's default); 1 on a loaded "
-                             "machine, where 2 threads stall on each other")  # fmt: skip
-    parser.add_argument("--no-deterministic", action="store_true",
-                        help="ours without torch.use_deterministic_algorithms (the trainer's "
-                             "default is on)")  # fmt: skip
-    parser.add_argument("--bf16", action="store_true",
-                        help="also time ours with the opt-in precision=bf16 (autocast; "
-                             "extra labelled rows; float32 stays the headline)")  # fmt: skip
-    parser.add_argument("--mkl", action="store_true",
-                        help="also time ours with every product on MKL, PyTorch's default "
-                             "(NOETIK_CPU_MATMUL=torch; extra labelled rows)")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads of every side (0: torch's default); 1 on a loaded "
+        "machine, where 2 threads stall on each other",
+    )
+    parser.add_argument(
+        "--no-deterministic",
+        action="store_true",
+        help="ours without torch.use_deterministic_algorithms (the trainer's default is on)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time ours with the opt-in precision=bf16 (autocast; "
+        "extra labelled rows; float32 stays the headline)",
+    )
+    parser.add_argument(
+        "--mkl",
+        action="store_true",
+        help="also time ours with every product on MKL, PyTorch's default "
+        "(NOETIK_CPU_MATMUL=torch; extra labelled rows)",
+    )
     parser.add_argument("--profile", metavar="ALGO", help="profile our ALGO instead")
     parser.add_argument("--profile-rows", type=int, default=25)
     args = parser.parse_args()

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from noetik.agents import ALGOS
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.runs import RunSource, train_run
+from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.data.dataset import load_kuairand
 from noetik.evaluation.leaderboard import LeaderboardConfig, evaluate_run, write_leaderboard
 
@@ -105,8 +105,9 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         run = _train(name, algo, encoder, args, data)
-        board = LeaderboardConfig(env_kwargs=(("sim_dir", str(sim_dir)),), n_users=args.users,
-                                  seed=args.seed, ope=False)  # fmt: skip
+        board = LeaderboardConfig(
+            env_kwargs=(("sim_dir", str(sim_dir)),), n_users=args.users, seed=args.seed, ope=False
+        )
         entries.append(evaluate_run(run, board))
     write_leaderboard(entries, args.out)
     (args.out / "results.json").write_text(json.dumps(entries, indent=2))

@@ -27,9 +27,9 @@ from typing import Any
 import torch
 
 from noetik.agents import ALGOS
-from noetik.agents.base import Agent
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.runs import RunSource, train_run
+from noetik.agents.core.base import Agent
+from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.analysis import (
     BehaviourConfig,
     BehaviourReport,
@@ -40,7 +40,7 @@ from noetik.analysis import (
 from noetik.analysis.markdown import comparison_markdown
 from noetik.analysis.simulated import Policy, random_policy, simulate_log
 from noetik.data.dataset import load_kuairand
-from noetik.evaluation.online import EnvPolicy, make_eval_envs
+from noetik.evaluation.online.sessions import EnvPolicy, make_eval_envs
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "kuairand-pure-sample"

@@ -31,10 +31,10 @@ import torch
 mpl.use("Agg")
 import matplotlib.pyplot as plt
 
-from noetik.agents.base import Agent
-from noetik.agents.encoders import EncoderConfig, History
-from noetik.agents.iql import IQLConfig
-from noetik.agents.runs import RunSource, offline_transitions, read_run, train_run
+from noetik.agents.algorithms.iql import IQLConfig
+from noetik.agents.core.base import Agent
+from noetik.agents.core.runs import RunSource, offline_transitions, read_run, train_run
+from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
 from noetik.explain.attribute import attribute
 from noetik.explain.faithfulness import (
@@ -45,12 +45,23 @@ from noetik.explain.faithfulness import (
     summarize,
 )
 
-HISTORY_METHODS = ("integrated_gradients", "saliency", "input_x_gradient",
-                   "layer_integrated_gradients", "attention_rollout", "random")  # fmt: skip
+HISTORY_METHODS = (
+    "integrated_gradients",
+    "saliency",
+    "input_x_gradient",
+    "layer_integrated_gradients",
+    "attention_rollout",
+    "random",
+)
 STATE_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "random")
-LABELS = {"integrated_gradients": "integrated gradients", "saliency": "saliency",
-          "input_x_gradient": "input x gradient", "layer_integrated_gradients": "layer IG (items)",
-          "attention_rollout": "attention rollout", "random": "random"}  # fmt: skip
+LABELS = {
+    "integrated_gradients": "integrated gradients",
+    "saliency": "saliency",
+    "input_x_gradient": "input x gradient",
+    "layer_integrated_gradients": "layer IG (items)",
+    "attention_rollout": "attention rollout",
+    "random": "random",
+}
 
 
 def _run(args: argparse.Namespace) -> Path:
@@ -82,13 +93,18 @@ def _cell(out: dict[str, float], key: str) -> str:
 
 def _table(results: dict[str, dict[str, float]], unit: str) -> str:
     first = next(iter(results.values()))
-    lines = [f"**{unit}** (n = {int(first['n'])} decisions; f_full - f_empty = "
-             f"{_cell(first, 'span')})", "",
-             "| method | deletion AUC (lower better) | insertion AUC (higher better) | "
-             "comprehensiveness | sufficiency |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"**{unit}** (n = {int(first['n'])} decisions; f_full - f_empty = {_cell(first, 'span')})",
+        "",
+        "| method | deletion AUC (lower better) | insertion AUC (higher better) | "
+        "comprehensiveness | sufficiency |",
+        "|---|---|---|---|---|",
+    ]
     for method, out in results.items():
-        cells = [_cell(out, k) for k in ("deletion_auc", "insertion_auc", "comprehensiveness",
-                                         "sufficiency")]  # fmt: skip
+        cells = [
+            _cell(out, k)
+            for k in ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
+        ]
         lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -102,8 +118,10 @@ def _mean_curve(c: FaithfulnessCurves, grid: np.ndarray) -> tuple[np.ndarray, np
     span = (d[:, 0] - empty).mean()
     out = []
     for curve in (d, i):
-        rows = [np.interp(grid, np.arange(m + 1) / m, row[: m + 1]) - e
-                for row, m, e in zip(curve, n, empty, strict=True)]  # fmt: skip
+        rows = [
+            np.interp(grid, np.arange(m + 1) / m, row[: m + 1]) - e
+            for row, m, e in zip(curve, n, empty, strict=True)
+        ]
         out.append(np.mean(rows, axis=0) / span)
     return out[0], out[1]
 
@@ -128,14 +146,16 @@ def _figure(curves: dict[str, dict[str, FaithfulnessCurves]], path: Path, target
     plt.close(fig)
 
 
-def _timing(agent: Agent, obs: torch.Tensor, h: History, repeats: int,
-            target: str) -> dict[str, float]:  # fmt: skip
+def _timing(
+    agent: Agent, obs: torch.Tensor, h: History, repeats: int, target: str
+) -> dict[str, float]:
     """Median / p90 ms of attribute() for one decision (IG, 32 steps)."""
     times = []
     for i in range(repeats + 5):
         j = i % len(obs)
-        one = History(h.items[j : j + 1], h.signals[j : j + 1], h.gap_s[j : j + 1],
-                      h.mask[j : j + 1])  # fmt: skip
+        one = History(
+            h.items[j : j + 1], h.signals[j : j + 1], h.gap_s[j : j + 1], h.mask[j : j + 1]
+        )
         start = time.perf_counter()
         attribute(agent, obs[j : j + 1], one, n_steps=32, target=target)  # type: ignore[arg-type]
         if i >= 5:
@@ -143,8 +163,9 @@ def _timing(agent: Agent, obs: torch.Tensor, h: History, repeats: int,
     return {"median_ms": statistics.median(times), "p90_ms": float(np.quantile(times, 0.9))}
 
 
-def _agreement(agent: Agent, obs: torch.Tensor, h: History, cfg: FaithfulnessConfig,
-               target: str) -> dict[str, float]:  # fmt: skip
+def _agreement(
+    agent: Agent, obs: torch.Tensor, h: History, cfg: FaithfulnessConfig, target: str
+) -> dict[str, float]:
     ig = attribute(agent, obs, h, n_steps=cfg.n_steps, target=target)  # type: ignore[arg-type]
     weights = attention_weights(agent, obs, h)
     assert weights is not None and ig.history is not None and ig.delta is not None
@@ -153,10 +174,15 @@ def _agreement(agent: Agent, obs: torch.Tensor, h: History, cfg: FaithfulnessCon
     rho = rho[~np.isnan(rho)]
     lo, hi = bootstrap_interval(rho, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
     span = np.abs(ig.target - ig.baseline_target)
-    return {"agreement": float(rho.mean()), "agreement_lo": lo, "agreement_hi": hi,
-            "n_agreement": float(len(rho)), "mean_abs_delta": float(np.abs(ig.delta).mean()),
-            "median_rel_delta": float(np.median(np.abs(ig.delta) / np.maximum(span, 1e-8))),
-            "mean_abs_target_change": float(span.mean())}  # fmt: skip
+    return {
+        "agreement": float(rho.mean()),
+        "agreement_lo": lo,
+        "agreement_hi": hi,
+        "n_agreement": float(len(rho)),
+        "mean_abs_delta": float(np.abs(ig.delta).mean()),
+        "median_rel_delta": float(np.median(np.abs(ig.delta) / np.maximum(span, 1e-8))),
+        "mean_abs_target_change": float(span.mean()),
+    }
 
 
 def main() -> None:
@@ -194,15 +220,26 @@ def main() -> None:
     print(f"figures: {args.out}/faithfulness_<target>.png")
 
 
-def _measure(agent: Agent, obs: torch.Tensor, h: History, cfg: FaithfulnessConfig, *,
-             target: str, out: Path) -> dict[str, Any]:  # fmt: skip
+def _measure(
+    agent: Agent, obs: torch.Tensor, h: History, cfg: FaithfulnessConfig, *, target: str, out: Path
+) -> dict[str, Any]:
     """Every method's faithfulness for ``target``, IG's delta and agreement, the timing."""
     results: dict[str, Any] = {}
     curves: dict[str, dict[str, FaithfulnessCurves]] = {}
     for unit, methods in (("history", HISTORY_METHODS), ("state", STATE_METHODS)):
         start = time.perf_counter()
-        curves[unit] = {m: faithfulness_curves(agent, obs, h, m, target, unit=unit,  # type: ignore[arg-type]
-                                               config=cfg) for m in methods}  # fmt: skip
+        curves[unit] = {
+            m: faithfulness_curves(
+                agent,
+                obs,
+                h,
+                m,
+                target,
+                unit=unit,  # type: ignore[arg-type]
+                config=cfg,
+            )
+            for m in methods
+        }
         reference = curves[unit]["random"]
         results[unit] = {m: summarize(c, cfg, reference) for m, c in curves[unit].items()}
         print(f"{target} / {unit}: {time.perf_counter() - start:.1f} s", flush=True)

@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python scripts/ope_check.py
     OMP_NUM_THREADS=1 .venv/bin/python scripts/ope_check.py --env InterestEvolution-v0
 
-Runs the default check (:func:`noetik.evaluation.ope_check.default_check`) of each --env
+Runs the default check (:func:`noetik.evaluation.ope.check.default_check`) of each --env
 (default: RECEnv-v0 and the built-in synthetic KuaiRand-v0): n_datasets logged datasets of a
 behaviour policy, the true value of each target by Monte-Carlo rollouts, and IS / WIS / PDIS /
 WPDIS / DR / DM with 95 % bootstrap intervals. Prints the command, the Markdown table (for
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from noetik.evaluation.ope_check import default_check, format_table, run_ope_check
+from noetik.evaluation.ope.check import default_check, format_table, run_ope_check
 from noetik.utils.progress import make_progress
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from noetik.agents.base import Agent, ProblemSpec
-from noetik.agents.bc import BCConfig
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.iql import IQLConfig
-from noetik.agents.trainer import TrainerConfig
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.algorithms.iql import IQLConfig
+from noetik.agents.core.base import Agent, ProblemSpec
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import Transitions, build_transitions
 from noetik.evaluation.random_log import (
@@ -122,14 +122,18 @@ def main() -> None:
     rows = []
     for name, scorer in _scorers(args, train, train_users).items():
         result = evaluate_random_log(scorer, log, config)
-        cells = [f"{result[m]['mean']:.3f} [{result[m]['low']:.3f}, {result[m]['high']:.3f}]"
-                 for m in SHOWN]  # fmt: skip
+        cells = [
+            f"{result[m]['mean']:.3f} [{result[m]['low']:.3f}, {result[m]['high']:.3f}]"
+            for m in SHOWN
+        ]
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {result['n_unknown']['mean']:.0f} |")
     n_users, n_rows = len(np.unique(log.user_id)), len(log.video_id)
     print(f"Command: `{shlex.join(['python', *sys.argv])}`\n")
-    print(f"Held-out random-log users {held.min()}-{held.max()} ({n_users} users, "
-          f"{n_rows:,} random impressions); agents trained on {len(train):,} standard-log rows "
-          f"of the other users, {args.steps} steps, seed {args.seed}.\n")  # fmt: skip
+    print(
+        f"Held-out random-log users {held.min()}-{held.max()} ({n_users} users, "
+        f"{n_rows:,} random impressions); agents trained on {len(train):,} standard-log rows "
+        f"of the other users, {args.steps} steps, seed {args.seed}.\n"
+    )
     print("| scorer | " + " | ".join(SHOWN) + " | unknown videos |")
     print("|---" * (len(SHOWN) + 2) + "|")
     print("\n".join(rows))

@@ -6,7 +6,7 @@
 Trains IQL with the History Transformer on the training split of the standard log of the
 synthetic KuaiRand data in --data (default results/agents/data; written like
 scripts/agent_results.py does when absent) once per weight of one interpretability term
-(noetik.agents.interpretability, same seed and budget for every weight), then measures each
+(noetik.agents.regularisers.terms, same seed and budget for every weight), then measures each
 agent:
 
 * engagement: the mean return of one KuaiRand-v0 session for each of --users simulated users
@@ -36,15 +36,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from noetik.agents.base import Agent
-from noetik.agents.batches import DeviceReplay
-from noetik.agents.encoders import EncoderConfig, History
-from noetik.agents.interpretability import InterpretabilityConfig, mean_attention_entropy
-from noetik.agents.iql import IQLConfig
-from noetik.agents.runs import RunSource, train_run
+from noetik.agents.algorithms.iql import IQLConfig
+from noetik.agents.core.base import Agent
+from noetik.agents.core.batches import DeviceReplay
+from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.networks.encoders import EncoderConfig, History
+from noetik.agents.regularisers.terms import InterpretabilityConfig, mean_attention_entropy
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
-from noetik.evaluation.online import evaluate_online
+from noetik.evaluation.online.sessions import evaluate_online
 
 TERMS = ("attention_entropy", "stability", "agreement", "l1_state")
 
@@ -72,8 +72,9 @@ def _train(term: str, weight: float, args: Any, data: Path) -> tuple[Path, float
     if (run / "run.json").is_file():
         return run, None
     interp = InterpretabilityConfig(**{term: weight}, samples=args.samples)
-    config = IQLConfig(seed=args.seed, encoder=EncoderConfig(kind="transformer"),
-                       interpretability=interp)  # fmt: skip
+    config = IQLConfig(
+        seed=args.seed, encoder=EncoderConfig(kind="transformer"), interpretability=interp
+    )
     start = time.perf_counter()
     train_run(config, RunSource(data_dir=str(data)), run, args.steps)
     seconds = time.perf_counter() - start
@@ -106,8 +107,15 @@ def _faithfulness(agent: Agent, obs: torch.Tensor, history: History) -> dict[str
     try:
         from noetik.explain.faithfulness import FaithfulnessConfig, faithfulness
 
-        out = faithfulness(agent, obs, history, "integrated_gradients", "logp", unit="history",
-                           config=FaithfulnessConfig(n_bootstrap=200))  # fmt: skip
+        out = faithfulness(
+            agent,
+            obs,
+            history,
+            "integrated_gradients",
+            "logp",
+            unit="history",
+            config=FaithfulnessConfig(n_bootstrap=200),
+        )
     except (ImportError, TypeError) as exc:  # not written yet, or another signature
         print(f"faithfulness skipped: {exc}")
         return dict.fromkeys(keys)
@@ -120,8 +128,9 @@ def _measure(run: Path, args: Any, sim: Path, obs: torch.Tensor, h: History) -> 
 
     agent = Agent.load(run, device="cpu").eval()
     start = time.perf_counter()
-    online = evaluate_online(agent, "noetik/KuaiRand-v0", args.users, {"sim_dir": str(sim)},
-                             args.seed)  # fmt: skip
+    online = evaluate_online(
+        agent, "noetik/KuaiRand-v0", args.users, {"sim_dir": str(sim)}, args.seed
+    )
     entropy = mean_attention_entropy(agent.encoder, obs, h)  # type: ignore[arg-type]
     ig = attribute(agent, obs, h, method="integrated_gradients", target="logp", n_steps=32)
     assert ig.history is not None and ig.history_mask is not None
@@ -156,8 +165,12 @@ def _plot(rows: list[dict[str, Any]], term: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ret = np.array([r["return"]["mean"] for r in rows])
-    err = np.array([[r["return"]["mean"] - r["return"]["low"],
-                     r["return"]["high"] - r["return"]["mean"]] for r in rows]).T  # fmt: skip
+    err = np.array(
+        [
+            [r["return"]["mean"] - r["return"]["low"], r["return"]["high"] - r["return"]["mean"]]
+            for r in rows
+        ]
+    ).T
     panels = [
         ("attention_entropy", "attention entropy (nats, lower = sparser)", 1.0),
         ("ig_top3_share", "IG mass on top-3 history positions (higher = sparser)", -1.0),
@@ -168,8 +181,9 @@ def _plot(rows: list[dict[str, Any]], term: str, path: Path) -> None:
         front = pareto_front(ret, sign * x)
         ax.errorbar(x, ret, yerr=err, fmt="o", color="tab:blue", capsize=3, label="IQL runs")
         order = np.argsort(x[front])
-        ax.plot(x[front][order], ret[front][order], "-", color="tab:red", lw=1.5,
-                label="Pareto front")  # fmt: skip
+        ax.plot(
+            x[front][order], ret[front][order], "-", color="tab:red", lw=1.5, label="Pareto front"
+        )
         ax.scatter(x[front], ret[front], s=120, facecolors="none", edgecolors="tab:red")
         for xi, yi, r in zip(x, ret, rows, strict=True):
             ax.annotate(f"λ={r['weight']:g}", (xi, yi), textcoords="offset points", xytext=(5, 5))
@@ -192,15 +206,20 @@ def _table(rows: list[dict[str, Any]], term: str) -> str:
 
     ret = np.array([r["return"]["mean"] for r in rows])
     front = pareto_front(ret, np.array([r["attention_entropy"] for r in rows]))
-    lines = [f"| {term} weight | return | attention entropy | IG top-3 share | "
-             "attention-IG Spearman | IG deletion AUC (random) | IG insertion AUC (random) "
-             "| Pareto |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"| {term} weight | return | attention entropy | IG top-3 share | "
+        "attention-IG Spearman | IG deletion AUC (random) | IG insertion AUC (random) "
+        "| Pareto |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r, f in zip(rows, front, strict=True):
         dele = f"{num(r['deletion_auc'])} ({num(r['random_deletion_auc'])})"
         ins = f"{num(r['insertion_auc'])} ({num(r['random_insertion_auc'])})"
-        lines.append(f"| {r['weight']:g} | {ci(r['return'])} | {num(r['attention_entropy'])} | "
-                     f"{num(r['ig_top3_share'])} | {num(r['agreement_spearman'])} | {dele} | "
-                     f"{ins} | {'yes' if f else ''} |")  # fmt: skip
+        lines.append(
+            f"| {r['weight']:g} | {ci(r['return'])} | {num(r['attention_entropy'])} | "
+            f"{num(r['ig_top3_share'])} | {num(r['agreement_spearman'])} | {dele} | "
+            f"{ins} | {'yes' if f else ''} |"
+        )
     return "\n".join(lines)
 
 
@@ -230,16 +249,24 @@ def main() -> None:
     rows = []
     for weight in args.weights:
         run, train_s = _train(args.term, weight, args, data)
-        row = {"term": args.term, "weight": weight, "steps": args.steps, "run": str(run),
-               "train_s": train_s, **_measure(run, args, sim, obs, history)}  # fmt: skip
+        row = {
+            "term": args.term,
+            "weight": weight,
+            "steps": args.steps,
+            "run": str(run),
+            "train_s": train_s,
+            **_measure(run, args, sim, obs, history),
+        }
         print(json.dumps({k: v for k, v in row.items() if k != "run"}), flush=True)
         rows.append(row)
     table = _table(rows, args.term)
     (args.out / f"results_{args.term}.json").write_text(json.dumps(rows, indent=2))
     (args.out / f"table_{args.term}.md").write_text(table + "\n")
     _plot(rows, args.term, args.out / f"tradeoff_{args.term}.png")
-    print(f"\nIQL-Transformer, {args.steps} steps, seed {args.seed}; {args.users:,} simulated "
-          f"users (one KuaiRand-v0 session each); {args.decisions} test decisions\n")  # fmt: skip
+    print(
+        f"\nIQL-Transformer, {args.steps} steps, seed {args.seed}; {args.users:,} simulated "
+        f"users (one KuaiRand-v0 session each); {args.decisions} test decisions\n"
+    )
     print(table)
     print(f"\nplot: {args.out / f'tradeoff_{args.term}.png'}")
 

@@ -13,10 +13,10 @@ import torch
 
 import noetik.envs  # noqa: F401
 from noetik.agents import ALGOS, Agent, AgentConfig, ProblemSpec
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.heuristics import GreedyConfig
-from noetik.agents.rollout import ActorCriticConfig
-from noetik.agents.trainer import TrainerConfig
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.encoders import EncoderConfig
+from noetik.agents.onpolicy.rollout import ActorCriticConfig
+from noetik.evaluation.oracle import GreedyConfig
 from tests.test_agent_core import tiny_transitions
 
 QUIET = TrainerConfig(progress=False, tensorboard=False, log_every=1)

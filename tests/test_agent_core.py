@@ -28,7 +28,7 @@ from noetik.agents import (
     make_encoder,
     register,
 )
-from noetik.agents.batches import Batch
+from noetik.agents.core.batches import Batch
 from noetik.data.rewards import RewardConfig
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
 from noetik.errors import ConfigError
@@ -68,8 +68,9 @@ class TinyQ(Agent):
     def __init__(self, config: TinyQConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
         self.encoder = make_encoder(config.encoder, spec)
-        self.head = ItemScorer(self.encoder.out_dim, spec.n_actions, 8, config.dense_max_actions,
-                               spec.item_features)  # fmt: skip
+        self.head = ItemScorer(
+            self.encoder.out_dim, spec.n_actions, 8, config.dense_max_actions, spec.item_features
+        )
         self.add_optimizer("q", torch.optim.Adam(self.parameters(), lr=config.lr))
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
@@ -110,8 +111,12 @@ def _history(b: int, k: int, seed: int = 0) -> tuple[Tensor, History]:
     mask = torch.rand(b, k, generator=g) > 0.4
     mask[0] = False  # a user without history
     items = torch.where(mask, torch.randint(0, A, (b, k), generator=g), A)
-    h = History(items, torch.rand(b, k, 12, generator=g) * mask[..., None],
-                torch.rand(b, k, generator=g) * 1e4 * mask, mask)  # fmt: skip
+    h = History(
+        items,
+        torch.rand(b, k, 12, generator=g) * mask[..., None],
+        torch.rand(b, k, generator=g) * 1e4 * mask,
+        mask,
+    )
     return torch.randn(b, 128, generator=g), h
 
 
@@ -128,8 +133,9 @@ def test_encoder_shapes() -> None:
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_weights(causal: bool) -> None:
     torch.manual_seed(0)
-    enc = HistoryTransformerEncoder(EncoderConfig(**{**TRANSFORMER.__dict__, "causal": causal}),
-                                    _spec(features=True)).eval()  # fmt: skip
+    enc = HistoryTransformerEncoder(
+        EncoderConfig(**{**TRANSFORMER.__dict__, "causal": causal}), _spec(features=True)
+    ).eval()
     obs, h = _history(6, 5)
     w = enc.attention(obs, h)
     assert w.shape == (2, 6, 2, 6, 6)
@@ -192,11 +198,15 @@ def test_fused_ensembles_equal_separate_networks() -> None:
     torch.testing.assert_close(twin(obs, h), torch.stack([n.encoder(obs, h) for n in nets]))
     mlp = EnsembleMLP(2, 128, (32, 32), A)
     sep = [
-        torch.relu(torch.relu(obs @ mlp.layers[0].weight[i] + mlp.layers[0].bias[i])
-                   @ mlp.layers[1].weight[i] + mlp.layers[1].bias[i])
-        @ mlp.layers[2].weight[i] + mlp.layers[2].bias[i]
+        torch.relu(
+            torch.relu(obs @ mlp.layers[0].weight[i] + mlp.layers[0].bias[i])
+            @ mlp.layers[1].weight[i]
+            + mlp.layers[1].bias[i]
+        )
+        @ mlp.layers[2].weight[i]
+        + mlp.layers[2].bias[i]
         for i in range(2)
-    ]  # fmt: skip
+    ]
     torch.testing.assert_close(mlp(obs), torch.stack(sep))
 
 
@@ -237,16 +247,24 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     batch = DeviceReplay(t, 16, history_len=5).sample()
     agent.eval()
     loaded.eval()
-    torch.testing.assert_close(loaded.scores(batch.obs, batch.history),
-                               agent.scores(batch.obs, batch.history), rtol=0, atol=0)  # fmt: skip
+    torch.testing.assert_close(
+        loaded.scores(batch.obs, batch.history),
+        agent.scores(batch.obs, batch.history),
+        rtol=0,
+        atol=0,
+    )
     assert loaded.act(batch.obs, batch.history).dtype == torch.int64
     attn = loaded.attention(batch.obs, batch.history)
     assert attn is not None and attn.shape == (2, 16, 2, 6, 6)
 
 
 def _train(t: Transitions, out: Path, steps: int, resume: bool = False, kill_at: int = 0) -> Agent:
-    cfg = TinyQConfig(encoder=EncoderConfig(**{**TRANSFORMER.__dict__, "dropout": 0.1}),
-                      device="cpu", batch_size=8, seed=5)  # fmt: skip
+    cfg = TinyQConfig(
+        encoder=EncoderConfig(**{**TRANSFORMER.__dict__, "dropout": 0.1}),
+        device="cpu",
+        batch_size=8,
+        seed=5,
+    )
     agent = cfg.create(ProblemSpec.from_transitions(t))
 
     def hook(agent: Agent, step: int) -> dict[str, float]:

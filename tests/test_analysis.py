@@ -32,10 +32,21 @@ FAST = BehaviourConfig(n_boot=50, seed=0)
 def make_log(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """A log with every required column; unspecified fields take neutral defaults."""
     defaults: dict[str, Any] = {
-        "video_id": 0, "date": 20220425, "hourmin": 1200, "is_click": 0, "is_like": 0,
-        "is_follow": 0, "is_comment": 0, "is_forward": 0, "is_hate": 0, "long_view": 0,
-        "play_time_ms": 5_000, "duration_ms": 10_000, "tab": 1, "tags": [1],
-    }  # fmt: skip
+        "video_id": 0,
+        "date": 20220425,
+        "hourmin": 1200,
+        "is_click": 0,
+        "is_like": 0,
+        "is_follow": 0,
+        "is_comment": 0,
+        "is_forward": 0,
+        "is_hate": 0,
+        "long_view": 0,
+        "play_time_ms": 5_000,
+        "duration_ms": 10_000,
+        "tab": 1,
+        "tags": [1],
+    }
     full = [{**defaults, **row} for row in rows]
     return pl.DataFrame(full).with_columns(pl.col("tags").cast(pl.List(pl.Int32)))
 
@@ -44,13 +55,15 @@ def make_log(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def test_hour_shares_click_and_watch_by_hour() -> None:
-    log = make_log([
-        {"user_id": 0, "time_ms": 0, "hourmin": 100, "is_click": 1, "play_time_ms": 2_000},
-        {"user_id": 0, "time_ms": 10 * MIN, "hourmin": 100, "play_time_ms": 4_000},
-        {"user_id": 0, "time_ms": 2 * HOUR, "hourmin": 200, "is_click": 1, "duration_ms": 0},
-        {"user_id": 1, "time_ms": 0, "hourmin": 200, "date": 20220426},
-        {"user_id": 1, "time_ms": 5 * HOUR, "hourmin": 500, "play_time_ms": 30_000},
-    ])  # fmt: skip
+    log = make_log(
+        [
+            {"user_id": 0, "time_ms": 0, "hourmin": 100, "is_click": 1, "play_time_ms": 2_000},
+            {"user_id": 0, "time_ms": 10 * MIN, "hourmin": 100, "play_time_ms": 4_000},
+            {"user_id": 0, "time_ms": 2 * HOUR, "hourmin": 200, "is_click": 1, "duration_ms": 0},
+            {"user_id": 1, "time_ms": 0, "hourmin": 200, "date": 20220426},
+            {"user_id": 1, "time_ms": 5 * HOUR, "hourmin": 500, "play_time_ms": 30_000},
+        ]
+    )
     a = analyse_behaviour(log, FAST).attention
     shares = [e.value for e in a.hour_share]
     assert shares[1] == pytest.approx(0.4) and shares[2] == pytest.approx(0.4)
@@ -151,10 +164,13 @@ def _habit_log() -> pl.DataFrame:
         1: [(0, 0), (50, 0), (60, 1), (65, 0)],
         2: [(300, 0)],
     }
-    return make_log([
-        {"user_id": u, "time_ms": h * HOUR, "is_click": c}
-        for u, seq in sessions.items() for h, c in seq
-    ])  # fmt: skip
+    return make_log(
+        [
+            {"user_id": u, "time_ms": h * HOUR, "is_click": c}
+            for u, seq in sessions.items()
+            for h, c in seq
+        ]
+    )
 
 
 def test_return_probability_by_reward_bins() -> None:
@@ -174,8 +190,15 @@ def test_return_probability_by_reward_bins() -> None:
 
 def test_reward_bins_never_split_ties() -> None:
     assert reward_bins(np.array([0, 0, 0, 0, 0.5, 1, 1, 1.0]), 5).tolist() == [
-        0, 0, 0, 0, 1, 2, 2, 2,
-    ]  # fmt: skip
+        0,
+        0,
+        0,
+        0,
+        1,
+        2,
+        2,
+        2,
+    ]
     x = np.random.default_rng(0).random(1000)
     assert np.bincount(reward_bins(x, 5)).tolist() == [200] * 5
 
@@ -245,8 +268,11 @@ def test_builtin_synthetic_dataset(cache_dir: Path) -> None:
     assert "### Behaviour:" in behaviour_markdown(report)
     section = behaviour_section(report, dpi=30)
     assert [title for title, _, _ in section] == [
-        "Attention over time", "Preferences and drift", "Emotional response", "Habit formation",
-    ]  # fmt: skip
+        "Attention over time",
+        "Preferences and drift",
+        "Emotional response",
+        "Habit formation",
+    ]
     assert all(png.startswith(b"\x89PNG") and text for _, text, png in section)
 
 
@@ -308,11 +334,22 @@ class _FakeEnvs:
         self.t += 1
         info = self._info()
         info.update(
-            video_id=actions + 100, duration_s=np.array([10.0, 0.0]),
-            play_time_s=np.array([5.0, 3.0]), **{f: np.array([1.0, 0.0]) for f in (
-                "is_click", "is_like", "is_follow", "is_comment", "is_forward", "is_hate",
-                "long_view")},
-        )  # fmt: skip
+            video_id=actions + 100,
+            duration_s=np.array([10.0, 0.0]),
+            play_time_s=np.array([5.0, 3.0]),
+            **{
+                f: np.array([1.0, 0.0])
+                for f in (
+                    "is_click",
+                    "is_like",
+                    "is_follow",
+                    "is_comment",
+                    "is_forward",
+                    "is_hate",
+                    "long_view",
+                )
+            },
+        )
         terminated = np.array([self.t == 2, self.t == 3])
         self.time = self.time + 60.0
         info["time_s"] = self.time.copy()
@@ -347,12 +384,14 @@ def test_simulated_log_rows() -> None:
 
 
 def test_nulls_in_a_frame_are_handled() -> None:
-    log = make_log([
-        {"user_id": 0, "time_ms": 0, "is_like": 1, "hourmin": 300},
-        {"user_id": 0, "time_ms": MIN, "is_like": None, "tab": None, "hourmin": None},
-        {"user_id": 0, "time_ms": None},
-        {"user_id": 1, "time_ms": 0, "tags": None, "play_time_ms": None},
-    ])  # fmt: skip
+    log = make_log(
+        [
+            {"user_id": 0, "time_ms": 0, "is_like": 1, "hourmin": 300},
+            {"user_id": 0, "time_ms": MIN, "is_like": None, "tab": None, "hourmin": None},
+            {"user_id": 0, "time_ms": None},
+            {"user_id": 1, "time_ms": 0, "tags": None, "play_time_ms": None},
+        ]
+    )
     report = analyse_behaviour(log, FAST)
     assert report.n_rows == 3
     assert report.emotion.overall["is_like"].value == pytest.approx(1 / 3)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from noetik.agents.base import ProblemSpec
-from noetik.agents.bc import BCConfig
-from noetik.agents.encoders import EncoderConfig
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.core.base import ProblemSpec
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.errors import ConfigError
 from noetik.explain.attention import (
     attention_agreement,

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from noetik.agents.base import Agent, AgentConfig, ProblemSpec
-from noetik.agents.bc import BCConfig
-from noetik.agents.dqn import DQNConfig
-from noetik.agents.encoders import EncoderConfig, History
-from noetik.agents.iql import IQLConfig
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.algorithms.dqn import DQNConfig
+from noetik.agents.algorithms.iql import IQLConfig
+from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec
+from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.data.state_layout import STATE_SLICES
 from noetik.data.transitions import ItemVocab
 from noetik.errors import ConfigError
@@ -138,14 +138,17 @@ def test_history_positions_and_groups_sum_the_right_slices() -> None:
     a = attribute(agent, obs, h, actions=torch.zeros(3, dtype=torch.int64), n_steps=4)
     assert a.history is not None and a.history_mask is not None and a.history_parts is not None
     assert a.history.shape == (3, K) and a.history_mask.tolist() == h.mask.tolist()
-    np.testing.assert_allclose(a.history, agent.position_terms(h).detach().numpy(), rtol=1e-5,
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        a.history, agent.position_terms(h).detach().numpy(), rtol=1e-5, atol=1e-5
+    )
     assert np.all(a.history[~a.history_mask] == 0.0)
     parts = a.history_parts
-    np.testing.assert_allclose(parts["item"] + parts["signals"] + parts["gap"], a.history,
-                               atol=1e-5)  # fmt: skip
-    np.testing.assert_allclose(parts["gap"], (0.3 * torch.log1p(h.gap_s) * h.mask).numpy(),
-                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        parts["item"] + parts["signals"] + parts["gap"], a.history, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        parts["gap"], (0.3 * torch.log1p(h.gap_s) * h.mask).numpy(), rtol=1e-5
+    )
     assert a.signal_attr is not None and a.signal_attr.shape == (3, K, 12)
     assert len(a.feature_names) == D and a.feature_names[0].startswith("user.active_degree=")
     assert set(a.groups) == set(STATE_SLICES)
@@ -153,17 +156,25 @@ def test_history_positions_and_groups_sum_the_right_slices() -> None:
         np.testing.assert_allclose(a.groups[name], a.state[:, cols].sum(1), rtol=1e-6)
     total = a.state.sum(1) + a.history.sum(1)
     np.testing.assert_allclose(total, a.target - a.baseline_target, rtol=1e-4)
-    only = attribute(agent, obs, h, actions=torch.zeros(3, dtype=torch.int64), n_steps=4,
-                     vary="history")  # fmt: skip
+    only = attribute(
+        agent, obs, h, actions=torch.zeros(3, dtype=torch.int64), n_steps=4, vary="history"
+    )
     assert np.all(only.state == 0.0) and only.history is not None
     np.testing.assert_allclose(only.history, a.history, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(only.baseline_target, (obs @ agent.w).detach().numpy(), rtol=1e-5)
-    held = attribute(agent, obs, h, actions=torch.zeros(3, dtype=torch.int64), method="saliency",
-                     vary="state")  # fmt: skip
+    held = attribute(
+        agent, obs, h, actions=torch.zeros(3, dtype=torch.int64), method="saliency", vary="state"
+    )
     assert held.history is not None and np.all(held.history == 0.0)
     np.testing.assert_allclose(held.state, np.abs(agent.w.detach().numpy())[None].repeat(3, 0))
-    layer = attribute(agent, obs, h, actions=torch.zeros(3, dtype=torch.int64),
-                      method="layer_integrated_gradients", n_steps=4)  # fmt: skip
+    layer = attribute(
+        agent,
+        obs,
+        h,
+        actions=torch.zeros(3, dtype=torch.int64),
+        method="layer_integrated_gradients",
+        n_steps=4,
+    )
     emb = agent.encoder.item_emb(h.items) @ agent.u * h.mask
     assert layer.history is not None and np.all(layer.state == 0.0)
     np.testing.assert_allclose(layer.history, emb.detach().numpy(), rtol=1e-5, atol=1e-6)
@@ -225,8 +236,7 @@ def test_layer_ig_completeness_and_q_matches_agent() -> None:
     obs, h = torch.randn(3, D, generator=torch.Generator().manual_seed(4)), make_history()
     a = attribute(agent, obs, h, method="layer_integrated_gradients", target="logp", n_steps=64)
     assert a.history is not None and a.delta is not None
-    np.testing.assert_allclose(a.history.sum(1), a.target - a.baseline_target, rtol=1e-3,
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(a.history.sum(1), a.target - a.baseline_target, rtol=1e-3, atol=1e-6)
     q = attribute(agent, obs, h, method="saliency")  # target "q": min of the twin critics
     with torch.no_grad():
         hh = History(h.items, h.signals.double(), h.gap_s.double(), h.mask)
@@ -258,16 +268,31 @@ def _simulator(video_ids: np.ndarray) -> FittedSimulator:
     feats = np.random.default_rng(0).normal(size=(n, f)).astype(np.float32)
     config = ResponseModelConfig(hidden=8, layers=1, dropout=0.0)
     net = ResponseNet(feats, config, np.zeros(D, np.float32), np.ones(D, np.float32)).eval()
-    return FittedSimulator(config, ItemVocab.from_ids(video_ids), ItemTable(feats, ()), net,
-                           None, np.zeros((n, 1 + len(HEADS))))  # fmt: skip
+    return FittedSimulator(
+        config,
+        ItemVocab.from_ids(video_ids),
+        ItemTable(feats, ()),
+        net,
+        None,
+        np.zeros((n, 1 + len(HEADS))),
+    )
 
 
 def test_signal_target_maps_videos_to_the_simulator() -> None:
     agent = BCConfig(encoder=_transformer(), device="cpu").create(_tiny_spec())
     sim = _simulator(np.array([5, 10, 20, 30, 40], dtype=np.int64))  # agent action 2 = video 20
     obs, h = torch.randn(2, D, generator=torch.Generator().manual_seed(7)), make_history(2)
-    a = attribute(agent, obs, h, actions=torch.tensor([2, 3]), target="signal", simulator=sim,
-                  signal="is_like", n_steps=2048, ig_method="riemann_trapezoid")  # fmt: skip
+    a = attribute(
+        agent,
+        obs,
+        h,
+        actions=torch.tensor([2, 3]),
+        target="signal",
+        simulator=sim,
+        signal="is_like",
+        n_steps=2048,
+        ig_method="riemann_trapezoid",
+    )
     expected = sim.predict(obs.numpy(), np.array([2, 3]))["is_like"]
     np.testing.assert_allclose(a.target, expected, rtol=1e-5)
     assert a.history is not None and np.all(a.history == 0.0)  # the simulator reads no history

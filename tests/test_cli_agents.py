@@ -9,8 +9,10 @@ import pytest
 
 from noetik.cli.main import main
 
-TINY_TRANSFORMER = {"batch_size": 32, "encoder": {"kind": "transformer", "d_model": 16,
-                                                  "n_heads": 2, "n_layers": 1}}  # fmt: skip
+TINY_TRANSFORMER = {
+    "batch_size": 32,
+    "encoder": {"kind": "transformer", "d_model": 16, "n_heads": 2, "n_layers": 1},
+}
 TINY_MLP = {"batch_size": 32, "encoder": {"kind": "mlp", "hidden": [32, 32]}}
 
 
@@ -18,14 +20,42 @@ def test_train_act_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     data, cache, sim = tmp_path / "data", tmp_path / "cache", tmp_path / "sim"
     assert main(["data", "synth", str(data), "--users", "60", "--videos", "150"]) == 0
     heldout = tmp_path / "heldout.csv"
-    assert main(["sim", "fit", str(data), "--cache", str(cache), "--out", str(sim),
-                 "--epochs", "1", "--holdout-log", str(heldout)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "sim",
+                "fit",
+                str(data),
+                "--cache",
+                str(cache),
+                "--out",
+                str(sim),
+                "--epochs",
+                "1",
+                "--holdout-log",
+                str(heldout),
+            ]
+        )
+        == 0
+    )
     configs = {"iql": TINY_TRANSFORMER, "bc": TINY_MLP}
     for algo, fields in configs.items():
         (tmp_path / f"{algo}.json").write_text(json.dumps(fields))
         config = str(tmp_path / f"{algo}.json")
-        argv = ["train", algo, "--data", str(data), "--cache", str(cache), "--steps", "4",
-                "--out", str(tmp_path / algo), "--config", config]  # fmt: skip
+        argv = [
+            "train",
+            algo,
+            "--data",
+            str(data),
+            "--cache",
+            str(cache),
+            "--steps",
+            "4",
+            "--out",
+            str(tmp_path / algo),
+            "--config",
+            config,
+        ]
         assert main(argv) == 0
         assert (tmp_path / algo / "model.safetensors").is_file()
         assert (tmp_path / algo / "metrics.csv").is_file()
@@ -36,8 +66,19 @@ def test_train_act_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     scores = [item["score"] for item in recs[0]["items"]]
     assert len(scores) == 4 and scores == sorted(scores, reverse=True)
     runs = [str(tmp_path / algo) for algo in configs]
-    argv = ["evaluate", *runs, "--env-option", f"sim_dir={sim}", "--users", "40", "--json",
-            "--random-log", str(heldout), "--out", str(tmp_path / "board")]  # fmt: skip
+    argv = [
+        "evaluate",
+        *runs,
+        "--env-option",
+        f"sim_dir={sim}",
+        "--users",
+        "40",
+        "--json",
+        "--random-log",
+        str(heldout),
+        "--out",
+        str(tmp_path / "board"),
+    ]
     assert main(argv) == 0
     board = json.loads(capsys.readouterr().out)
     assert [entry["algo"] for entry in board] == ["iql", "bc", "reference", "reference"]
@@ -64,8 +105,17 @@ def test_unknown_algo_and_bad_run(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_ope_check_prints_the_validation_table(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["evaluate", "--ope-check", "--env", "noetik/RECEnv-v0", "--ope-datasets", "2",
-            "--ope-episodes", "100", "--json"]  # fmt: skip
+    argv = [
+        "evaluate",
+        "--ope-check",
+        "--env",
+        "noetik/RECEnv-v0",
+        "--ope-datasets",
+        "2",
+        "--ope-episodes",
+        "100",
+        "--json",
+    ]
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["estimator"] for r in rows} == {"IS", "WIS", "PDIS", "WPDIS", "DR", "DM"}
@@ -82,13 +132,25 @@ def test_analyse_prints_findings_and_writes_tables(
     data = tmp_path / "data"
     assert main(["data", "synth", str(data), "--users", "60", "--videos", "150"]) == 0
     capsys.readouterr()
-    argv = ["analyse", str(data), "--cache", str(tmp_path / "cache"), "--boot", "20",
-            "--out", str(tmp_path / "out")]  # fmt: skip
+    argv = [
+        "analyse",
+        str(data),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--boot",
+        "20",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.startswith("* ") for line in lines)
     assert any("like" in line for line in lines)
     assert (tmp_path / "out" / "behaviour.md").read_text().startswith("### Behaviour")
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
-        "attention.png", "emotion.png", "habits.png", "preferences.png"]  # fmt: skip
+        "attention.png",
+        "emotion.png",
+        "habits.png",
+        "preferences.png",
+    ]
     assert main(["analyse", str(data), "--log", "nope"]) == 2

@@ -6,7 +6,7 @@ import torch
 
 
 def test_mlp_fast_path_is_the_sequential_network_exactly() -> None:
-    from noetik.agents.encoders import MLPEncoder
+    from noetik.agents.networks.encoders import MLPEncoder
 
     torch.manual_seed(0)
     enc = MLPEncoder(7, (16, 8))

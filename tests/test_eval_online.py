@@ -11,9 +11,16 @@ import pytest
 import torch
 
 import noetik.envs  # noqa: F401
-from noetik.agents.base import Agent, AgentConfig, ProblemSpec
+from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec
 from noetik.errors import ConfigError
-from noetik.evaluation.online import (
+from noetik.evaluation.online.metrics import (
+    bootstrap_table,
+    coverage,
+    distinct_fraction,
+    intra_similarity,
+    session_lengths,
+)
+from noetik.evaluation.online.sessions import (
     EnvPolicy,
     acts_on_history,
     bootstrap_ci,
@@ -23,13 +30,6 @@ from noetik.evaluation.online import (
     make_eval_envs,
     pool_sessions,
     run_sessions,
-)
-from noetik.evaluation.online_metrics import (
-    bootstrap_table,
-    coverage,
-    distinct_fraction,
-    intra_similarity,
-    session_lengths,
 )
 
 
@@ -90,7 +90,7 @@ def test_env_policy_without_pool_uses_agent_actions() -> None:
 
 
 def test_history_items_are_mapped_from_env_vocabulary_to_agent_actions() -> None:
-    from noetik.evaluation.env_history import history_map as _history_map
+    from noetik.evaluation.online.history import history_map as _history_map
 
     agent = _agent(4, np.array([10, 20, 30, 40]))
     mapping = _history_map(agent, np.array([40, 30, 20, 10, 99]))
@@ -212,8 +212,13 @@ def test_policy_sees_only_users_still_in_session() -> None:
 
 
 def test_constant_policy_covers_one_item_with_no_new_items() -> None:
-    envs = gym.make_vec("noetik/RECEnv-v0", num_envs=32, vectorization_mode="vector_entry_point",
-                        n_items=50, step_per_episode=10)  # fmt: skip
+    envs = gym.make_vec(
+        "noetik/RECEnv-v0",
+        num_envs=32,
+        vectorization_mode="vector_entry_point",
+        n_items=50,
+        step_per_episode=10,
+    )
     table = evaluate_policy(lambda obs, info: np.full(len(obs), 7), envs, n_boot=200)
     assert table["coverage"] == {"mean": 1 / 50, "low": 1 / 50, "high": 1 / 50}
     assert table["distinct_fraction"] == pytest.approx({"mean": 0.1, "low": 0.1, "high": 0.1})
@@ -229,8 +234,9 @@ def _random_policy(seed: int, n: int) -> Any:
 
 def test_intervals_contain_the_mean_and_seeds_reproduce() -> None:
     def run(policy_seed: int, seeds: tuple[int, ...]) -> dict[str, dict[str, float]]:
-        envs = gym.make_vec("noetik/RECEnv-v0", num_envs=200, n_items=30,
-                            vectorization_mode="vector_entry_point")  # fmt: skip
+        envs = gym.make_vec(
+            "noetik/RECEnv-v0", num_envs=200, n_items=30, vectorization_mode="vector_entry_point"
+        )
         return evaluate_policy(_random_policy(policy_seed, 30), envs, seeds, n_boot=300)
 
     table = run(0, (0,))
@@ -244,8 +250,9 @@ def test_intervals_contain_the_mean_and_seeds_reproduce() -> None:
 
 
 def test_seeds_are_pooled_users_times_seeds() -> None:
-    envs = gym.make_vec("noetik/RECEnv-v0", num_envs=50, n_items=30,
-                        vectorization_mode="vector_entry_point")  # fmt: skip
+    envs = gym.make_vec(
+        "noetik/RECEnv-v0", num_envs=50, n_items=30, vectorization_mode="vector_entry_point"
+    )
     policy = lambda obs, info: np.full(len(obs), 3)  # noqa: E731
     one = [run_sessions(envs, policy, seed=s).returns.mean() for s in (4, 9)]
     pooled = evaluate_policy(policy, envs, seeds=(4, 9), n_boot=100)
@@ -258,8 +265,9 @@ def test_seeds_are_pooled_users_times_seeds() -> None:
 
 
 def test_slate_environments_report_no_catalogue_metrics() -> None:
-    envs = gym.make_vec("noetik/InterestEvolution-v0", num_envs=16,
-                        vectorization_mode="vector_entry_point")  # fmt: skip
+    envs = gym.make_vec(
+        "noetik/InterestEvolution-v0", num_envs=16, vectorization_mode="vector_entry_point"
+    )
     slate = envs.single_action_space.shape[0]
     table = evaluate_policy(lambda obs, info: np.zeros((len(obs), slate)), envs, n_boot=50)
     assert {"return", "length"} <= set(table)
@@ -291,17 +299,19 @@ def test_kuairand_constant_agent_known_answers(sim_dir: str) -> None:
     if features[0].any():  # the video has tags: every pair of steps is the same video
         assert table["intra_similarity"]["mean"] == pytest.approx(1.0)
     hazard = {"sim_dir": sim_dir, "leave_model": "hazard"}
-    first = evaluate_online(agent, "noetik/KuaiRand-v0", 64, hazard, seeds=(0, 1), n_boot=100,
-                            exclude_seen=False)  # fmt: skip
-    assert first == evaluate_online(agent, "noetik/KuaiRand-v0", 64, hazard, seeds=(0, 1),
-                                    n_boot=100, exclude_seen=False)  # fmt: skip
+    first = evaluate_online(
+        agent, "noetik/KuaiRand-v0", 64, hazard, seeds=(0, 1), n_boot=100, exclude_seen=False
+    )
+    assert first == evaluate_online(
+        agent, "noetik/KuaiRand-v0", 64, hazard, seeds=(0, 1), n_boot=100, exclude_seen=False
+    )
     assert first["length"]["mean"] != table["length"]["mean"]
     for row in first.values():
         assert row["low"] <= row["mean"] <= row["high"]
 
 
 def test_popular_skips_the_history_window_in_the_simulator(sim_dir: str) -> None:
-    from noetik.agents.heuristics import PopularConfig
+    from noetik.agents.algorithms.heuristics import PopularConfig
 
     envs = make_eval_envs("noetik/KuaiRand-v0", 1, {"sim_dir": sim_dir})
     pool = np.asarray(envs.candidate_video_ids)
@@ -311,8 +321,9 @@ def test_popular_skips_the_history_window_in_the_simulator(sim_dir: str) -> None
         agent = PopularConfig(device="cpu", exclude_seen=exclude_seen).create(spec)
         agent.set_counts(np.arange(len(pool), dtype=np.float64))  # the last video is the top
         assert acts_on_history(agent) is exclude_seen
-        table = evaluate_online(agent, "noetik/KuaiRand-v0", 32, kwargs, n_boot=50,
-                                exclude_seen=False)  # fmt: skip
+        table = evaluate_online(
+            agent, "noetik/KuaiRand-v0", 32, kwargs, n_boot=50, exclude_seen=False
+        )
         # ten steps, a ten-item history window: the skipping agent never repeats in a session
         assert table["distinct_fraction"]["mean"] == pytest.approx(distinct)
 
@@ -328,20 +339,22 @@ def test_the_evaluation_keeps_every_agent_off_the_history_window(sim_dir: str) -
     vocab = np.asarray(envs.vocab_video_ids)
     for _ in range(10):
         actions = policy(obs, info)
-        seen = np.where(info["history_mask"], vocab[np.minimum(info["history_items"],
-                                                               len(vocab) - 1)], -1)  # fmt: skip
+        seen = np.where(
+            info["history_mask"], vocab[np.minimum(info["history_items"], len(vocab) - 1)], -1
+        )
         assert not (pool[actions][:, None] == seen).any()
         # the best-ranked video not in the window: the lowest pool index outside it
         for row in range(8):
-            assert actions[row] == min(set(range(len(pool))) - set(np.flatnonzero(
-                np.isin(pool, seen[row]))))  # fmt: skip
+            assert actions[row] == min(
+                set(range(len(pool))) - set(np.flatnonzero(np.isin(pool, seen[row])))
+            )
         obs, _, _, _, info = envs.step(actions)
     table = evaluate_online(agent, "noetik/KuaiRand-v0", 32, {"sim_dir": sim_dir}, n_boot=50)
     assert table["distinct_fraction"]["mean"] == 1.0
 
 
 def test_history_window_is_cut_or_padded_to_the_agents_length() -> None:
-    from noetik.evaluation.env_history import last_k
+    from noetik.evaluation.online.history import last_k
 
     items = np.array([[1, 2, 3]])
     signals = np.arange(3 * 12, dtype=np.float32).reshape(1, 3, 12)

@@ -18,12 +18,12 @@ import typer
 from torch import Tensor, nn
 from typer.testing import CliRunner
 
-from noetik.agents.base import Agent, ProblemSpec
-from noetik.agents.bc import BCConfig
-from noetik.agents.encoders import Encoder, EncoderConfig, History
-from noetik.agents.heads import ItemScorer
-from noetik.agents.iql import IQLAgent, IQLConfig
-from noetik.agents.runs import RunSource, read_run, recommend_for_run, train_run
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.algorithms.iql import IQLAgent, IQLConfig
+from noetik.agents.core.base import Agent, ProblemSpec
+from noetik.agents.core.runs import RunSource, read_run, recommend_for_run, train_run
+from noetik.agents.networks.encoders import Encoder, EncoderConfig, History
+from noetik.agents.networks.heads import ItemScorer
 from noetik.cli.explain import explain
 from noetik.data.schema import Release
 from noetik.data.state_layout import STATE_LAYOUT
@@ -200,8 +200,15 @@ def test_hand_built_agent_names_the_dominant_video_first() -> None:
     signals = np.zeros((k, 12), dtype=np.float32)
     signals[2, :2] = 1.0  # a click and a like on video 102
     catalogue = ItemCatalogue.empty(np.arange(100, 100 + n, dtype=np.int64))
-    ctx = DecisionContext(7, np.zeros(128, dtype=np.float32), np.arange(k, dtype=np.int64),
-                          signals, gaps, np.ones(k, dtype=bool), catalogue)  # fmt: skip
+    ctx = DecisionContext(
+        7,
+        np.zeros(128, dtype=np.float32),
+        np.arange(k, dtype=np.int64),
+        signals,
+        gaps,
+        np.ones(k, dtype=bool),
+        catalogue,
+    )
     e = explain_recommendation(agent, ctx, k_runner_ups=1)
     assert e.recommended.item.video_id == 102 and e.runner_ups[0].item.video_id == 101
     assert e.recommended.margin == 0.0 and e.runner_ups[0].margin == pytest.approx(2.7)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from noetik.agents.base import ProblemSpec
-from noetik.agents.bc import BCConfig
-from noetik.agents.encoders import EncoderConfig, History
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.core.base import ProblemSpec
+from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.data.state_layout import STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.faithfulness import (
@@ -47,8 +47,9 @@ def _agent_and_data(b: int = 8) -> tuple[AdditiveAgent, torch.Tensor, History, t
 def test_ig_deletion_is_the_sorted_cumulative_sum(removal: str) -> None:
     agent, obs, h, actions = _agent_and_data()
     config = FaithfulnessConfig(history_removal=removal)  # type: ignore[arg-type]
-    curves = faithfulness_curves(agent, obs, h, "integrated_gradients", "q", config=config,
-                                 actions=actions)  # fmt: skip
+    curves = faithfulness_curves(
+        agent, obs, h, "integrated_gradients", "q", config=config, actions=actions
+    )
     contrib = agent.position_terms(h).detach().numpy()
     full = agent.q_values(obs, h)[:, 0].detach().numpy()
     steps = _sorted_cumsum(contrib, h.mask.numpy())
@@ -68,8 +69,9 @@ def test_ig_deletion_is_the_sorted_cumulative_sum(removal: str) -> None:
 
 def test_state_slices_deletion() -> None:
     agent, obs, h, actions = _agent_and_data(4)
-    curves = faithfulness_curves(agent, obs, h, "input_x_gradient", "q", unit="state",
-                                 actions=actions)  # fmt: skip
+    curves = faithfulness_curves(
+        agent, obs, h, "input_x_gradient", "q", unit="state", actions=actions
+    )
     terms = (obs * agent.w).detach().numpy()
     groups = np.stack([terms[:, s].sum(1) for s in STATE_SLICES.values()], axis=1)
     full = curves.deletion[:, 0]
@@ -117,18 +119,15 @@ def test_bootstrap_interval() -> None:
 def test_faithfulness_beats_random_and_is_seeded() -> None:
     agent, obs, h, actions = _agent_and_data(24)
     config = FaithfulnessConfig(n_bootstrap=300, n_random=3)
-    out = faithfulness(agent, obs, h, "integrated_gradients", "q", config=config,
-                       actions=actions)  # fmt: skip
+    out = faithfulness(agent, obs, h, "integrated_gradients", "q", config=config, actions=actions)
     assert out["deletion_auc"] < out["random_deletion_auc"]
     assert out["insertion_auc"] > out["random_insertion_auc"]
     assert out["deletion_auc_gain_lo"] > 0 and out["insertion_auc_gain_lo"] > 0
     assert out["comprehensiveness_gain"] > 0 and out["mean_abs_delta"] < 1e-4
-    again = faithfulness(agent, obs, h, "integrated_gradients", "q", config=config,
-                         actions=actions)  # fmt: skip
+    again = faithfulness(agent, obs, h, "integrated_gradients", "q", config=config, actions=actions)
     assert again == out
     seeded = FaithfulnessConfig(n_bootstrap=300, n_random=3, seed=1)
-    other = faithfulness(agent, obs, h, "integrated_gradients", "q", config=seeded,
-                         actions=actions)  # fmt: skip
+    other = faithfulness(agent, obs, h, "integrated_gradients", "q", config=seeded, actions=actions)
     assert other["random_deletion_auc"] != out["random_deletion_auc"]
 
 
@@ -150,7 +149,8 @@ def test_real_transformer_methods_share_endpoints_and_errors() -> None:
     with pytest.raises(ConfigError, match="method"):
         faithfulness_curves(agent, obs, h, "shap")
     with pytest.raises(ConfigError, match="pad_index"):
-        deletion_curve(lambda x, hh, r: x[:, 0], obs, h, np.ones((3, K)),
-                       Perturbation(removal="baseline"))  # fmt: skip
+        deletion_curve(
+            lambda x, hh, r: x[:, 0], obs, h, np.ones((3, K)), Perturbation(removal="baseline")
+        )
     with pytest.raises(ConfigError, match="ks"):
         FaithfulnessConfig(ks=())

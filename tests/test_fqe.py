@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from noetik.errors import ConfigError
-from noetik.evaluation.fqe import FQEConfig, fit_fqe
+from noetik.evaluation.ope.fqe import FQEConfig, fit_fqe
 
 # A 3-state, 2-action MDP; transition probabilities are quarters so that replicating each
 # (state, action) 4 times with next states in exact proportions gives the expectations.
@@ -123,10 +123,17 @@ def test_infinite_horizon_bellman_solve_with_next_obs() -> None:
     p_pi = np.einsum("sat,tb->satb", P, PI).reshape(S * A, S * A)
     exact = np.linalg.solve(np.eye(S * A) - GAMMA * p_pi, R.ravel()).reshape(S, A)
     model = fit_fqe(
-        one_hot(s), a, R[s, a], np.ones(s.shape, dtype=bool), PI[s], GAMMA,
-        FQEConfig(kind="tabular", iterations=400), one_hot(nxt),
-        next_target_probs=PI[nxt], terminals=np.zeros(s.shape, dtype=bool),
-    )  # fmt: skip
+        one_hot(s),
+        a,
+        R[s, a],
+        np.ones(s.shape, dtype=bool),
+        PI[s],
+        GAMMA,
+        FQEConfig(kind="tabular", iterations=400),
+        one_hot(nxt),
+        next_target_probs=PI[nxt],
+        terminals=np.zeros(s.shape, dtype=bool),
+    )
     np.testing.assert_allclose(model.q(np.eye(S, dtype=np.float32)), exact, atol=1e-6, rtol=0)
 
 
@@ -167,9 +174,15 @@ def test_linear_fqe_on_one_hot_bandit_is_exact() -> None:
 
 
 MLP = FQEConfig(
-    kind="mlp", hidden=(64, 64), lr=1e-3, batch_size=1024, iterations=6,
-    steps_per_iteration=200, time_feature=True, device="cpu",
-)  # fmt: skip
+    kind="mlp",
+    hidden=(64, 64),
+    lr=1e-3,
+    batch_size=1024,
+    iterations=6,
+    steps_per_iteration=200,
+    time_feature=True,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from noetik.agents.grad_clip import clip_grad_norm
+from noetik.agents.fast.grad_clip import clip_grad_norm
 
 
 def _grads(seed: int, scale: float) -> list[nn.Parameter]:

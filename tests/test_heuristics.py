@@ -9,11 +9,12 @@ import numpy as np
 import torch
 
 import noetik.envs  # noqa: F401
-from noetik.agents.base import Agent, ProblemSpec
-from noetik.agents.encoders import History
-from noetik.agents.heuristics import GreedyConfig, PopularConfig, RandomConfig
+from noetik.agents.algorithms.heuristics import PopularConfig, RandomConfig
+from noetik.agents.core.base import Agent, ProblemSpec
+from noetik.agents.networks.encoders import History
 from noetik.data.rewards import RewardConfig
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
+from noetik.evaluation.oracle import GreedyConfig
 from noetik.simulators.kuairand.world import load_world
 
 ENV_ID = "noetik/KuaiRand-v0"
@@ -25,13 +26,19 @@ def _log(actions: list[int], clicks: list[float], n_items: int) -> Transitions:
     signals[:, 0] = clicks
     done, next_index = episode_links(np.zeros(n, dtype=np.int64))
     return Transitions(
-        obs=np.zeros((n, 128), dtype=np.float16), action=np.asarray(actions, dtype=np.int64),
-        reward=np.zeros(n, dtype=np.float32), done=done, next_index=next_index,
-        episode_id=np.zeros(n, dtype=np.int64), step=np.arange(n, dtype=np.int32),
-        user_id=np.zeros(n, dtype=np.int32), time_ms=np.arange(n, dtype=np.int64) * 1000,
-        signals=signals, vocab=ItemVocab.from_ids(np.arange(100, 100 + n_items)),
+        obs=np.zeros((n, 128), dtype=np.float16),
+        action=np.asarray(actions, dtype=np.int64),
+        reward=np.zeros(n, dtype=np.float32),
+        done=done,
+        next_index=next_index,
+        episode_id=np.zeros(n, dtype=np.int64),
+        step=np.arange(n, dtype=np.int32),
+        user_id=np.zeros(n, dtype=np.int32),
+        time_ms=np.arange(n, dtype=np.int64) * 1000,
+        signals=signals,
+        vocab=ItemVocab.from_ids(np.arange(100, 100 + n_items)),
         reward_config=RewardConfig(),
-    )  # fmt: skip
+    )
 
 
 def test_random_is_uniform_and_seeded() -> None:
@@ -85,8 +92,7 @@ def test_most_popular_matches_items_by_video_id() -> None:
 
 
 def test_greedy_picks_the_argmax_of_expected_reward(sim_dir: str, tmp_path: Path) -> None:
-    env = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="vector_entry_point",
-                       sim_dir=sim_dir)  # fmt: skip
+    env = gym.make_vec(ENV_ID, num_envs=6, vectorization_mode="vector_entry_point", sim_dir=sim_dir)
     obs, _ = env.reset(seed=0)
     spec = ProblemSpec.from_env(env)
     agent = GreedyConfig.for_env(env, device="cpu", chunk_rows=500).create(spec)
@@ -102,8 +108,9 @@ def test_greedy_picks_the_argmax_of_expected_reward(sim_dir: str, tmp_path: Path
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
         assert int(agent.act(torch.as_tensor(obs[b : b + 1]))[0]) == int(np.argmax(expected))
     clicks = GreedyConfig.for_env(env, device="cpu", reward=(("is_click", 1.0),)).create(spec)
-    p_click = np.stack([sim.predict(np.repeat(obs[b : b + 1], a, 0), pool)["is_click"]
-                        for b in range(len(obs))])  # fmt: skip
+    p_click = np.stack(
+        [sim.predict(np.repeat(obs[b : b + 1], a, 0), pool)["is_click"] for b in range(len(obs))]
+    )
     assert clicks.act(torch.as_tensor(obs)).tolist() == p_click.argmax(1).tolist()
     agent.save(tmp_path / "greedy")
     loaded = Agent.load(tmp_path / "greedy", device="cpu")

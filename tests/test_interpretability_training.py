@@ -9,11 +9,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from noetik.agents.base import Agent, ProblemSpec
-from noetik.agents.batches import Batch, DeviceReplay
-from noetik.agents.bc import BCConfig
-from noetik.agents.encoders import EncoderConfig, History
-from noetik.agents.interpretability import (
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.algorithms.iql import (
+    IQLAgent,
+    IQLConfig,
+    _cat_history,
+    awr_weights,
+    expectile_loss,
+)
+from noetik.agents.algorithms.ppo import PPOConfig
+from noetik.agents.core.base import Agent, ProblemSpec
+from noetik.agents.core.batches import Batch, DeviceReplay
+from noetik.agents.networks.encoders import EncoderConfig, History
+from noetik.agents.regularisers.terms import (
     InterpretabilityConfig,
     agreement_loss,
     attention_entropy,
@@ -23,8 +31,6 @@ from noetik.agents.interpretability import (
     mean_attention_entropy,
     query_attention,
 )
-from noetik.agents.iql import IQLAgent, IQLConfig, _cat_history, awr_weights, expectile_loss
-from noetik.agents.ppo import PPOConfig
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
 from noetik.errors import ConfigError
@@ -166,13 +172,15 @@ def _iql_plain_step(agent: IQLAgent, b: Batch) -> None:
         v_now, v_next = both.chunk(2)
         weight = awr_weights(q_hat - v_now, cfg.temperature, cfg.weight_clip)
         target = agent.reward_scale * b.reward + cfg.gamma * (1.0 - b.done) * v_next
-    log_prob = -F.cross_entropy(agent.actor_head(agent.encoder(b.obs, b.history)), b.action,
-                                reduction="none")  # fmt: skip
+    log_prob = -F.cross_entropy(
+        agent.actor_head(agent.encoder(b.obs, b.history)), b.action, reduction="none"
+    )
     q_loss = (agent.q_net(b.obs, b.history, b.action) - target).square().mean(dim=1).sum()
     agent._step(("actor", "q"), -(weight * log_prob).mean() + q_loss)
     with torch.no_grad():
-        torch._foreach_lerp_(list(agent.q_target.parameters()), list(agent.q_net.parameters()),
-                             cfg.tau)  # fmt: skip
+        torch._foreach_lerp_(
+            list(agent.q_target.parameters()), list(agent.q_net.parameters()), cfg.tau
+        )
 
 
 @pytest.mark.parametrize("algo", ["bc", "iql"])
@@ -193,8 +201,9 @@ def test_zero_weights_train_exactly_like_the_plain_update(algo: str) -> None:
     assert _same(agent, plain)
 
 
-ALL_TERMS = InterpretabilityConfig(attention_entropy=0.3, stability=2.0, agreement=0.5,
-                                   l1_state=0.01, samples=6)  # fmt: skip
+ALL_TERMS = InterpretabilityConfig(
+    attention_entropy=0.3, stability=2.0, agreement=0.5, l1_state=0.01, samples=6
+)
 
 
 @pytest.mark.parametrize("algo", ["bc", "iql"])
@@ -250,8 +259,9 @@ def test_entropy_weight_lowers_the_attention_entropy_of_a_trained_bc() -> None:
     result = {}
     for weight in (0.0, 0.1):
         interp = InterpretabilityConfig(attention_entropy=weight)
-        agent = BCConfig(device="cpu", encoder=enc, batch_size=64, lr=3e-3,
-                         interpretability=interp).create(spec)  # fmt: skip
+        agent = BCConfig(
+            device="cpu", encoder=enc, batch_size=64, lr=3e-3, interpretability=interp
+        ).create(spec)
         replay = agent.make_source(t)
         assert isinstance(replay, DeviceReplay)
         held = replay.batch(rows)
@@ -266,7 +276,7 @@ def test_entropy_weight_lowers_the_attention_entropy_of_a_trained_bc() -> None:
 
 def test_algorithms_without_the_terms_refuse_non_zero_weights() -> None:
     from noetik.agents import ALGOS
-    from noetik.agents.interpretability import InterpretabilityConfig
+    from noetik.agents.regularisers.terms import InterpretabilityConfig
     from noetik.errors import ConfigError
 
     terms = InterpretabilityConfig(l1_state=0.1)

@@ -11,11 +11,17 @@ import pytest
 import torch
 from torch import Tensor
 
-from noetik.agents.base import Agent, ProblemSpec
-from noetik.agents.batches import Batch, DeviceReplay
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.iql import IQLAgent, IQLConfig, awr_weights, expectile_loss, reward_scale
-from noetik.agents.trainer import TrainerConfig
+from noetik.agents.algorithms.iql import (
+    IQLAgent,
+    IQLConfig,
+    awr_weights,
+    expectile_loss,
+    reward_scale,
+)
+from noetik.agents.core.base import Agent, ProblemSpec
+from noetik.agents.core.batches import Batch, DeviceReplay
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.data.rewards import RewardConfig
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
 from noetik.errors import ConfigError
@@ -44,10 +50,15 @@ GAMMA = 0.9
 S, A, OBS = 3, 3, 8
 #: (state, action, reward, next state, done, times logged); (2, 2) is never logged.
 ROWS = [
-    (0, 0, 0.0, 1, 0, 1), (0, 1, 0.1, 0, 0, 3), (0, 2, 0.0, 2, 0, 1),
-    (1, 0, 0.0, 0, 0, 1), (1, 1, 0.5, 2, 0, 1), (1, 2, 0.1, 1, 0, 2),
-    (2, 0, 0.3, 0, 0, 1), (2, 1, 1.0, 2, 1, 1),
-]  # fmt: skip
+    (0, 0, 0.0, 1, 0, 1),
+    (0, 1, 0.1, 0, 0, 3),
+    (0, 2, 0.0, 2, 0, 1),
+    (1, 0, 0.0, 0, 0, 1),
+    (1, 1, 0.5, 2, 0, 1),
+    (1, 2, 0.1, 1, 0, 2),
+    (2, 0, 0.3, 0, 0, 1),
+    (2, 1, 1.0, 2, 1, 1),
+]
 
 
 def _expectile(q: np.ndarray, w: np.ndarray, tau: float) -> float:
@@ -101,9 +112,16 @@ def _full_batch() -> Batch:
 
 def _train_tabular(expectile: float, steps: int = 800) -> IQLAgent:
     cfg = IQLConfig(
-        device="cpu", encoder=EncoderConfig(hidden=(32, 32)), gamma=GAMMA, expectile=expectile,
-        temperature=10.0, tau=0.2, lr=3e-3, actor_lr=3e-3, reward_scale_mode="none",
-    )  # fmt: skip
+        device="cpu",
+        encoder=EncoderConfig(hidden=(32, 32)),
+        gamma=GAMMA,
+        expectile=expectile,
+        temperature=10.0,
+        tau=0.2,
+        lr=3e-3,
+        actor_lr=3e-3,
+        reward_scale_mode="none",
+    )
     agent = cfg.create(ProblemSpec(A, OBS))
     assert isinstance(agent, IQLAgent)
     batch = _full_batch()
@@ -221,8 +239,14 @@ SMALL = {
 
 def _config(kind: str) -> IQLConfig:
     # the transformer variant also scores items against embeddings (dense_max_actions < A)
-    return IQLConfig(device="cpu", batch_size=8, encoder=SMALL[kind], item_embed_dim=8,
-                     dense_max_actions=100 if kind == "mlp" else 4, seed=3)  # fmt: skip
+    return IQLConfig(
+        device="cpu",
+        batch_size=8,
+        encoder=SMALL[kind],
+        item_embed_dim=8,
+        dense_max_actions=100 if kind == "mlp" else 4,
+        seed=3,
+    )
 
 
 @pytest.mark.parametrize("kind", ["mlp", "transformer"])
@@ -233,13 +257,15 @@ def test_fit_act_save_load(kind: str, tmp_path: Path) -> None:
     agents = []
     for run in ("a", "b"):
         agent = _config(kind).create(spec)
-        result = agent.fit(t, steps=6, out_dir=tmp_path / run,
-                           trainer=TrainerConfig(log_every=3, progress=False))  # fmt: skip
+        result = agent.fit(
+            t, steps=6, out_dir=tmp_path / run, trainer=TrainerConfig(log_every=3, progress=False)
+        )
         assert {"v_loss", "q_loss", "actor_loss", "awr_weight_mean"} <= set(result.metrics)
         assert all(math.isfinite(v) for v in result.metrics.values())
         agents.append(agent)
-    for (name, x), y in zip(agents[0].state_dict().items(), agents[1].state_dict().values(),
-                            strict=True):  # fmt: skip
+    for (name, x), y in zip(
+        agents[0].state_dict().items(), agents[1].state_dict().values(), strict=True
+    ):
         assert torch.equal(x, y), name  # same seed, same weights (targets and scale included)
     agent = agents[0].eval()
     assert isinstance(agent, IQLAgent)
@@ -252,7 +278,8 @@ def test_fit_act_save_load(kind: str, tmp_path: Path) -> None:
     with torch.no_grad():
         assert loaded.q_values(batch.obs, batch.history).shape == (16, t.n_actions)
         assert loaded.value(batch.obs, batch.history).shape == (16,)
-        torch.testing.assert_close(loaded.advantages(batch.obs, batch.history),
-                                   agent.advantages(batch.obs, batch.history))  # fmt: skip
+        torch.testing.assert_close(
+            loaded.advantages(batch.obs, batch.history), agent.advantages(batch.obs, batch.history)
+        )
     attention = loaded.attention(batch.obs, batch.history)
     assert (attention is not None) == (kind == "transformer")

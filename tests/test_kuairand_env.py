@@ -82,9 +82,12 @@ def test_vector_env_batches_users_with_autoreset(sim_dir: str) -> None:
 def test_vector_env_with_one_user_replays_the_single_env(sim_dir: str) -> None:
     single = _make(sim_dir, leave_model="hazard")
     vec = gym.make_vec(
-        ENV_ID, num_envs=1, vectorization_mode="vector_entry_point", sim_dir=sim_dir,
+        ENV_ID,
+        num_envs=1,
+        vectorization_mode="vector_entry_point",
+        sim_dir=sim_dir,
         leave_model="hazard",
-    )  # fmt: skip
+    )
     obs, _ = single.reset(seed=2)
     vobs, _ = vec.reset(seed=2)
     np.testing.assert_array_equal(vobs[0], obs)
@@ -125,9 +128,12 @@ def test_hazard_sessions_last_as_long_as_the_logs(sim_dir: str) -> None:
         logged, rel=0.02
     )
     vec = gym.make_vec(
-        ENV_ID, num_envs=512, vectorization_mode="vector_entry_point", sim_dir=sim_dir,
+        ENV_ID,
+        num_envs=512,
+        vectorization_mode="vector_entry_point",
+        sim_dir=sim_dir,
         leave_model="hazard",
-    )  # fmt: skip
+    )
     vec.reset(seed=0)
     lengths: list[np.ndarray] = []
     for _ in range(60):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from noetik.agents.runs import RunSource
+from noetik.agents.core.runs import RunSource
 from noetik.evaluation.leaderboard import _data_dir
 from noetik.simulators.kuairand.examples import HEADS
 from noetik.simulators.kuairand.store import FORMAT, VERSION

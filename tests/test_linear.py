@@ -1,4 +1,4 @@
-"""`noetik.agents.linear`: oneDNN products agree with F.linear, fall back where they must."""
+"""`noetik.agents.fast.linear`: oneDNN products agree with F.linear, fall back where they must."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import vmap
 
-from noetik.agents import linear as lin
+from noetik.agents.fast import linear as lin
 from noetik.errors import ConfigError
 
 needs_onednn = pytest.mark.skipif(not lin._AVAILABLE, reason="PyTorch built without oneDNN")

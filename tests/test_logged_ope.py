@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from noetik.agents.base import ProblemSpec
-from noetik.agents.bc import BCConfig
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.trainer import TrainerConfig
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.core.base import ProblemSpec
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
 from noetik.errors import ConfigError
-from noetik.evaluation.fqe import FQEConfig
-from noetik.evaluation.logged_ope import (
+from noetik.evaluation.ope.fqe import FQEConfig
+from noetik.evaluation.ope.logged import (
     LoggedOPEConfig,
     LoggedSplits,
     evaluate_logged,
@@ -25,15 +25,18 @@ from noetik.evaluation.logged_ope import (
     policy_probs,
     propensity_for,
 )
-from noetik.evaluation.propensity import PropensityConfig, PropensityModel, subset_episodes
+from noetik.evaluation.ope.propensity import PropensityConfig, PropensityModel, subset_episodes
 
 KEYS = {"logged_value", "dm", "is", "wis", "pdis", "wpdis", "dr", "ess", "ess_fraction"}
 CONFIG = LoggedOPEConfig(
-    gamma=0.9, horizon=5, n_boot=50,
-    propensity=PropensityConfig(steps=40, batch_size=128, hidden=(32,), lr=3e-3,
-                                calib_fraction=0.2, min_prob=1e-5),
+    gamma=0.9,
+    horizon=5,
+    n_boot=50,
+    propensity=PropensityConfig(
+        steps=40, batch_size=128, hidden=(32,), lr=3e-3, calib_fraction=0.2, min_prob=1e-5
+    ),
     fqe=FQEConfig(kind="linear", ridge=1.0, time_feature=True, iterations=5),
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +107,9 @@ def test_evaluate_logged_end_to_end_is_finite_and_reproducible(
     value = (rewards * 0.9 ** np.arange(rows.shape[1])).sum(1).mean()
     assert lens["logged_value"]["mean"] == pytest.approx(value, rel=1e-6)
     assert evaluate_logged(agent, splits, CONFIG, propensity=behaviour) == lens
-    other = evaluate_logged(agent, splits, dataclasses.replace(CONFIG, seed=1),
-                            propensity=behaviour)  # fmt: skip
+    other = evaluate_logged(
+        agent, splits, dataclasses.replace(CONFIG, seed=1), propensity=behaviour
+    )
     assert other["is"]["mean"] == lens["is"]["mean"] and other["is"]["low"] != lens["is"]["low"]
 
 

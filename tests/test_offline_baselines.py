@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from noetik.agents.base import Agent, AgentConfig, ProblemSpec
-from noetik.agents.batches import DeviceReplay
-from noetik.agents.bc import BCAgent, BCConfig
-from noetik.agents.cql import CQLConfig, conservative_penalty, cql_objective
-from noetik.agents.dqn import DQNAgent, DQNConfig
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.rewards import RewardScale, RewardScaleMode, reward_scale
-from noetik.agents.trainer import TrainerConfig
+from noetik.agents.algorithms.bc import BCAgent, BCConfig
+from noetik.agents.algorithms.cql import CQLConfig, conservative_penalty, cql_objective
+from noetik.agents.algorithms.dqn import DQNAgent, DQNConfig
+from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec
+from noetik.agents.core.batches import DeviceReplay
+from noetik.agents.core.reward_scale import RewardScale, RewardScaleMode, reward_scale
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.data.rewards import RewardConfig
 from noetik.data.transitions import ItemVocab, Transitions
 from noetik.errors import ConfigError
@@ -29,9 +29,14 @@ QUIET = TrainerConfig(progress=False, tensorboard=False, log_every=1)
 
 
 def make_log(
-    state: np.ndarray, action: np.ndarray, reward: np.ndarray, next_state: np.ndarray,
-    done: np.ndarray, *, n_actions: int,
-) -> Transitions:  # fmt: skip
+    state: np.ndarray,
+    action: np.ndarray,
+    reward: np.ndarray,
+    next_state: np.ndarray,
+    done: np.ndarray,
+    *,
+    n_actions: int,
+) -> Transitions:
     """Transitions whose state ``s`` is one-hot at dimension ``s``; the next state of a row is
     read from the first row of ``next_state``'s state (any row with that state will do)."""
     n = len(state)
@@ -41,12 +46,19 @@ def make_log(
     pairs = enumerate(zip(next_state, done, strict=True))
     next_index = np.array([i if d else first[int(s)] for i, (s, d) in pairs], dtype=np.int64)
     return Transitions(
-        obs=obs, action=action.astype(np.int64), reward=reward.astype(np.float32),
-        done=done.astype(bool), next_index=next_index, episode_id=np.arange(n, dtype=np.int64),
-        step=np.zeros(n, dtype=np.int32), user_id=np.arange(n, dtype=np.int32),
-        time_ms=np.arange(n, dtype=np.int64), signals=np.zeros((n, 12), dtype=np.float32),
-        vocab=ItemVocab.from_ids(np.arange(n_actions)), reward_config=RewardConfig(),
-    )  # fmt: skip
+        obs=obs,
+        action=action.astype(np.int64),
+        reward=reward.astype(np.float32),
+        done=done.astype(bool),
+        next_index=next_index,
+        episode_id=np.arange(n, dtype=np.int64),
+        step=np.zeros(n, dtype=np.int32),
+        user_id=np.arange(n, dtype=np.int32),
+        time_ms=np.arange(n, dtype=np.int64),
+        signals=np.zeros((n, 12), dtype=np.float32),
+        vocab=ItemVocab.from_ids(np.arange(n_actions)),
+        reward_config=RewardConfig(),
+    )
 
 
 def full_batch_training(agent: Agent, t: Transitions, steps: int) -> None:
@@ -108,8 +120,15 @@ def test_bc_recovers_the_logged_action_distribution() -> None:
 @pytest.mark.parametrize(("double", "mode"), [(True, "std"), (False, "none")])
 def test_dqn_converges_to_value_iteration(double: bool, mode: RewardScaleMode) -> None:
     t = mdp_log(ALL_PAIRS)
-    cfg = DQNConfig(encoder=SMALL, lr=3e-3, gamma=GAMMA, tau=0.05, double=double,
-                    reward_scale_mode=mode, device="cpu")  # fmt: skip
+    cfg = DQNConfig(
+        encoder=SMALL,
+        lr=3e-3,
+        gamma=GAMMA,
+        tau=0.05,
+        double=double,
+        reward_scale_mode=mode,
+        device="cpu",
+    )
     agent = cfg.create(ProblemSpec.from_transitions(t))
     full_batch_training(agent, t, 2500)
     np.testing.assert_allclose(all_q(agent, S), q_star(), atol=1e-3)
@@ -134,8 +153,11 @@ def test_fused_cql_objective_matches_autograd(n_critics: int) -> None:
     z1, z2 = q.clone().requires_grad_(), q.clone().requires_grad_()
     loss, metrics = cql_objective(z1, action, target, alpha=alpha, huber_delta=delta)
     data = z2.gather(-1, action.view(1, -1, 1).expand(n_critics, -1, 1)).squeeze(-1)
-    td = torch.nn.functional.huber_loss(data, target.expand_as(data), reduction="none",
-                                        delta=delta).mean(1).sum()  # fmt: skip
+    td = (
+        torch.nn.functional.huber_loss(data, target.expand_as(data), reduction="none", delta=delta)
+        .mean(1)
+        .sum()
+    )
     penalty = conservative_penalty(z2, action)
     ref = td + alpha * penalty
     assert ((data - target).abs() > delta).any() and ((data - target).abs() < delta).any()
@@ -196,8 +218,14 @@ def test_reward_scale_modes() -> None:
 # -- the contract ----------------------------------------------------------------------------
 def contract_configs(encoder: EncoderConfig) -> list[AgentConfig]:
     dqn = DQNConfig(encoder=encoder, device="cpu", batch_size=8, seed=3)
-    fused = dqn.replace(n_critics=2, tau=1.0, target_update_interval=2, dense_max_actions=2,
-                        reward_scale_mode="return_range", max_grad_norm=1.0)  # fmt: skip
+    fused = dqn.replace(
+        n_critics=2,
+        tau=1.0,
+        target_update_interval=2,
+        dense_max_actions=2,
+        reward_scale_mode="return_range",
+        max_grad_norm=1.0,
+    )
     return [
         BCConfig(encoder=encoder, device="cpu", batch_size=8, seed=3, label_smoothing=0.1),
         dqn,
@@ -230,8 +258,9 @@ def test_contract_fit_act_save_load(encoder: EncoderConfig, tmp_path: Path) -> N
         assert (attention is not None) == encoder.uses_history
         twin = cfg.create(spec)
         twin.fit(t, 3, trainer=QUIET)
-        for (name, x), y in zip(agent.state_dict().items(), twin.state_dict().values(),
-                                strict=True):  # fmt: skip
+        for (name, x), y in zip(
+            agent.state_dict().items(), twin.state_dict().values(), strict=True
+        ):
             assert torch.equal(x, y), (type(agent).__name__, name)
 
 
@@ -296,7 +325,7 @@ def test_bf16_precision_trains_dqn_close_to_value_iteration() -> None:
 
 @pytest.mark.parametrize("algo", ["bc", "cql", "iql"])
 def test_bf16_precision_updates_every_offline_agent(algo: str) -> None:
-    from noetik.agents.base import ALGOS
+    from noetik.agents.core.base import ALGOS
 
     t = mdp_log(ALL_PAIRS)
     agent = ALGOS[algo](encoder=SMALL, precision="bf16", device="cpu").create(

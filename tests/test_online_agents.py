@@ -15,13 +15,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 import noetik.envs  # noqa: F401
-from noetik.agents.a2c import A2CConfig
-from noetik.agents.base import Agent, ProblemSpec
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.ppo import PPOConfig
-from noetik.agents.ppo_objective import ppo_losses
-from noetik.agents.rollout import ActorCriticAgent, Rollout, gae, nstep_returns
-from noetik.agents.trainer import TrainerConfig
+from noetik.agents.algorithms.a2c import A2CConfig
+from noetik.agents.algorithms.ppo import PPOConfig
+from noetik.agents.core.base import Agent, ProblemSpec
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.fast.ppo_objective import ppo_losses
+from noetik.agents.networks.encoders import EncoderConfig
+from noetik.agents.onpolicy.rollout import ActorCriticAgent, Rollout, gae, nstep_returns
 
 QUIET = TrainerConfig(progress=False, tensorboard=False, log_every=5)
 
@@ -31,8 +31,9 @@ class Bandit(VectorEnv):  # type: ignore[type-arg]
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012
 
-    def __init__(self, num_envs: int, n_actions: int = 5, obs_dim: int = 4, horizon: int = 3,
-                 best: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self, num_envs: int, n_actions: int = 5, obs_dim: int = 4, horizon: int = 3, best: int = 2
+    ) -> None:
         self.num_envs, self.best, self.horizon, self.obs_dim = num_envs, best, horizon, obs_dim
         self.single_action_space = spaces.Discrete(n_actions)
         self.single_observation_space = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
@@ -69,10 +70,16 @@ def _rollout(t_max: int = 4) -> Rollout:
     valid = f([[1, 1, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]]).bool()
     zeros = torch.zeros(t_max, 3)
     return Rollout(
-        obs=torch.zeros(t_max, 3, 2), action=zeros.long(), logp=zeros, value=value,
-        reward=reward, terminated=term, truncated=trunc, valid=valid,
+        obs=torch.zeros(t_max, 3, 2),
+        action=zeros.long(),
+        logp=zeros,
+        value=value,
+        reward=reward,
+        terminated=term,
+        truncated=trunc,
+        valid=valid,
         last_value=f([5.0, 7.0, 8.0]),
-    )  # fmt: skip
+    )
 
 
 def test_gae_by_hand_with_interleaved_boundaries() -> None:
@@ -97,8 +104,12 @@ def test_nstep_returns_by_hand() -> None:
 def test_ppo_clipped_loss_by_hand() -> None:
     logp = torch.log(torch.tensor([0.5, 0.225]))
     old = torch.log(torch.tensor([0.25, 0.25]))  # ratios 2.0 and 0.9
-    args = {"advantage": torch.tensor([1.0, -1.0]), "value": torch.tensor([1.0, 0.0]),
-            "old_value": torch.tensor([0.5, 0.5]), "returns": torch.tensor([2.0, 0.0])}  # fmt: skip
+    args = {
+        "advantage": torch.tensor([1.0, -1.0]),
+        "value": torch.tensor([1.0, 0.0]),
+        "old_value": torch.tensor([0.5, 0.5]),
+        "returns": torch.tensor([2.0, 0.0]),
+    }
     out = ppo_losses(logp, old, clip_coef=0.2, **args)
     # max(-A r, -A clip(r)) = [max(-2, -1.2), max(0.9, 0.9)] -> mean -0.15
     torch.testing.assert_close(out["pg_loss"], torch.tensor(-0.15))
@@ -120,12 +131,11 @@ def _best_arm_prob(agent: Agent, env: Bandit) -> float:
 @pytest.mark.parametrize(
     "config",
     [
-        PPOConfig(n_steps=16, batch_size=32, lr=3e-3, ent_coef=0.0, device="cpu",
-                  update_epochs=4),
+        PPOConfig(n_steps=16, batch_size=32, lr=3e-3, ent_coef=0.0, device="cpu", update_epochs=4),
         A2CConfig(n_steps=8, lr=3e-3, ent_coef=0.0, device="cpu", norm_adv=True),
     ],
     ids=["ppo", "a2c"],
-)  # fmt: skip
+)
 def test_solves_a_bandit(config: PPOConfig | A2CConfig) -> None:
     env = Bandit(num_envs=8)
     agent = config.create(ProblemSpec.from_env(env))
@@ -138,8 +148,9 @@ def test_solves_a_bandit(config: PPOConfig | A2CConfig) -> None:
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
 def test_contract_fit_act_save_load_and_seed(algo: str, tmp_path: Path) -> None:
     def make_env() -> Any:
-        return gym.make_vec("noetik/RECEnv-v0", num_envs=4, vectorization_mode="vector_entry_point",
-                            n_items=20)  # fmt: skip
+        return gym.make_vec(
+            "noetik/RECEnv-v0", num_envs=4, vectorization_mode="vector_entry_point", n_items=20
+        )
 
     config = (PPOConfig(n_steps=8, batch_size=8) if algo == "ppo" else A2CConfig()).replace(
         device="cpu", anneal_updates=10
@@ -172,8 +183,9 @@ def test_autoreset_rows_are_not_transitions() -> None:
     # episodes of 2 steps then one autoreset row: valid pattern 1,1,0 repeating
     expected = torch.tensor([True, True, False] * 2 + [True])[:, None].expand(7, 3)
     assert torch.equal(rollout.valid, expected)
-    assert torch.equal(rollout.terminated, torch.tensor([0, 1, 0] * 2 + [0]).bool()[:, None]
-                       .expand(7, 3))  # fmt: skip
+    assert torch.equal(
+        rollout.terminated, torch.tensor([0, 1, 0] * 2 + [0]).bool()[:, None].expand(7, 3)
+    )
     assert float(rollout.reward[~rollout.valid].abs().sum()) == 0.0
 
 
@@ -210,8 +222,13 @@ def test_autoreset_rows_of_a_gymnasium_sync_vector_env() -> None:
 
 
 def test_ppo_transformer_reads_history_from_info(sim_dir: str) -> None:
-    env = gym.make_vec("noetik/KuaiRand-v0", num_envs=4, vectorization_mode="vector_entry_point",
-                       sim_dir=sim_dir, return_history=True)  # fmt: skip
+    env = gym.make_vec(
+        "noetik/KuaiRand-v0",
+        num_envs=4,
+        vectorization_mode="vector_entry_point",
+        sim_dir=sim_dir,
+        return_history=True,
+    )
     enc = EncoderConfig(kind="transformer", d_model=16, n_heads=2, n_layers=1, history_len=4)
     agent = PPOConfig(n_steps=12, batch_size=16, encoder=enc, device="cpu").create(
         ProblemSpec.from_env(env)
@@ -232,8 +249,11 @@ def test_ppo_transformer_reads_history_from_info(sim_dir: str) -> None:
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
 def test_bf16_precision_solves_a_bandit(algo: str) -> None:
     # the opt-in bf16 autocast (update forward passes only; acting stays float32)
-    config = (PPOConfig(n_steps=16, batch_size=32, update_epochs=4) if algo == "ppo"
-              else A2CConfig(n_steps=8, norm_adv=True))  # fmt: skip
+    config = (
+        PPOConfig(n_steps=16, batch_size=32, update_epochs=4)
+        if algo == "ppo"
+        else A2CConfig(n_steps=8, norm_adv=True)
+    )
     env = Bandit(num_envs=8)
     agent = config.replace(lr=3e-3, ent_coef=0.0, precision="bf16", device="cpu").create(
         ProblemSpec.from_env(env)

@@ -72,9 +72,12 @@ def _replay(
         obs = states.observe(t.time_ms[row] / 1000.0, tab[row], t.step[row], **clock)
         got[row[alive]] = obs[alive]
         states.push(
-            t.action[row], t.signals[row], t.time_ms[row] / 1000.0,
-            mask=alive, duration_ms=duration_ms[row],
-        )  # fmt: skip
+            t.action[row],
+            t.signals[row],
+            t.time_ms[row] / 1000.0,
+            mask=alive,
+            duration_ms=duration_ms[row],
+        )
     assert np.all(states.n_past == counts)
     return got, t.obs
 
@@ -111,8 +114,9 @@ def test_video_durations_alone_match_the_synthetic_log(
     states = OnlineStates(tables, len(users))
     states.reset(np.arange(len(users)), users, history_before(t, rows))
     tab = _log_extras(ds)[0][rows]
-    obs = states.observe(t.time_ms[rows] / 1000.0, tab, t.step[rows], hour=hour[rows],
-                         weekday=weekday[rows])  # fmt: skip
+    obs = states.observe(
+        t.time_ms[rows] / 1000.0, tab, t.step[rows], hour=hour[rows], weekday=weekday[rows]
+    )
     np.testing.assert_allclose(obs, t.obs[rows], atol=ATOL, rtol=1e-5)
 
 
@@ -131,8 +135,9 @@ def test_seeded_history_continues_the_log(
     for step in range(3):  # then keep replaying the log from there
         nxt = np.minimum(rows + step, len(t) - 1)
         same = t.user_id[nxt] == t.user_id[rows]
-        obs = states.observe(t.time_ms[nxt] / 1000.0, tab[nxt], t.step[nxt], hour=hour[nxt],
-                             weekday=weekday[nxt])  # fmt: skip
+        obs = states.observe(
+            t.time_ms[nxt] / 1000.0, tab[nxt], t.step[nxt], hour=hour[nxt], weekday=weekday[nxt]
+        )
         np.testing.assert_allclose(obs[same], t.obs[nxt][same], atol=ATOL, rtol=1e-5)
         items, sig, gap, mask = states.history(t.time_ms[nxt] / 1000.0)
         want = t.history(nxt, 10)

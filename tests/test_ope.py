@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from noetik.evaluation.ope import (
+from noetik.evaluation.ope.estimators import (
     LoggedEpisodes,
     OPEEstimate,
     bootstrap_ci,

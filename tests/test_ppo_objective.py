@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from noetik.agents.ppo_objective import PPOCoefs, ppo_losses, ppo_objective
+from noetik.agents.fast.ppo_objective import PPOCoefs, ppo_losses, ppo_objective
 
 
 def _reference(logits, value, batch, coefs):  # type: ignore[no-untyped-def]
@@ -13,10 +13,15 @@ def _reference(logits, value, batch, coefs):  # type: ignore[no-untyped-def]
     entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
     logp = logp_all.gather(1, batch["action"][:, None]).squeeze(1)
     losses = ppo_losses(
-        logp, batch["old_logp"], advantage=batch["advantage"], value=value,
-        old_value=batch["old_value"], returns=batch["returns"], clip_coef=coefs.clip_coef,
+        logp,
+        batch["old_logp"],
+        advantage=batch["advantage"],
+        value=value,
+        old_value=batch["old_value"],
+        returns=batch["returns"],
+        clip_coef=coefs.clip_coef,
         clip_vloss=coefs.clip_vloss,
-    )  # fmt: skip
+    )
     loss = losses["pg_loss"] - coefs.ent_coef * entropy + coefs.vf_coef * losses["v_loss"]
     return loss, losses | {"entropy": entropy}
 
@@ -32,11 +37,12 @@ def _batch(seed: int, dtype: torch.dtype, same_policy: bool):  # type: ignore[no
     # some ratios fall outside [1 - eps, 1 + eps] on both sides
     old = logp if same_policy else logp + torch.randn(m, generator=gen, dtype=dtype) * 0.4
     batch = {
-        "action": action, "old_logp": old.detach(),
+        "action": action,
+        "old_logp": old.detach(),
         "advantage": torch.randn(m, generator=gen, dtype=dtype),
         "old_value": value + torch.randn(m, generator=gen, dtype=dtype) * 0.4,
         "returns": torch.randn(m, generator=gen, dtype=dtype),
-    }  # fmt: skip
+    }
     return logits, value, batch
 
 
@@ -67,8 +73,10 @@ def test_loss_metrics_and_gradients_match_autograd(
 def test_clipping_is_exercised_and_gradcheck_passes() -> None:
     coefs = PPOCoefs(clip_coef=0.2, clip_vloss=True, ent_coef=0.01, vf_coef=0.5)
     logits, value, batch = _batch(1, torch.float64, same_policy=False)
-    ratio = (torch.log_softmax(logits, -1).gather(1, batch["action"][:, None]).squeeze(1)
-             - batch["old_logp"]).exp()  # fmt: skip
+    ratio = (
+        torch.log_softmax(logits, -1).gather(1, batch["action"][:, None]).squeeze(1)
+        - batch["old_logp"]
+    ).exp()
     assert bool((ratio > 1.2).any()) and bool((ratio < 0.8).any())
     assert bool(((value - batch["old_value"]).abs() > 0.2).any())
     z, v = logits.clone().requires_grad_(), value.clone().requires_grad_()

@@ -11,7 +11,7 @@ import torch
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import Transitions, build_transitions
 from noetik.errors import ConfigError
-from noetik.evaluation.propensity import (
+from noetik.evaluation.ope.propensity import (
     PropensityConfig,
     PropensityModel,
     calibration_split,
@@ -100,9 +100,10 @@ def test_fitted_propensities_are_calibrated_floored_and_reproducible(
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
     assert probs.min() >= TINY.min_prob * (1 - 1e-6)
     np.testing.assert_allclose(
-        model.prob_of(calib.obs, calib.action), probs[np.arange(len(calib)), calib.action],
+        model.prob_of(calib.obs, calib.action),
+        probs[np.arange(len(calib)), calib.action],
         rtol=1e-6,
-    )  # fmt: skip
+    )
     nll = -np.log(probs[np.arange(len(calib)), calib.action]).mean()
     assert nll == pytest.approx(d["nll_after"], rel=1e-5)
     again = fit_propensity(fit, calib, TINY)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from noetik.agents.base import ProblemSpec
-from noetik.agents.bc import BCConfig
-from noetik.agents.encoders import EncoderConfig, History
-from noetik.agents.trainer import TrainerConfig
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.core.base import ProblemSpec
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.features import STATE_SLICES
 from noetik.data.state_layout import CUM_SIGNALS
@@ -71,8 +71,11 @@ def _brute_force(score: np.ndarray, label: np.ndarray, k: int) -> tuple[float, f
     """AUC over all pairs (ties 1/2) and NDCG@k / recall@k averaged over all tie orders."""
     pos, neg = score[label == 1], score[label == 0]
     auc = float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg]))
-    orders = [o for o in itertools.permutations(range(len(score)))
-              if all(score[a] >= score[b] for a, b in itertools.pairwise(o))]  # fmt: skip
+    orders = [
+        o
+        for o in itertools.permutations(range(len(score)))
+        if all(score[a] >= score[b] for a, b in itertools.pairwise(o))
+    ]
     idcg = sum(D[: min(k, int(label.sum()))])
     ndcg = np.mean([sum(D[p] * label[i] for p, i in enumerate(o[:k])) / idcg for o in orders])
     recall = np.mean([label[list(o[:k])].sum() / label.sum() for o in orders])
@@ -224,8 +227,9 @@ def test_agent_scorer_maps_videos_and_history(tiny_ds: KuaiRandDataset) -> None:
     hist = RowHistory(np.array([[-1, 0, 5, 1]] * 2), ones, ones[:, :, 0], mask)
     got = scorer(obs, hist, np.array([1, 7]))
     expected_items = torch.tensor([[3, 1, 3, 2]] * 2)  # padding 3 for -1 and the unknown video 5
-    history = History(expected_items, torch.ones(2, 4, 12), torch.ones(2, 4),
-                      torch.as_tensor(hist.mask))  # fmt: skip
+    history = History(
+        expected_items, torch.ones(2, 4, 12), torch.ones(2, 4), torch.as_tensor(hist.mask)
+    )
     with torch.no_grad():
         want = agent.scores(torch.as_tensor(obs), history)[0, 2].item()  # video 1 is action 2
     assert got[0] == pytest.approx(want, abs=1e-6) and got[1] == -np.inf

@@ -28,10 +28,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 from typer.testing import CliRunner
 
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.iql import IQLConfig
-from noetik.agents.recommend import sample_users
-from noetik.agents.runs import RunSource, train_run
+from noetik.agents.algorithms.iql import IQLConfig
+from noetik.agents.core.recommend import sample_users
+from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.cli.report import report
 from noetik.data.dataset import load_kuairand
 from noetik.data.synthetic import SynthConfig, synthesize
@@ -57,13 +57,25 @@ IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="[^"]*
 N_IMAGES = 1 + 1 + 2 * USERS + 1 + 1 + 4
 #: Return vs attention entropy: (1.0, 2.0) and (0.8, 1.0) are the Pareto front, (0.7, 1.5) not.
 TRADEOFF_ROWS: list[dict[str, Any]] = [
-    {"term": INJECTED, "weight": 0.0, "return": {"mean": 1.0, "low": 0.9, "high": 1.1},
-     "attention_entropy": 2.0},
-    {"term": INJECTED, "weight": 0.1, "return": {"mean": 0.8, "low": 0.7, "high": 0.9},
-     "attention_entropy": 1.0},
-    {"term": INJECTED, "weight": 1.0, "return": {"mean": 0.7, "low": 0.6, "high": 0.8},
-     "attention_entropy": 1.5},
-]  # fmt: skip
+    {
+        "term": INJECTED,
+        "weight": 0.0,
+        "return": {"mean": 1.0, "low": 0.9, "high": 1.1},
+        "attention_entropy": 2.0,
+    },
+    {
+        "term": INJECTED,
+        "weight": 0.1,
+        "return": {"mean": 0.8, "low": 0.7, "high": 0.9},
+        "attention_entropy": 1.0,
+    },
+    {
+        "term": INJECTED,
+        "weight": 1.0,
+        "return": {"mean": 0.7, "low": 0.6, "high": 0.8},
+        "attention_entropy": 1.5,
+    },
+]
 
 
 @dataclass(frozen=True)
@@ -123,9 +135,16 @@ def test_every_section_with_its_plots(built: Built) -> None:
         with Image.open(io.BytesIO(base64.b64decode(data))) as im:
             assert im.format == "PNG" and min(im.size) > 50
     per_section = {s: len(IMG.findall(_section(built.html, s))) for s in SECTION_IDS}
-    assert per_section == {"config": 0, "training": 1, "leaderboard": 0, "simulator": 1,
-                           "explanations": 2 * USERS, "faithfulness": 1, "tradeoff": 1,
-                           "behaviour": 4}  # fmt: skip
+    assert per_section == {
+        "config": 0,
+        "training": 1,
+        "leaderboard": 0,
+        "simulator": 1,
+        "explanations": 2 * USERS,
+        "faithfulness": 1,
+        "tradeoff": 1,
+        "behaviour": 4,
+    }
 
 
 def test_self_contained_and_escaped(built: Built) -> None:
@@ -180,16 +199,22 @@ def test_explanations_are_those_of_the_agent(built: Built) -> None:
         assert f"User {ctx.user_id}: video {e.recommended.item.video_id}" in section
         assert h.esc(e.text) in section
         for c in e.runner_ups:  # each runner-up row with its probability and margin
-            assert (f'<td class="num">{c.rank}</td><td class="num">{c.item.video_id:,}</td>'
-                    in section)  # fmt: skip
+            assert (
+                f'<td class="num">{c.rank}</td><td class="num">{c.item.video_id:,}</td>' in section
+            )
             assert f'<td class="num">{h.fmt(c.margin)}</td>' in section
 
 
 def test_faithfulness_and_tradeoff_tables(built: Built) -> None:
     faith = _section(built.html, "faithfulness")
     rows = re.findall(r"<tr><td>([a-z_]+)</td>", faith)
-    assert rows == ["integrated_gradients", "saliency", "input_x_gradient",
-                    "attention_rollout", "random"]  # fmt: skip
+    assert rows == [
+        "integrated_gradients",
+        "saliency",
+        "input_x_gradient",
+        "attention_rollout",
+        "random",
+    ]
     assert faith.count("deletion AUC") >= 4 and "32 decisions of the standard log (seed 0)" in faith
     # same seed, same section (random orderings, bootstrap intervals and the plot's bytes)
     data = RunData(ReportInputs.read(built.run, seed=0))
@@ -269,8 +294,15 @@ def test_cli_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(tmp_path / "r.html")
-    expected = {"run_dir": tmp_path, "out": Path("x.html"), "leaderboard": None,
-                "sim_dir": tmp_path, "tradeoff_dir": None, "users": 5, "seed": 0}  # fmt: skip
+    expected = {
+        "run_dir": tmp_path,
+        "out": Path("x.html"),
+        "leaderboard": None,
+        "sim_dir": tmp_path,
+        "tradeoff_dir": None,
+        "users": 5,
+        "seed": 0,
+    }
     assert calls == [expected]
     bad_args = (["--users", "0"], "--users must be >= 1"), (["--tradeoff", "no"], "--tradeoff: no")
     for bad, message in bad_args:
@@ -288,19 +320,32 @@ def test_renders_in_headless_chromium(built: Built, tmp_path: Path) -> None:
     browser = _chromium()
     assert browser is not None
     url = built.path.resolve().as_uri()
-    base = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-            "--v=0", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    base = [
+        browser,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     shot = tmp_path / "report.png"
-    run = subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,4000", url],
-                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    run = subprocess.run(
+        [*base, f"--screenshot={shot}", "--window-size=1280,4000", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     with Image.open(shot) as im:
         assert im.size == (1280, 4000)
         pixels = np.asarray(im.convert("L"), dtype=np.float64)
     assert pixels.std() > 20.0  # text, tables and plots, not a blank page
     assert (pixels < 128).mean() > 0.01  # dark pixels: text and lines
-    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True,
-                         timeout=120, check=False)  # fmt: skip
+    dom = subprocess.run(
+        [*base, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=False
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     for log in (run.stderr, dom.stderr):
         console = [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from noetik.agents.episode_log import episode_log
+from noetik.agents.onpolicy.episode_log import episode_log
 
 
 def stepwise(reward, term, trunc, ended, carry):  # type: ignore[no-untyped-def]
@@ -29,8 +29,9 @@ def test_hand_computed_two_envs() -> None:
     reward = np.array([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0], [8.0, 80.0]], dtype=np.float32)
     term = np.array([[0, 0], [1, 0], [0, 0], [0, 0]], dtype=bool)
     trunc = np.array([[0, 1], [0, 1], [0, 0], [0, 0]], dtype=bool)
-    log = episode_log(reward, term, trunc, ended=np.array([False, False]),
-                      carry=np.array([0.5, 0.0]))  # fmt: skip
+    log = episode_log(
+        reward, term, trunc, ended=np.array([False, False]), carry=np.array([0.5, 0.0])
+    )
     np.testing.assert_array_equal(log.valid, [[1, 1], [1, 0], [0, 1], [1, 1]])
     np.testing.assert_array_equal(log.truncated, [[0, 1], [0, 0], [0, 0], [0, 0]])
     np.testing.assert_array_equal(log.reward, [[1, 10], [2, 0], [0, 40], [8, 80]])

@@ -156,9 +156,11 @@ def test_dates_and_times_are_consistent(pure_dir: Path) -> None:
         # or the next one (a logging delay of under an hour, as in the real files).
         hour_of_time = (frame["time_ms"].to_numpy() + 8 * 3_600_000) // 3_600_000
         days = np.array(
-            [np.datetime64(f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}") for d in
-             frame["date"].unique().to_list()]
-        )  # fmt: skip
+            [
+                np.datetime64(f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}")
+                for d in frame["date"].unique().to_list()
+            ]
+        )
         day_of = dict(zip(frame["date"].unique().to_list(), days.astype(np.int64), strict=True))
         bucket = np.array([day_of[d] for d in frame["date"].to_list()]) * 24 + (
             frame["hourmin"].to_numpy() // 100

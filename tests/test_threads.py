@@ -1,4 +1,4 @@
-"""`noetik.agents.threads`: the on-policy agents' thread count, applied and restored."""
+"""`noetik.agents.fast.threads`: the on-policy agents' thread count, applied and restored."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from noetik.agents import ProblemSpec
-from noetik.agents.a2c import A2CConfig
-from noetik.agents.encoders import EncoderConfig
-from noetik.agents.linear import MIN_MACS
-from noetik.agents.ppo import PPOConfig
-from noetik.agents.threads import auto_threads, intra_op_threads, largest_product
+from noetik.agents.algorithms.a2c import A2CConfig
+from noetik.agents.algorithms.ppo import PPOConfig
+from noetik.agents.fast.linear import MIN_MACS
+from noetik.agents.fast.threads import auto_threads, intra_op_threads, largest_product
+from noetik.agents.networks.encoders import EncoderConfig
 from noetik.errors import ConfigError
 
 CPU = torch.device("cpu")

@@ -6,7 +6,7 @@ to it, so ``Agent.load(folder)`` can rebuild any saved agent. See docs/agents.md
 
 from __future__ import annotations
 
-from noetik.agents.base import (
+from noetik.agents.core.base import (
     ALGOS,
     Agent,
     AgentConfig,
@@ -15,8 +15,9 @@ from noetik.agents.base import (
     register,
     resolve_device,
 )
-from noetik.agents.batches import Batch, DeviceReplay, HostReplay
-from noetik.agents.encoders import (
+from noetik.agents.core.batches import Batch, DeviceReplay, HostReplay
+from noetik.agents.core.trainer import Hook, Trainer, TrainerConfig, TrainResult, seed_everything
+from noetik.agents.networks.encoders import (
     Encoder,
     EncoderConfig,
     History,
@@ -24,8 +25,7 @@ from noetik.agents.encoders import (
     MLPEncoder,
     make_encoder,
 )
-from noetik.agents.heads import EnsembleLinear, EnsembleMLP, FusedEnsemble, ItemScorer
-from noetik.agents.trainer import Hook, Trainer, TrainerConfig, TrainResult, seed_everything
+from noetik.agents.networks.heads import EnsembleLinear, EnsembleMLP, FusedEnsemble, ItemScorer
 
 __all__ = [
     "ALGOS",
@@ -56,4 +56,4 @@ __all__ = [
 ]
 
 # Algorithms register themselves in ALGOS when imported.
-from noetik.agents import a2c, bc, cql, dqn, heuristics, iql, ppo  # noqa: F401
+from noetik.agents.algorithms import a2c, bc, cql, dqn, heuristics, iql, ppo  # noqa: F401

@@ -89,8 +89,9 @@ def _hours(log: pl.DataFrame, boot: UserBootstrap) -> dict[str, object]:
 
     def stat(s: np.ndarray, col: int, den: int | None) -> np.ndarray:
         s = s.reshape(-1, 24, 4)
-        return ratio(s[:, :, col], s[:, :, 0].sum(axis=1, keepdims=True) if den is None
-                     else s[:, :, den])  # fmt: skip
+        return ratio(
+            s[:, :, col], s[:, :, 0].sum(axis=1, keepdims=True) if den is None else s[:, :, den]
+        )
 
     share = boot.estimates(summed, lambda s: stat(s, 0, None), 1.0 / 24.0)
     point = np.array([e.value for e in share])

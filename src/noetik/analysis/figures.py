@@ -62,8 +62,10 @@ def attention_figure(a: AttentionResult) -> Figure:
     ax0.axhline(1 / 24, color="grey", ls="--", lw=1, label="uniform 1/24")
     ax0.set(title="Share of interactions by hour", xlabel="hour of day", ylabel="share")
     ax0.legend(fontsize=8)
-    for ests, name, color in ((a.hour_click, "click rate", "tab:orange"),
-                              (a.hour_watch, "watch ratio", "tab:green")):  # fmt: skip
+    for ests, name, color in (
+        (a.hour_click, "click rate", "tab:orange"),
+        (a.hour_watch, "watch ratio", "tab:green"),
+    ):
         v = np.array([e.value for e in ests])
         ax1.plot(range(24), v, color=color, label=name)
         lows, highs = [e.low for e in ests], [e.high for e in ests]
@@ -72,13 +74,18 @@ def attention_figure(a: AttentionResult) -> Figure:
     ax1.legend(fontsize=8)
     labels, shares = zip(*a.length_hist, strict=True)
     ax2.bar(labels, shares, color="tab:purple")
-    ax2.set(title=f"Session length ({a.n_sessions:,} sessions)", xlabel="interactions",
-            ylabel="share of sessions")  # fmt: skip
+    ax2.set(
+        title=f"Session length ({a.n_sessions:,} sessions)",
+        xlabel="interactions",
+        ylabel="share of sessions",
+    )
     labels, shares = zip(*a.return_hist, strict=True)
     ax3.bar(range(len(labels)), shares, color="tab:red")
     ax3.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
-    ax3.set(title=f"Break between sessions (median {a.return_median_h.value:.3g} h)",
-            ylabel="share of breaks")  # fmt: skip
+    ax3.set(
+        title=f"Break between sessions (median {a.return_median_h.value:.3g} h)",
+        ylabel="share of breaks",
+    )
     return fig
 
 
@@ -90,8 +97,9 @@ def preferences_figure(p: PreferenceResult) -> Figure:
     ax0.stackplot(range(len(p.days)), np.nan_to_num(shares), labels=labels)
     step = max(1, len(p.days) // 7)
     ticks = range(0, len(p.days), step)
-    ax0.set_xticks(ticks, [f"{p.days[i] % 10000 // 100:02d}-{p.days[i] % 100:02d}" for i in ticks],
-                   fontsize=8)  # fmt: skip
+    ax0.set_xticks(
+        ticks, [f"{p.days[i] % 10000 // 100:02d}-{p.days[i] % 100:02d}" for i in ticks], fontsize=8
+    )
     ax0.set(title="Tag shares by day", ylabel="share of tagged interactions", ylim=(0, 1))
     ax0.legend(fontsize=7, loc="upper left", ncols=3)
     _bars(ax1, ["observed", "tags shuffled"], [p.entropy, p.entropy_shuffled], "tab:blue")
@@ -125,8 +133,12 @@ def _lift_map(ax: Axes, e: EmotionResult) -> None:
 def emotion_figure(e: EmotionResult) -> Figure:
     """Overall feedback rates, like rate by duration and by tab, precedence lifts."""
     fig, (ax0, ax1, ax2, ax3) = _new(2, 2, (11.0, 8.0))
-    _bars(ax0, [s.removeprefix("is_") for s in EMOTIONS], [e.overall[s] for s in EMOTIONS],
-          "tab:orange")  # fmt: skip
+    _bars(
+        ax0,
+        [s.removeprefix("is_") for s in EMOTIONS],
+        [e.overall[s] for s in EMOTIONS],
+        "tab:orange",
+    )
     ax0.set(title="Feedback rates (95 % CI)", ylabel="rate per interaction")
     if all(e.overall[s].value > 0 for s in EMOTIONS):
         ax0.set_yscale("log")
@@ -153,8 +165,10 @@ def habits_figure(h: HabitResult) -> Figure:
         v, err = _parts(c.values)
         ax.errorbar(c.x, v, yerr=err, marker="o", capsize=3)
         mark = " *" if c.within_slope.robust else ""
-        ax.set_title(f"{c.outcome}: slope {c.slope.value:.3g}, within {c.within_slope.value:.3g}"
-                     f"{mark}", fontsize=9)  # fmt: skip
+        ax.set_title(
+            f"{c.outcome}: slope {c.slope.value:.3g}, within {c.within_slope.value:.3g}{mark}",
+            fontsize=9,
+        )
         ax.set(xlabel=f"session {c.reward.replace('_', ' ')}", ylabel=c.outcome)
     return fig
 

@@ -43,7 +43,7 @@ def _attention_rows(r: BehaviourReport) -> list[Row]:
         ("median session duration (min)", a.minutes_median, "num"),
         ("median break between sessions (h)", a.return_median_h, "num"),
         ("breaks ending within 24 h", a.return_within_24h, "pct"),
-    ]  # fmt: skip
+    ]
 
 
 def _preference_rows(r: BehaviourReport) -> list[Row]:
@@ -65,31 +65,68 @@ def _emotion_lines(r: BehaviourReport, level: int) -> list[str]:
     e = r.emotion
     rows = [[s, *_cells(e.overall[s], "pct")] for s in ("is_click", "long_view", *EMOTIONS)]
     lines = _table(["signal", "rate", f"{level} % CI", "robust"], rows)
-    chosen = [p for p in e.precedence if p.signal == p.previous or (
-        p.signal == "is_like" and p.previous in ("is_click", "long_view"))]  # fmt: skip
-    header = ["signal", "after", "P(after)", "P(otherwise)", "lift", f"{level} % CI", "robust",
-              "user-shuffled", "session-shuffled", "events"]  # fmt: skip
+    chosen = [
+        p
+        for p in e.precedence
+        if p.signal == p.previous
+        or (p.signal == "is_like" and p.previous in ("is_click", "long_view"))
+    ]
+    header = [
+        "signal",
+        "after",
+        "P(after)",
+        "P(otherwise)",
+        "lift",
+        f"{level} % CI",
+        "robust",
+        "user-shuffled",
+        "session-shuffled",
+        "events",
+    ]
     body = [
-        [p.signal, p.previous, pct(p.after.value), pct(p.otherwise.value),
-         *_cells(p.lift, "x"), f"{num(p.user_shuffled_lift)}x",
-         f"{num(p.shuffled_lift)}x", str(p.n_events)]
+        [
+            p.signal,
+            p.previous,
+            pct(p.after.value),
+            pct(p.otherwise.value),
+            *_cells(p.lift, "x"),
+            f"{num(p.user_shuffled_lift)}x",
+            f"{num(p.shuffled_lift)}x",
+            str(p.n_events),
+        ]
         for p in chosen
-    ]  # fmt: skip
+    ]
     return [*lines, "", *_table(header, body)]
 
 
 def _habit_lines(r: BehaviourReport, level: int) -> list[str]:
-    header = ["reward", "outcome", "sessions", "bin means", "slope", f"{level} % CI",
-              "within-user slope", f"{level} % CI", "Spearman (bins)"]  # fmt: skip
+    header = [
+        "reward",
+        "outcome",
+        "sessions",
+        "bin means",
+        "slope",
+        f"{level} % CI",
+        "within-user slope",
+        f"{level} % CI",
+        "Spearman (bins)",
+    ]
     body = []
     for c in r.habits.curves:
         slope, within = _cells(c.slope, "num"), _cells(c.within_slope, "num")
-        body.append([
-            c.reward, c.outcome, str(c.n_sessions), " / ".join(num(v.value) for v in c.values),
-            slope[0] + (" *" if c.slope.robust else ""), slope[1],
-            within[0] + (" *" if c.within_slope.robust else ""), within[1],
-            num(c.spearman.value),
-        ])  # fmt: skip
+        body.append(
+            [
+                c.reward,
+                c.outcome,
+                str(c.n_sessions),
+                " / ".join(num(v.value) for v in c.values),
+                slope[0] + (" *" if c.slope.robust else ""),
+                slope[1],
+                within[0] + (" *" if c.within_slope.robust else ""),
+                within[1],
+                num(c.spearman.value),
+            ]
+        )
     return _table(header, body)
 
 
@@ -144,19 +181,40 @@ def _lift_of(report: BehaviourReport, signal: str, previous: str) -> Estimate:
 def comparison_markdown(reports: Mapping[str, BehaviourReport]) -> str:
     """One row per labelled report: the headline numbers side by side (e.g. the real data,
     the synthetic data and logs simulated under several policies)."""
-    header = ["log", "users", "like rate", "hate rate", "like after like", "like after click",
-              "tag entropy (bits)", "concentration (bits)", "drift excess (bits)"]  # fmt: skip
+    header = [
+        "log",
+        "users",
+        "like rate",
+        "hate rate",
+        "like after like",
+        "like after click",
+        "tag entropy (bits)",
+        "concentration (bits)",
+        "drift excess (bits)",
+    ]
     rows = []
     for label, r in reports.items():
         p = r.preferences
-        tags = [_short(p.entropy, "num"), _short(p.concentration, "num"),
-                _short(p.drift_excess, "num")] if p else ["–"] * 3  # fmt: skip
-        rows.append([
-            label, f"{r.n_users:,}", _short(r.emotion.overall["is_like"], "pct"),
-            _short(r.emotion.overall["is_hate"], "pct"),
-            _short(_lift_of(r, "is_like", "is_like"), "x"),
-            _short(_lift_of(r, "is_like", "is_click"), "x"), *tags,
-        ])  # fmt: skip
+        tags = (
+            [
+                _short(p.entropy, "num"),
+                _short(p.concentration, "num"),
+                _short(p.drift_excess, "num"),
+            ]
+            if p
+            else ["–"] * 3
+        )
+        rows.append(
+            [
+                label,
+                f"{r.n_users:,}",
+                _short(r.emotion.overall["is_like"], "pct"),
+                _short(r.emotion.overall["is_hate"], "pct"),
+                _short(_lift_of(r, "is_like", "is_like"), "x"),
+                _short(_lift_of(r, "is_like", "is_click"), "x"),
+                *tags,
+            ]
+        )
     return "\n".join(_table(header, rows))
 
 

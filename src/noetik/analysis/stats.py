@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from noetik.errors import ConfigError
-from noetik.evaluation.online_metrics import resample_counts
+from noetik.evaluation.online.metrics import resample_counts
 
 #: Largest number of counts held in memory at once (replicates x users).
 _CHUNK_CELLS = 4_000_000

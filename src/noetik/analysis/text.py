@@ -109,8 +109,11 @@ def _preferences(p: PreferenceResult | None, min_tagged: int, level: int) -> lis
         return [f"No user has {min_tagged} tagged interactions: too little data for tastes."]
     tops = ", ".join(f"{t} ({pct(e.value)})" for t, e in zip(p.tags[:3], p.tag_share, strict=False))
     c, d = p.concentration, p.drift_excess
-    conc = "Individual tastes are concentrated" if c.robust and c.value > 0 else (
-        "Individual tastes are no more concentrated than chance")  # fmt: skip
+    conc = (
+        "Individual tastes are concentrated"
+        if c.robust and c.value > 0
+        else ("Individual tastes are no more concentrated than chance")
+    )
     if d.robust and d.value > 0:
         drift = "Preferences drift over time"
     elif d.robust:
@@ -177,8 +180,12 @@ def _emotion(e: EmotionResult, level: int) -> list[str]:
             f"({table.groups[lo]}) to {interval(likes[hi], 'pct', level)} ({table.groups[hi]}); "
             f"{n_robust} of {len(likes)} groups differ robustly from the overall rate."
         )
-    chosen = [pc for pc in e.precedence if pc.signal == pc.previous or (
-        pc.signal == "is_like" and pc.previous in ("is_click", "long_view"))]  # fmt: skip
+    chosen = [
+        pc
+        for pc in e.precedence
+        if pc.signal == pc.previous
+        or (pc.signal == "is_like" and pc.previous in ("is_click", "long_view"))
+    ]
     return out + [_lift_sentence(pc, level) for pc in chosen]
 
 
@@ -189,8 +196,11 @@ def _scaled(e: Estimate, k: float) -> Estimate:
 
 def _slope_sentence(c: HabitCurve, level: int) -> str:
     is_return = c.outcome.startswith("return_")
-    what = f"the chance of a return within {c.outcome[7:]}" if is_return else (
-        "the next session's length")  # fmt: skip
+    what = (
+        f"the chance of a return within {c.outcome[7:]}"
+        if is_return
+        else ("the next session's length")
+    )
     fmt, unit = ("pp", "") if is_return else ("num", " interactions")
     pooled, within = _scaled(c.slope, 0.1), _scaled(c.within_slope, 0.1)
     if within.robust:

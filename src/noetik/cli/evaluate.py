@@ -69,9 +69,13 @@ def evaluate(
         raise ConfigError(f"--random-log: no such file {random_log}")
     kwargs = parse_env_options(env_option or [])
     config = LeaderboardConfig(
-        env_id=env, env_kwargs=tuple(sorted(kwargs.items())), n_users=users, seed=seed, ope=ope,
+        env_id=env,
+        env_kwargs=tuple(sorted(kwargs.items())),
+        n_users=users,
+        seed=seed,
+        ope=ope,
         random_log=None if random_log is None else str(random_log),
-    )  # fmt: skip
+    )
     with make_progress() as progress:
         entries = evaluate_runs(
             run_dirs, config, lambda runs: track(runs, len(runs), "Evaluating runs", progress)
@@ -100,7 +104,7 @@ def _table(entries: list[dict[str, Any]], title: str) -> Table:
 
 def _ope_check(env: str, seed: int, as_json: bool, **changes: int) -> None:
     """Run the default OPE validation check of ``env`` (with ``changes``), print its table."""
-    from noetik.evaluation.ope_check import default_check, format_table, run_ope_check
+    from noetik.evaluation.ope.check import default_check, format_table, run_ope_check
     from noetik.utils.progress import make_progress
 
     with make_progress() as progress:

@@ -35,11 +35,16 @@ def _table(e: Explanation) -> Table:
         margin = "" if c.rank == 1 else f"{c.margin:.3f}"
         table.add_row(what, str(c.item.video_id), f"p={c.probability:.4f}", margin)
     for d in e.history:
-        table.add_row(f"history -{d.past.turns_ago}", str(d.past.item.video_id),
-                      f"attr={d.attribution:+.4f}", f"{100 * d.share:+.1f} %")  # fmt: skip
+        table.add_row(
+            f"history -{d.past.turns_ago}",
+            str(d.past.item.video_id),
+            f"attr={d.attribution:+.4f}",
+            f"{100 * d.share:+.1f} %",
+        )
     for s in e.state:
-        table.add_row(s.group, Text(s.value_text), f"attr={s.attribution:+.4f}",
-                      f"{100 * s.share:+.1f} %")  # fmt: skip
+        table.add_row(
+            s.group, Text(s.value_text), f"attr={s.attribution:+.4f}", f"{100 * s.share:+.1f} %"
+        )
     return table
 
 
@@ -66,8 +71,9 @@ def explain(
     if steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}")
     if method not in METHODS or method == "layer_integrated_gradients":
-        raise ConfigError(f"--method must be integrated_gradients, saliency or input_x_gradient,"
-                          f" got '{method}'")  # fmt: skip
+        raise ConfigError(
+            f"--method must be integrated_gradients, saliency or input_x_gradient, got '{method}'"
+        )
     if n_users < 1:
         raise ConfigError(f"--sample must be >= 1, got {n_users}")
     agent, contexts = run_contexts(run_dir, user or None, n_users)

@@ -39,6 +39,13 @@ def report(
     for name, path in (("--leaderboard", leaderboard), ("--sim", sim), ("--tradeoff", tradeoff)):
         if path is not None and not path.exists():
             raise ConfigError(f"{name}: no such file or folder {path}")
-    path = write_report(run_dir, out, leaderboard=leaderboard, sim_dir=sim, tradeoff_dir=tradeoff,
-                        users=users, seed=seed)  # fmt: skip
+    path = write_report(
+        run_dir,
+        out,
+        leaderboard=leaderboard,
+        sim_dir=sim,
+        tradeoff_dir=tradeoff,
+        users=users,
+        seed=seed,
+    )
     typer.echo(str(path))

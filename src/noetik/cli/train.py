@@ -24,6 +24,7 @@ if not _OUT.is_terminal:
 
 
 def _config(algo: str, config_file: Path | None, seed: int | None, encoder: str | None) -> Any:
+    import noetik.evaluation  # noqa: F401  (registers the simulator's oracle, greedy)
     from noetik.agents import ALGOS
 
     if algo not in ALGOS:
@@ -63,14 +64,19 @@ def train(
     env_option: list[str] | None = EnvOptionOpt,
 ) -> None:
     """Train ALGO offline on logged data (--data) or online in an environment (--env)."""
-    from noetik.agents.runs import RunSource, train_run
+    from noetik.agents.core.runs import RunSource, train_run
 
     if data is not None and env is not None:
         raise ConfigError("give either --data or --env, not both (neither: built-in data)")
     agent_config = _config(algo, config, seed, encoder)
     options = tuple(sorted(parse_env_options(env_option or []).items()))
-    source = RunSource(data_dir=str(data) if data else None, env_id=env, num_envs=num_envs,
-                       env_kwargs=options, cache_dir=str(cache) if cache else None)  # fmt: skip
+    source = RunSource(
+        data_dir=str(data) if data else None,
+        env_id=env,
+        num_envs=num_envs,
+        env_kwargs=options,
+        cache_dir=str(cache) if cache else None,
+    )
     result = train_run(agent_config, source, out, steps, resume=resume)
     shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
     _OUT.print(f"trained {algo} for {result.steps:,} steps -> {out}")
@@ -86,7 +92,8 @@ def act(
     n_users: int = typer.Option(3, "--sample", help="Users to sample when no --user is given."),
 ) -> None:
     """Top-k recommendations with scores for the given users (or a few sample users)."""
-    from noetik.agents.runs import RUN_FILE, recommend_for_run
+    import noetik.evaluation  # noqa: F401  (registers the simulator's oracle, greedy)
+    from noetik.agents.core.runs import RUN_FILE, recommend_for_run
 
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
@@ -95,13 +102,17 @@ def act(
     recs = recommend_for_run(run_dir, user or None, k, n_users)
     if as_json:
         payload = [
-            {"user_id": int(u), "items": [
-                {"rank": r + 1, "video_id": int(v), "action": int(a), "score": float(s)}
-                for r, (v, a, s) in enumerate(zip(vids, acts, scs, strict=True))
-            ]}
-            for u, vids, acts, scs in zip(recs.user_ids, recs.video_ids, recs.actions,
-                                         recs.scores, strict=True)
-        ]  # fmt: skip
+            {
+                "user_id": int(u),
+                "items": [
+                    {"rank": r + 1, "video_id": int(v), "action": int(a), "score": float(s)}
+                    for r, (v, a, s) in enumerate(zip(vids, acts, scs, strict=True))
+                ],
+            }
+            for u, vids, acts, scs in zip(
+                recs.user_ids, recs.video_ids, recs.actions, recs.scores, strict=True
+            )
+        ]
         typer.echo(json.dumps(payload, indent=2))
         return
     table = Table("user", "rank", "video_id", "score", title=f"Top {k} ({run_dir})")

@@ -240,9 +240,13 @@ class OnlineStates:
     """
 
     def __init__(
-        self, tables: OnlineStateTables, batch_size: int, history_len: int = 10,
-        *, clock_lag_s: float = DEFAULT_CLOCK_LAG_S,
-    ) -> None:  # fmt: skip
+        self,
+        tables: OnlineStateTables,
+        batch_size: int,
+        history_len: int = 10,
+        *,
+        clock_lag_s: float = DEFAULT_CLOCK_LAG_S,
+    ) -> None:
         if batch_size < 1 or history_len < 1:
             raise ValueError("batch_size and history_len must be >= 1")
         self.tables, self.batch_size, self.history_len = tables, batch_size, history_len
@@ -272,10 +276,13 @@ class OnlineStates:
         rows = np.asarray(rows, dtype=np.int64)
         k, n = self.history_len, len(rows)
         h = history or LoggedHistory(
-            np.full((n, k), self.tables.n_actions), np.zeros((n, k, N_SIGNALS), np.float32),
-            np.zeros((n, k)), np.zeros((n, k), bool), np.zeros(n, np.int64),
+            np.full((n, k), self.tables.n_actions),
+            np.zeros((n, k, N_SIGNALS), np.float32),
+            np.zeros((n, k)),
+            np.zeros((n, k), bool),
+            np.zeros(n, np.int64),
             np.zeros((n, len(CUM_SIGNALS))),
-        )  # fmt: skip
+        )
         if h.items.shape != (n, k):
             raise ValueError(f"history must have shape ({n}, {k}), got {h.items.shape}")
         count = h.mask.sum(axis=1)
@@ -307,9 +314,14 @@ class OnlineStates:
         return out
 
     def observe(
-        self, time_s: np.ndarray, tab: np.ndarray, step: np.ndarray,
-        *, hour: np.ndarray | None = None, weekday: np.ndarray | None = None,
-    ) -> np.ndarray:  # fmt: skip
+        self,
+        time_s: np.ndarray,
+        tab: np.ndarray,
+        step: np.ndarray,
+        *,
+        hour: np.ndarray | None = None,
+        weekday: np.ndarray | None = None,
+    ) -> np.ndarray:
         """(B, 128) float32 states before a video is shown at ``time_s`` (B,) float64 Unix
         seconds, in app ``tab`` (B,) int (outside 0..14: no tab) at episode ``step`` (B,) int.
 
@@ -353,9 +365,14 @@ class OnlineStates:
         out[:, _S["hist.duration"].start] = self._win[:, N_SIGNALS] / known
 
     def push(
-        self, items: np.ndarray, signals: np.ndarray, time_s: np.ndarray,
-        *, mask: np.ndarray | None = None, duration_ms: np.ndarray | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        items: np.ndarray,
+        signals: np.ndarray,
+        time_s: np.ndarray,
+        *,
+        mask: np.ndarray | None = None,
+        duration_ms: np.ndarray | None = None,
+    ) -> None:
         """Append shown actions ``items`` (B,) int64 with their raw ``signals`` (B, 12)
         (:data:`SIGNALS` order) at ``time_s`` (B,) float64 to each row's history.
 

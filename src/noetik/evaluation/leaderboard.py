@@ -1,8 +1,8 @@
 """The leaderboard: runs compared across three lenses, each metric as ``{"mean", "low", "high"}``.
 
-* ``online``: sessions in a simulator (:func:`~noetik.evaluation.online.evaluate_online`);
+* ``online``: sessions in a simulator (:func:`~noetik.evaluation.online.sessions.evaluate_online`);
 * ``ope``: off-policy estimates on the held-out (test) split of an offline run's logged data
-  (:func:`~noetik.evaluation.logged_ope.evaluate_logged`);
+  (:func:`~noetik.evaluation.ope.logged.evaluate_logged`);
 * ``random_log``: ranking metrics on a random-exposure log
   (:func:`~noetik.evaluation.random_log.evaluate_random_log`), with the popularity and random
   scorers as reference rows (``algo`` ``reference``).
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from noetik.agents.base import Agent
-from noetik.agents.runs import RunSource, read_run
+from noetik.agents.core.base import Agent
+from noetik.agents.core.runs import RunSource, read_run
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
-from noetik.evaluation.online import evaluate_online
+from noetik.evaluation.online.sessions import evaluate_online
 from noetik.simulators.kuairand.store import read_meta
 from noetik.utils.io import write_json, write_text
 
@@ -101,7 +101,7 @@ class _Datasets:
 
     def ope_lens(self, agent: Agent, data: DataKey) -> Lens:
         """The ``ope`` lens on the test split (the behaviour model fitted once per dataset)."""
-        from noetik.evaluation.logged_ope import (
+        from noetik.evaluation.ope.logged import (
             LoggedOPEConfig,
             LoggedSplits,
             evaluate_logged,
@@ -139,8 +139,10 @@ class _Datasets:
         log = load_random_log(self.dataset(data), log=self.config.random_log)
         config = RandomLogConfig(seed=self.config.seed)
         several = sum("random_log" in slot for slot in self.slots.values()) > 0
-        for name, scorer in (("popularity", popularity_scorer(self.train(data))),
-                             ("random", random_scorer(self.config.seed))):  # fmt: skip
+        for name, scorer in (
+            ("popularity", popularity_scorer(self.train(data))),
+            ("random", random_scorer(self.config.seed)),
+        ):
             lens = evaluate_random_log(scorer, log, config)
             where = f"reference:{name}" + (f"@{data[0]}" if several else "")
             self.references.append(_entry(where, "reference", random_log=lens))
@@ -200,7 +202,16 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: Path) -> tuple[Pat
     for entry in entries:
         for lens in LENSES:
             for metric, value in (entry.get(lens) or {}).items():
-                writer.writerow([entry["run"], entry["algo"], lens, metric,
-                                 value["mean"], value["low"], value["high"]])  # fmt: skip
+                writer.writerow(
+                    [
+                        entry["run"],
+                        entry["algo"],
+                        lens,
+                        metric,
+                        value["mean"],
+                        value["low"],
+                        value["high"],
+                    ]
+                )
     write_text(csv_path, buffer.getvalue())
     return json_path, csv_path

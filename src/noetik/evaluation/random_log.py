@@ -28,9 +28,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from noetik.agents.base import Agent, ProblemSpec
-from noetik.agents.encoders import History
-from noetik.agents.heuristics import popularity_counts
+from noetik.agents.algorithms.heuristics import popularity_counts
+from noetik.agents.core.base import Agent, ProblemSpec
+from noetik.agents.networks.encoders import History
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.episodes import assign_episodes
 from noetik.data.features import STATE_COLUMNS, FeatureConfig, build_states
@@ -38,8 +38,8 @@ from noetik.data.rewards import SIGNALS, RewardConfig, signals_expr
 from noetik.data.schema import BINARY_SIGNALS, FileKind
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
 from noetik.errors import ConfigError, DataError
-from noetik.evaluation.online import wants_history
-from noetik.evaluation.online_metrics import bootstrap_table
+from noetik.evaluation.online.metrics import bootstrap_table
+from noetik.evaluation.online.sessions import wants_history
 from noetik.simulators.kuairand.examples import HEADS, read_log
 from noetik.simulators.kuairand.model import FittedSimulator
 from noetik.utils.arrays import IdIndex
@@ -169,13 +169,19 @@ def load_random_log(
     vocab, n = ItemVocab.from_ids(video_ids), frame.height
     done, next_index = episode_links(episode_id)
     context = Transitions(
-        obs=np.zeros((n, 0), dtype=np.float16), action=vocab.encode(video_ids),
-        reward=np.zeros(n, dtype=np.float32), done=done, next_index=next_index,
-        episode_id=episode_id, step=step.astype(np.int32),
+        obs=np.zeros((n, 0), dtype=np.float16),
+        action=vocab.encode(video_ids),
+        reward=np.zeros(n, dtype=np.float32),
+        done=done,
+        next_index=next_index,
+        episode_id=episode_id,
+        step=step.astype(np.int32),
         user_id=frame["user_id"].to_numpy().astype(np.int32),
-        time_ms=frame["time_ms"].to_numpy().astype(np.int64), signals=signals, vocab=vocab,
+        time_ms=frame["time_ms"].to_numpy().astype(np.int64),
+        signals=signals,
+        vocab=vocab,
         reward_config=RewardConfig(),
-    )  # fmt: skip
+    )
     rows = np.flatnonzero(keep).astype(np.int64)
     user_id = context.user_id[rows].astype(np.int64)
     return RandomLog(obs, user_id, video_ids[rows], signals[rows], rows, context)
@@ -234,7 +240,7 @@ def user_bootstrap(
     the mean over users where defined, and the percentile interval at ``level`` of replicates
     that resample the U users with replacement (one resample for all metrics, seeded by
     ``seed``) and average each metric over the drawn users where it is defined — the online
-    lens's :func:`~noetik.evaluation.online_metrics.bootstrap_table` with users as sessions."""
+    lens's :func:`~noetik.evaluation.online.metrics.bootstrap_table` with users as sessions."""
     return bootstrap_table(values, level=level, n_boot=n_boot, seed=seed)
 
 

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from noetik.agents.base import Agent
-from noetik.agents.encoders import History
+from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import History
 from noetik.errors import ConfigError
 
 __all__ = [
@@ -46,8 +46,12 @@ def attention_weights(agent: Agent, obs: Tensor, history: History | None) -> np.
     param = next(agent.parameters(), None)
     device = param.device if param is not None else obs.device
     dtype = param.dtype if param is not None else torch.float32
-    h = History(history.items.to(device), history.signals.to(device, dtype),
-                history.gap_s.to(device, dtype), history.mask.to(device))  # fmt: skip
+    h = History(
+        history.items.to(device),
+        history.signals.to(device, dtype),
+        history.gap_s.to(device, dtype),
+        history.mask.to(device),
+    )
     was = agent.training
     agent.train(False)
     try:
@@ -104,8 +108,10 @@ def attention_rollout(
     """
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 5 or w.shape[-1] != w.shape[-2]:
-        raise ConfigError("attention_rollout needs the full weights (B, L, H, K+1, K+1) of "
-                          f"attention_weights(), got shape {w.shape}")  # fmt: skip
+        raise ConfigError(
+            "attention_rollout needs the full weights (B, L, H, K+1, K+1) of "
+            f"attention_weights(), got shape {w.shape}"
+        )
     t = w.shape[-1]
     eye = np.eye(t)
     rollout = np.broadcast_to(eye, (w.shape[0], t, t)).copy()
@@ -138,8 +144,9 @@ def attention_agreement(
     when one side is constant. ``absolute`` ranks ``|attr|`` (attention has no sign)."""
     attn, attr, m = np.asarray(attn), np.asarray(attr), np.asarray(mask, dtype=bool)
     if not attn.shape == attr.shape == m.shape or attn.ndim != 2:
-        raise ConfigError(f"attn, attr and mask must be (B, K) alike, got {attn.shape}, "
-                          f"{attr.shape}, {m.shape}")  # fmt: skip
+        raise ConfigError(
+            f"attn, attr and mask must be (B, K) alike, got {attn.shape}, {attr.shape}, {m.shape}"
+        )
     ra = rank_average(attn, m)
     rb = rank_average(np.abs(attr) if absolute else attr, m)
     n = m.sum(axis=1)

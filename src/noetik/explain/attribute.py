@@ -42,8 +42,8 @@ from captum.attr import (  # type: ignore[import-untyped]
 )
 from torch import Tensor
 
-from noetik.agents.base import Agent
-from noetik.agents.encoders import History
+from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import History
 from noetik.data.state_layout import STATE_DIM, STATE_SLICES, state_feature_names
 from noetik.errors import ConfigError
 from noetik.explain.targets import (
@@ -132,8 +132,12 @@ def to_agent(agent: Agent, obs: Tensor, history: History | None) -> tuple[Tensor
     dtype = param.dtype if param is not None else torch.float32
     device = param.device if param is not None else obs.device
     if history is not None:
-        history = History(history.items.to(device), history.signals.to(device, dtype),
-                          history.gap_s.to(device, dtype), history.mask.to(device))  # fmt: skip
+        history = History(
+            history.items.to(device),
+            history.signals.to(device, dtype),
+            history.gap_s.to(device, dtype),
+            history.mask.to(device),
+        )
     return obs.to(device=device, dtype=dtype), history
 
 
@@ -152,8 +156,10 @@ def _state_baseline(obs: Tensor, baseline: str | Tensor) -> Tensor:
     if isinstance(baseline, Tensor):
         base = baseline.to(obs)
         if base.shape not in (obs.shape, obs.shape[1:]):
-            raise ConfigError(f"baseline must have shape {tuple(obs.shape)} or "
-                              f"({obs.shape[1]},), got {tuple(base.shape)}")  # fmt: skip
+            raise ConfigError(
+                f"baseline must have shape {tuple(obs.shape)} or "
+                f"({obs.shape[1]},), got {tuple(base.shape)}"
+            )
         return base.expand_as(obs).contiguous()
     if baseline == "zeros":
         return torch.zeros_like(obs)
@@ -172,8 +178,9 @@ class _Problem:
     forward: Callable[..., Tensor]
 
 
-def _problem(path: TargetPath, obs: Tensor, h: History | None, actions: Tensor,
-             base: Tensor) -> _Problem:  # fmt: skip
+def _problem(
+    path: TargetPath, obs: Tensor, h: History | None, actions: Tensor, base: Tensor
+) -> _Problem:
     """Inputs ``(obs[, item vectors, signals, gaps])`` and the matching forward function."""
     if h is None or not path.encoders:
 
@@ -232,17 +239,22 @@ def _run_method(p: _Problem, o: _Options) -> tuple[Tensor, ...]:
     attrs = _captum(p, o)
     if o.vary == "all" or len(attrs) == 1:
         return attrs
-    return tuple(a if (i == 0) == (o.vary == "state") else torch.zeros_like(a)
-                 for i, a in enumerate(attrs))  # fmt: skip
+    return tuple(
+        a if (i == 0) == (o.vary == "state") else torch.zeros_like(a) for i, a in enumerate(attrs)
+    )
 
 
 def _captum(p: _Problem, o: _Options) -> tuple[Tensor, ...]:
     if o.method == "integrated_gradients":
         ig = IntegratedGradients(p.forward)
         attrs = ig.attribute(
-            p.inputs, baselines=p.baselines, additional_forward_args=p.extra, n_steps=o.n_steps,
-            method=o.ig_method, internal_batch_size=o.rows,
-        )  # fmt: skip
+            p.inputs,
+            baselines=p.baselines,
+            additional_forward_args=p.extra,
+            n_steps=o.n_steps,
+            method=o.ig_method,
+            internal_batch_size=o.rows,
+        )
         return tuple(attrs)
     if o.method == "saliency":
         out = Saliency(p.forward).attribute(p.inputs, additional_forward_args=p.extra, abs=True)
@@ -250,8 +262,9 @@ def _captum(p: _Problem, o: _Options) -> tuple[Tensor, ...]:
     return tuple(InputXGradient(p.forward).attribute(p.inputs, additional_forward_args=p.extra))
 
 
-def _layer_ig(path: TargetPath, obs: Tensor, h: History, actions: Tensor,
-              o: _Options) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+def _layer_ig(
+    path: TargetPath, obs: Tensor, h: History, actions: Tensor, o: _Options
+) -> tuple[Tensor, Tensor, Tensor]:
     """Layer IG on the item-embedding layers: ``(per-position (B, K), baseline target, delta)``."""
     pad = torch.full_like(h.items, _pad_index(path))
 
@@ -263,9 +276,14 @@ def _layer_ig(path: TargetPath, obs: Tensor, h: History, actions: Tensor,
     lig = LayerIntegratedGradients(forward, layers)
     extra = (obs, h.signals, h.gap_s, h.mask, actions)
     attrs, delta = lig.attribute(
-        h.items, baselines=pad, additional_forward_args=extra, n_steps=o.n_steps,
-        method=o.ig_method, internal_batch_size=o.rows, return_convergence_delta=True,
-    )  # fmt: skip
+        h.items,
+        baselines=pad,
+        additional_forward_args=extra,
+        n_steps=o.n_steps,
+        method=o.ig_method,
+        internal_batch_size=o.rows,
+        return_convergence_delta=True,
+    )
     per_layer = attrs if isinstance(attrs, list) else [attrs]
     positions = torch.stack([t.sum(-1) for t in per_layer]).sum(0)
     with torch.no_grad():
@@ -341,8 +359,9 @@ def attribute(
         return _input_attribution(path, obs, h, actions, o=o, base=_state_baseline(obs, baseline))
 
 
-def _input_attribution(path: TargetPath, obs: Tensor, h: History | None, actions: Tensor, *,
-                       o: _Options, base: Tensor) -> Attribution:  # fmt: skip
+def _input_attribution(
+    path: TargetPath, obs: Tensor, h: History | None, actions: Tensor, *, o: _Options, base: Tensor
+) -> Attribution:
     p = _hold(_problem(path, obs, h, actions, base), o.vary)
     attrs = _run_method(p, o)
     both = tuple(torch.cat([x, b]) for x, b in zip(p.inputs, p.baselines, strict=True))
@@ -361,34 +380,55 @@ def _input_attribution(path: TargetPath, obs: Tensor, h: History | None, actions
         if len(attrs) > 1:
             item, sig_t, gap = attrs[1].sum(-1), attrs[2], attrs[3]
             sig = _host(sig_t * h.mask.unsqueeze(-1))
-            parts = {"item": _host(item * h.mask), "signals": sig.sum(-1),
-                     "gap": _host(gap * h.mask)}  # fmt: skip
+            parts = {
+                "item": _host(item * h.mask),
+                "signals": sig.sum(-1),
+                "gap": _host(gap * h.mask),
+            }
             hist = (parts["item"] + parts["signals"] + parts["gap"]).astype(np.float32)
         else:  # the target does not read the history (e.g. the simulator's signal)
             hist = np.zeros(mask.shape, dtype=np.float32)
     return Attribution(
-        state=state, feature_names=_names(obs.shape[1]), groups=group_sums(state),
-        history=hist, history_mask=mask, target=_host(values[:b]),
-        baseline_target=_host(values[b:]), delta=None if delta is None else _host(delta),
-        method=o.method, target_kind=path.kind, actions=actions.cpu().numpy().astype(np.int64),
-        history_parts=parts, signal_attr=sig,
-    )  # fmt: skip
+        state=state,
+        feature_names=_names(obs.shape[1]),
+        groups=group_sums(state),
+        history=hist,
+        history_mask=mask,
+        target=_host(values[:b]),
+        baseline_target=_host(values[b:]),
+        delta=None if delta is None else _host(delta),
+        method=o.method,
+        target_kind=path.kind,
+        actions=actions.cpu().numpy().astype(np.int64),
+        history_parts=parts,
+        signal_attr=sig,
+    )
 
 
-def _layer_attribution(path: TargetPath, obs: Tensor, h: History | None, actions: Tensor,
-                       o: _Options) -> Attribution:  # fmt: skip
+def _layer_attribution(
+    path: TargetPath, obs: Tensor, h: History | None, actions: Tensor, o: _Options
+) -> Attribution:
     if h is None or not path.encoders:
-        raise ConfigError("method 'layer_integrated_gradients' needs a history agent and a "
-                          "target that reads the history (q or logp)")  # fmt: skip
+        raise ConfigError(
+            "method 'layer_integrated_gradients' needs a history agent and a "
+            "target that reads the history (q or logp)"
+        )
     positions, base_target, delta = _layer_ig(path, obs, h, actions, o)
     with torch.no_grad():
         value = path.fn(obs, h, actions)
     state = np.zeros(tuple(obs.shape), dtype=np.float32)
     hist = _host(positions)
     return Attribution(
-        state=state, feature_names=_names(obs.shape[1]), groups=group_sums(state),
-        history=hist, history_mask=h.mask.cpu().numpy(), target=_host(value),
-        baseline_target=_host(base_target), delta=_host(delta), method="layer_integrated_gradients",
-        target_kind=path.kind, actions=actions.cpu().numpy().astype(np.int64),
+        state=state,
+        feature_names=_names(obs.shape[1]),
+        groups=group_sums(state),
+        history=hist,
+        history_mask=h.mask.cpu().numpy(),
+        target=_host(value),
+        baseline_target=_host(base_target),
+        delta=_host(delta),
+        method="layer_integrated_gradients",
+        target_kind=path.kind,
+        actions=actions.cpu().numpy().astype(np.int64),
         history_parts={"item": hist, "signals": np.zeros_like(hist), "gap": np.zeros_like(hist)},
-    )  # fmt: skip
+    )

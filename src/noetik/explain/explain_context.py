@@ -6,7 +6,7 @@ video id, its tags and duration and the user's feedback on it, the gap to the de
 user's traits (``user_features``) and the decision's context (hour, weekday, tab, step, read
 back from the ``ctx.*`` slices of the state, see :mod:`noetik.data.state_layout`).
 
-The state and history are those of :func:`noetik.agents.recommend.user_states` (the same
+The state and history are those of :func:`noetik.agents.core.recommend.user_states` (the same
 decision ``noetik act`` scores). :class:`ItemCatalogue` (tags and durations of every action) is
 built once per dataset and shared by every context, so a context costs O(K) per user.
 
@@ -25,10 +25,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from noetik.agents.base import Agent
-from noetik.agents.encoders import History
-from noetik.agents.recommend import sample_users, user_states
-from noetik.agents.runs import RUN_FILE, read_run
+from noetik.agents.core.base import Agent
+from noetik.agents.core.recommend import sample_users, user_states
+from noetik.agents.core.runs import RUN_FILE, read_run
+from noetik.agents.networks.encoders import History
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.rewards import SIGNALS
 from noetik.data.schema import FileKind
@@ -92,8 +92,12 @@ class ItemCatalogue:
     def empty(cls, video_ids: np.ndarray) -> ItemCatalogue:
         """A catalogue that knows only the video ids (A,) int64 (no tags, no durations)."""
         n = len(video_ids)
-        return cls(np.asarray(video_ids, dtype=np.int64), np.zeros(n + 1, dtype=np.int64),
-                   np.zeros(0, dtype=np.int32), np.full(n, np.nan))  # fmt: skip
+        return cls(
+            np.asarray(video_ids, dtype=np.int64),
+            np.zeros(n + 1, dtype=np.int64),
+            np.zeros(0, dtype=np.int32),
+            np.full(n, np.nan),
+        )
 
     @classmethod
     def from_dataset(cls, ds: KuaiRandDataset, vocab: ItemVocab) -> ItemCatalogue:
@@ -101,9 +105,12 @@ class ItemCatalogue:
         if not ds.has(FileKind.VIDEO_BASIC):
             return cls.empty(vocab.video_ids)
         frame = (
-            ds.videos().select(pl.col("video_id").cast(pl.Int64), "tags", "video_duration")
-            .unique("video_id", keep="first").sort("video_id").collect()
-        )  # fmt: skip
+            ds.videos()
+            .select(pl.col("video_id").cast(pl.Int64), "tags", "video_duration")
+            .unique("video_id", keep="first")
+            .sort("video_id")
+            .collect()
+        )
         pos, found = IdIndex(frame["video_id"].to_numpy()).lookup(vocab.video_ids)
         counts_all = frame["tags"].list.len().fill_null(0).to_numpy().astype(np.int64)
         counts = np.where(found, counts_all[pos], 0)
@@ -185,9 +192,12 @@ class DecisionContext:
             raise ConfigError(f"history position {position} holds no interaction")
         feedback = dict(zip(SIGNALS, (float(x) for x in self.signals[position]), strict=True))
         return PastInteraction(
-            position, self.history_len - position, self.catalogue.facts(int(self.items[position])),
-            feedback, float(self.gap_s[position]),
-        )  # fmt: skip
+            position,
+            self.history_len - position,
+            self.catalogue.facts(int(self.items[position])),
+            feedback,
+            float(self.gap_s[position]),
+        )
 
     def history_facts(self) -> list[PastInteraction]:
         """Every existing past interaction, oldest first."""
@@ -217,9 +227,12 @@ def _traits(ds: KuaiRandDataset, user_ids: np.ndarray) -> list[dict[str, object]
         return [{} for _ in user_ids]
     ids = [int(u) for u in user_ids]
     frame = (
-        ds.users().filter(pl.col("user_id").is_in(ids)).unique("user_id", keep="first")
-        .select(pl.col("user_id").cast(pl.Int64), *TRAIT_COLUMNS).collect()
-    )  # fmt: skip
+        ds.users()
+        .filter(pl.col("user_id").is_in(ids))
+        .unique("user_id", keep="first")
+        .select(pl.col("user_id").cast(pl.Int64), *TRAIT_COLUMNS)
+        .collect()
+    )
     rows = {
         int(r["user_id"]): {c: r[c] for c in TRAIT_COLUMNS} for r in frame.iter_rows(named=True)
     }
@@ -248,8 +261,13 @@ def decision_contexts(
     obs = states.obs.astype(np.float32)
     out = []
     for r, (u, traits) in enumerate(zip(ids, _traits(ds, ids), strict=True)):
-        arrays = (obs[r], items[r].astype(np.int64), signals[r].astype(np.float32),
-                  gaps[r].astype(np.float32), mask[r].astype(bool))  # fmt: skip
+        arrays = (
+            obs[r],
+            items[r].astype(np.int64),
+            signals[r].astype(np.float32),
+            gaps[r].astype(np.float32),
+            mask[r].astype(bool),
+        )
         out.append(DecisionContext(int(u), *arrays, catalogue, traits, decode_context(obs[r])))
     return out
 
@@ -269,8 +287,10 @@ def run_contexts(
     ds = load_kuairand(source.data_dir, cache_dir=source.cache_dir)
     transitions = build_transitions(ds)
     if len(transitions.vocab) != agent.spec.n_actions:
-        raise ConfigError(f"{run_dir}: the agent's {agent.spec.n_actions} actions do not match "
-                          f"the {len(transitions.vocab)} videos of {ds.root}")  # fmt: skip
+        raise ConfigError(
+            f"{run_dir}: the agent's {agent.spec.n_actions} actions do not match "
+            f"the {len(transitions.vocab)} videos of {ds.root}"
+        )
     ids = np.asarray(users, dtype=np.int64) if users else sample_users(transitions, n_sample, seed)
     history_len = getattr(agent.config.encoder, "history_len", 10)
     return agent, decision_contexts(ds, transitions, ids, history_len)

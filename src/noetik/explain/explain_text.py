@@ -65,15 +65,25 @@ AGREE = 0.5
 #: Spearman correlation from which attention partly agrees with the attributions.
 PARTLY_AGREE = 0.1
 _TARGET_NAMES = {"logp": "log-probability", "q": "Q-value", "signal": "predicted signal"}
-_METHOD_NAMES = {"integrated_gradients": "integrated gradients", "saliency": "saliency",
-                 "input_x_gradient": "gradient x input",
-                 "layer_integrated_gradients": "layer integrated gradients"}  # fmt: skip
+_METHOD_NAMES = {
+    "integrated_gradients": "integrated gradients",
+    "saliency": "saliency",
+    "input_x_gradient": "gradient x input",
+    "layer_integrated_gradients": "layer integrated gradients",
+}
 
 
 # -- naming the data (every value comes from the decision context) -----------------------------
-_EVENTS = {"is_like": "like", "is_follow": "follow", "is_comment": "comment",
-           "is_forward": "forward", "is_hate": "hate", "is_profile_enter": "profile visit",
-           "is_click": "click", "long_view": "long view"}  # fmt: skip
+_EVENTS = {
+    "is_like": "like",
+    "is_follow": "follow",
+    "is_comment": "comment",
+    "is_forward": "forward",
+    "is_hate": "hate",
+    "is_profile_enter": "profile visit",
+    "is_click": "click",
+    "long_view": "long view",
+}
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -128,8 +138,11 @@ def _dims(ctx: DecisionContext, group: str) -> np.ndarray:
 
 
 def _flags(ctx: DecisionContext, feature: str) -> str:
-    names = [n.split(".", 1)[1] for n, x in zip(_names("user.flags"), _dims(ctx, "user.flags"),
-                                                  strict=True) if x > 0.5]  # fmt: skip
+    names = [
+        n.split(".", 1)[1]
+        for n, x in zip(_names("user.flags"), _dims(ctx, "user.flags"), strict=True)
+        if x > 0.5
+    ]
     return ", ".join(names) if names else "no flag set"
 
 
@@ -185,33 +198,52 @@ def _step(ctx: DecisionContext, feature: str) -> str:
 _Describe = Callable[[DecisionContext, str], str]
 #: Slice -> (label, its value for a decision); a slice not listed names its top dimension.
 _GROUPS: dict[str, tuple[str, _Describe]] = {
-    "user.active_degree": ("their activity level", lambda c, f: "user.active_degree="
-                           + str(c.traits.get("user_active_degree") or "unknown")),
+    "user.active_degree": (
+        "their activity level",
+        lambda c, f: "user.active_degree=" + str(c.traits.get("user_active_degree") or "unknown"),
+    ),
     "user.flags": ("their profile flags", _flags),
     "user.counts": ("their social graph", _counts),
     "user.range_bounds": ("their profile ranges", _range),
-    "user.register_days": ("their account age", lambda c, f: "registered "
-                           f"{_user_count(c, 'register_days', _dims(c, 'user.register_days')[0]):,}"
-                           " days ago"),
+    "user.register_days": (
+        "their account age",
+        lambda c, f: (
+            "registered "
+            f"{_user_count(c, 'register_days', _dims(c, 'user.register_days')[0]):,}"
+            " days ago"
+        ),
+    ),
     "hist.last": ("their previous video", _last),
     "hist.mean": ("their recent feedback", _mean),
-    "hist.cum_mean": ("their all-time feedback",
-                      lambda c, f: f"{_signal(f)} rate {_value(c, 'hist.cum_mean', f):.2f}"),
-    "hist.length": ("the length of their history", lambda c, f:
-                    f"{round(math.expm1(_dims(c, 'hist.length')[1])):,} past interactions"),
+    "hist.cum_mean": (
+        "their all-time feedback",
+        lambda c, f: f"{_signal(f)} rate {_value(c, 'hist.cum_mean', f):.2f}",
+    ),
+    "hist.length": (
+        "the length of their history",
+        lambda c, f: f"{round(math.expm1(_dims(c, 'hist.length')[1])):,} past interactions",
+    ),
     "hist.gap": ("the time since their last video", _gap),
-    "hist.span": ("the time span of their last videos",
-                  lambda c, f: _seconds(math.expm1(_dims(c, "hist.span")[0]))),
-    "hist.tags": ("the tags of their recent videos", lambda c, f:
-                  f"{100 * _value(c, 'hist.tags', f):.0f} % in tag bucket "
-                  + f.removeprefix("hist.tag_bucket")),
-    "hist.duration": ("the length of their recent videos",
-                      lambda c, f: "mean " + _seconds(math.expm1(_dims(c, "hist.duration")[0]))),
+    "hist.span": (
+        "the time span of their last videos",
+        lambda c, f: _seconds(math.expm1(_dims(c, "hist.span")[0])),
+    ),
+    "hist.tags": (
+        "the tags of their recent videos",
+        lambda c, f: (
+            f"{100 * _value(c, 'hist.tags', f):.0f} % in tag bucket "
+            + f.removeprefix("hist.tag_bucket")
+        ),
+    ),
+    "hist.duration": (
+        "the length of their recent videos",
+        lambda c, f: "mean " + _seconds(math.expm1(_dims(c, "hist.duration")[0])),
+    ),
     "ctx.hour": ("the hour", lambda c, f: f"{c.context.get('hour')} h"),
     "ctx.weekday": ("the weekday", _weekday),
     "ctx.tab": ("the app tab", _tab),
     "ctx.step": ("the position in the session", _step),
-}  # fmt: skip
+}
 
 
 def describe_group(ctx: DecisionContext, group: str, feature: str) -> tuple[str, str]:
@@ -293,8 +325,10 @@ def _turns(n: int) -> str:
 def _history_phrase(d: HistoryDriver) -> str:
     what, watched = feedback_phrase(d.past.feedback)
     item = d.past.item
-    return (f"the user's {what} on {_video(item)} ({item_phrase(item)}; {watched}; "
-            f"{_turns(d.past.turns_ago)}; {share_text(d.share)})")  # fmt: skip
+    return (
+        f"the user's {what} on {_video(item)} ({item_phrase(item)}; {watched}; "
+        f"{_turns(d.past.turns_ago)}; {share_text(d.share)})"
+    )
 
 
 def _state_phrase(d: StateDriver) -> str:
@@ -327,9 +361,11 @@ def _confidence(e: Explanation) -> str:
     level = confidence_level(top.probability, ru.probability)
     odds = top.probability / ru.probability if ru.probability > 0 else math.inf
     uniform = top.probability * e.n_candidates
-    return (f"The model is {level}: {percent(top.probability)} for {_video(top.item)} against "
-            f"{percent(ru.probability)} for {_video(ru.item)} (odds {odds:.2f} to 1), "
-            f"{uniform:,.1f} times a uniform pick among {e.n_candidates:,}.")  # fmt: skip
+    return (
+        f"The model is {level}: {percent(top.probability)} for {_video(top.item)} against "
+        f"{percent(ru.probability)} for {_video(ru.item)} (odds {odds:.2f} to 1), "
+        f"{uniform:,.1f} times a uniform pick among {e.n_candidates:,}."
+    )
 
 
 def _faithfulness(e: Explanation) -> str:
@@ -358,8 +394,10 @@ def _attention(e: Explanation) -> str:
     attended = [d for d in e.history if d.attention is not None]
     if attended:
         most = max(attended, key=lambda d: d.attention or 0.0)
-        text += (f"; of the videos named, it attends most to {_video(most.past.item)} "
-                 f"({percent(most.attention or 0.0)} of the attention rollout)")  # fmt: skip
+        text += (
+            f"; of the videos named, it attends most to {_video(most.past.item)} "
+            f"({percent(most.attention or 0.0)} of the attention rollout)"
+        )
     return text + "."
 
 

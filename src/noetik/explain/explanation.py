@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from noetik.agents.base import Agent
+from noetik.agents.core.base import Agent
 from noetik.data.state_layout import STATE_LAYOUT, STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
@@ -165,12 +165,15 @@ class Explanation:
             past = PastInteraction(**{**d["past"], "item": item(d["past"]["item"])})
             return HistoryDriver(**{**d, "past": past})
 
-        return cls(**{
-            **data, "recommended": candidate(data["recommended"]),
-            "runner_ups": tuple(candidate(c) for c in data["runner_ups"]),
-            "history": tuple(driver(h) for h in data["history"]),
-            "state": tuple(StateDriver(**s) for s in data["state"]),
-        })  # fmt: skip
+        return cls(
+            **{
+                **data,
+                "recommended": candidate(data["recommended"]),
+                "runner_ups": tuple(candidate(c) for c in data["runner_ups"]),
+                "history": tuple(driver(h) for h in data["history"]),
+                "state": tuple(StateDriver(**s) for s in data["state"]),
+            }
+        )
 
 
 def _candidates(
@@ -185,8 +188,17 @@ def _candidates(
     for rank, a in enumerate(actions, start=1):
         qv = None if q is None else float(q[a])
         qm = None if q is None else float(q[best] - q[a])
-        out.append(Candidate(rank, ctx.catalogue.facts(a), float(scores[a]), float(probs[a]),
-                             float(scores[best] - scores[a]), qv, qm))  # fmt: skip
+        out.append(
+            Candidate(
+                rank,
+                ctx.catalogue.facts(a),
+                float(scores[a]),
+                float(probs[a]),
+                float(scores[best] - scores[a]),
+                qv,
+                qm,
+            )
+        )
     return tuple(out)
 
 
@@ -197,10 +209,14 @@ def _history_drivers(
     valid = np.flatnonzero(ctx.mask & (attr != 0))
     order = valid[np.argsort(-np.abs(attr[valid]), kind="stable")][:n]
     return tuple(
-        HistoryDriver(ctx.past(int(p)), float(attr[p]), float(attr[p]) / total,
-                      None if attn is None else float(attn[p]))
+        HistoryDriver(
+            ctx.past(int(p)),
+            float(attr[p]),
+            float(attr[p]) / total,
+            None if attn is None else float(attn[p]),
+        )
         for p in order
-    )  # fmt: skip
+    )
 
 
 def _state_drivers(
@@ -217,9 +233,18 @@ def _state_drivers(
         feature = sl.feature_names[j]
         label, value = describe_group(ctx, sl.name, feature)
         kind = {"user": "user", "ctx": "context"}.get(sl.name.split(".")[0], "history")
-        out.append(StateDriver(sl.name, kind, float(sums[i]), float(sums[i]) / total, feature,
-                               float(ctx.obs[STATE_SLICES[sl.name].start + j]), label,
-                               value))  # fmt: skip
+        out.append(
+            StateDriver(
+                sl.name,
+                kind,
+                float(sums[i]),
+                float(sums[i]) / total,
+                feature,
+                float(ctx.obs[STATE_SLICES[sl.name].start + j]),
+                label,
+                value,
+            )
+        )
     return tuple(out)
 
 
@@ -280,23 +305,33 @@ def explain_recommendation(
     cands = _candidates(context, scores, q, k_runner_ups)
     kind = target or default_target(agent)
     action = torch.tensor([cands[0].item.action], dtype=torch.int64, device=params.device)
-    attr = attribute(agent, obs, history, actions=action, method=method, target=kind,
-                     n_steps=n_steps)  # fmt: skip
+    attr = attribute(
+        agent, obs, history, actions=action, method=method, target=kind, n_steps=n_steps
+    )
     state = np.asarray(attr.state[0], dtype=np.float64)
     hist = None if attr.history is None else np.asarray(attr.history[0], dtype=np.float64)
     hist_valid = np.zeros(0) if hist is None else hist[context.mask]
     total = float(np.abs(state).sum() + np.abs(hist_valid).sum())
     denom = total if total > 0 else 1.0
     rollout, agreement = _agreement(agent, obs, context, hist)
-    history_drivers = () if hist is None else _history_drivers(context, hist, denom, rollout,
-                                                                 n_history)  # fmt: skip
+    history_drivers = (
+        () if hist is None else _history_drivers(context, hist, denom, rollout, n_history)
+    )
     explanation = Explanation(
-        user_id=context.user_id, recommended=cands[0], runner_ups=cands[1:],
-        n_candidates=int(scores.shape[0]), score_kind=score_kind(agent),
-        history=history_drivers, state=_state_drivers(context, state, denom, n_state),
-        method=attr.method, target_kind=attr.target_kind, n_steps=n_steps,
-        target=float(attr.target[0]), baseline_target=float(attr.baseline_target[0]),
-        delta=None if attr.delta is None else float(attr.delta[0]), total_attribution=total,
+        user_id=context.user_id,
+        recommended=cands[0],
+        runner_ups=cands[1:],
+        n_candidates=int(scores.shape[0]),
+        score_kind=score_kind(agent),
+        history=history_drivers,
+        state=_state_drivers(context, state, denom, n_state),
+        method=attr.method,
+        target_kind=attr.target_kind,
+        n_steps=n_steps,
+        target=float(attr.target[0]),
+        baseline_target=float(attr.baseline_target[0]),
+        delta=None if attr.delta is None else float(attr.delta[0]),
+        total_attribution=total,
         attention_agreement=agreement,
-    )  # fmt: skip
+    )
     return dataclasses.replace(explanation, text=compose_text(explanation))

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from noetik.agents.base import Agent
-from noetik.agents.encoders import History
+from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import History
 from noetik.data.state_layout import STATE_DIM, STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_rollout, attention_weights
@@ -165,13 +165,15 @@ class Perturbation:
     """Most inputs per forward pass."""
 
 
-def _variant(obs: Tensor, history: History | None, keep: Tensor, rows: Tensor,
-             how: Perturbation) -> tuple[Tensor, History | None]:  # fmt: skip
+def _variant(
+    obs: Tensor, history: History | None, keep: Tensor, rows: Tensor, how: Perturbation
+) -> tuple[Tensor, History | None]:
     """Inputs of decisions ``rows`` (N,) with only the units ``keep`` (N, U) present."""
     x, h = obs[rows], None
     if history is not None:
-        h = History(*(t[rows] for t in (history.items, history.signals, history.gap_s,
-                                        history.mask)))  # fmt: skip
+        h = History(
+            *(t[rows] for t in (history.items, history.signals, history.gap_s, history.mask))
+        )
     if how.unit == "state":
         groups = torch.as_tensor(_state_groups(x.shape[1]), device=x.device, dtype=x.dtype)
         dims = (keep.to(x.dtype) @ groups) > 0
@@ -194,8 +196,15 @@ def _valid(history: History | None, scores: np.ndarray, how: Perturbation) -> np
     return np.ones(np.shape(scores), dtype=bool)
 
 
-def _curve(scorer: Scorer, obs: Tensor, history: History | None, scores: np.ndarray,
-           how: Perturbation, *, deletion: bool) -> np.ndarray:  # fmt: skip
+def _curve(
+    scorer: Scorer,
+    obs: Tensor,
+    history: History | None,
+    scores: np.ndarray,
+    how: Perturbation,
+    *,
+    deletion: bool,
+) -> np.ndarray:
     """(B, U + 1) float64 target along the deletion or insertion path of ``scores``."""
     if how.unit not in ("history", "state"):
         raise ConfigError(f"unit must be 'history' or 'state', got {how.unit!r}")
@@ -214,9 +223,12 @@ def _curve(scorer: Scorer, obs: Tensor, history: History | None, scores: np.ndar
 
 
 def deletion_curve(
-    scorer: Scorer, obs: Tensor, history: History | None, scores: np.ndarray,
+    scorer: Scorer,
+    obs: Tensor,
+    history: History | None,
+    scores: np.ndarray,
     how: Perturbation | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """(B, U + 1) float64 target after removing the ``j`` highest-``scores`` valid units,
     j = 0..U (flat once all of a decision's units are gone).
 
@@ -227,9 +239,12 @@ def deletion_curve(
 
 
 def insertion_curve(
-    scorer: Scorer, obs: Tensor, history: History | None, scores: np.ndarray,
+    scorer: Scorer,
+    obs: Tensor,
+    history: History | None,
+    scores: np.ndarray,
     how: Perturbation | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """(B, U + 1) float64 target with only the ``j`` highest-``scores`` valid units present
     (the others removed as in :func:`deletion_curve`), j = 0..U."""
     return _curve(scorer, obs, history, scores, how or Perturbation(), deletion=False)
@@ -263,9 +278,13 @@ def curve_metrics(curves: FaithfulnessCurves, ks: tuple[int, ...]) -> dict[str, 
 
 
 def bootstrap_interval(
-    num: np.ndarray, den: np.ndarray | None = None, *, n_bootstrap: int = 1000,
-    confidence: float = 0.95, seed: int = 0,
-) -> tuple[float, float]:  # fmt: skip
+    num: np.ndarray,
+    den: np.ndarray | None = None,
+    *,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``mean(num)`` (or ``mean(num) / mean(den)``) over
     resamples of the B decisions (``num``, ``den`` (B,) float); NaN when B = 0."""
     if len(num) == 0:
@@ -281,9 +300,10 @@ def bootstrap_interval(
 
 
 def summarize(
-    curves: FaithfulnessCurves, config: FaithfulnessConfig | None = None,
+    curves: FaithfulnessCurves,
+    config: FaithfulnessConfig | None = None,
     reference: FaithfulnessCurves | None = None,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Metrics of ``curves`` with ``_lo``/``_hi`` bootstrap bounds, ``n`` (decisions),
     ``span`` (mean ``f_full - f_empty``, the AUCs' denominator: they mean little near 0) and
     ``curves.extra``; with the ``reference`` (random) curves of the same decisions also its
@@ -321,10 +341,18 @@ def summarize(
 
 
 def unit_scores(
-    agent: Agent, obs: Tensor, history: History | None, method: str, *, target: Target,
-    unit: Unit, actions: Tensor, n_steps: int = 32, simulator: FittedSimulator | None = None,
+    agent: Agent,
+    obs: Tensor,
+    history: History | None,
+    method: str,
+    *,
+    target: Target,
+    unit: Unit,
+    actions: Tensor,
+    n_steps: int = 32,
+    simulator: FittedSimulator | None = None,
     signal: str = "is_click",
-) -> tuple[np.ndarray, dict[str, float]]:  # fmt: skip
+) -> tuple[np.ndarray, dict[str, float]]:
     """``(scores (B, U), extra)``: ``method``'s score of every unit (history positions, or
     state slices summed from the state attribution) and side numbers (IG's mean |delta|).
     Only the units' own inputs are attributed (``attribute(..., vary=unit)``): the rest of the
@@ -335,10 +363,21 @@ def unit_scores(
             raise ConfigError("attention_rollout scores history positions of attention agents")
         return attention_rollout(weights, history.mask.cpu().numpy()), {}
     if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(FAITHFULNESS_METHODS)}, "
-                          f"got {method!r}")  # fmt: skip
-    a = attribute(agent, obs, history, actions=actions, method=method, target=target,  # type: ignore[arg-type]
-                  n_steps=n_steps, simulator=simulator, signal=signal, vary=unit)  # fmt: skip
+        raise ConfigError(
+            f"method must be one of {', '.join(FAITHFULNESS_METHODS)}, got {method!r}"
+        )
+    a = attribute(
+        agent,
+        obs,
+        history,
+        actions=actions,
+        method=method,  # type: ignore[arg-type]
+        target=target,  # type: ignore[arg-type]
+        n_steps=n_steps,
+        simulator=simulator,
+        signal=signal,
+        vary=unit,
+    )
     extra = {} if a.delta is None else {"mean_abs_delta": float(np.abs(a.delta).mean())}
     if unit == "history":
         if a.history is None:
@@ -351,11 +390,18 @@ def unit_scores(
 
 
 def faithfulness_curves(
-    agent: Agent, obs: Tensor, history: History | None, method: str,
-    target: Target | None = None, *, unit: Unit = "history",
-    config: FaithfulnessConfig | None = None, actions: Tensor | None = None,
-    simulator: FittedSimulator | None = None, signal: str = "is_click",
-) -> FaithfulnessCurves:  # fmt: skip
+    agent: Agent,
+    obs: Tensor,
+    history: History | None,
+    method: str,
+    target: Target | None = None,
+    *,
+    unit: Unit = "history",
+    config: FaithfulnessConfig | None = None,
+    actions: Tensor | None = None,
+    simulator: FittedSimulator | None = None,
+    signal: str = "is_click",
+) -> FaithfulnessCurves:
     """Deletion and insertion curves of ``method`` (any of :data:`FAITHFULNESS_METHODS`) for B
     decisions ``obs`` (B, D) / ``history``, on ``target`` of ``actions`` (default: argmax)."""
     cfg = config or FaithfulnessConfig()
@@ -374,17 +420,27 @@ def faithfulness_curves(
 
         if method == "random":
             return _random_curves(scorer, obs, history, cfg, how)
-        scores, extra = unit_scores(agent, obs, history, method, target=kind, unit=unit,
-                                    actions=acts, n_steps=cfg.n_steps, simulator=simulator,
-                                    signal=signal)  # fmt: skip
+        scores, extra = unit_scores(
+            agent,
+            obs,
+            history,
+            method,
+            target=kind,
+            unit=unit,
+            actions=acts,
+            n_steps=cfg.n_steps,
+            simulator=simulator,
+            signal=signal,
+        )
         dele = deletion_curve(scorer, obs, history, scores, how)
         ins = insertion_curve(scorer, obs, history, scores, how)
     n_units = _valid(history, scores, how).sum(1)
     return FaithfulnessCurves(dele, ins, n_units, method, unit, extra)
 
 
-def _random_curves(scorer: Scorer, obs: Tensor, history: History | None,
-                   cfg: FaithfulnessConfig, how: Perturbation) -> FaithfulnessCurves:  # fmt: skip
+def _random_curves(
+    scorer: Scorer, obs: Tensor, history: History | None, cfg: FaithfulnessConfig, how: Perturbation
+) -> FaithfulnessCurves:
     """Curves of ``n_random`` seeded random orderings, averaged per decision."""
     n_units = len(_state_groups(obs.shape[1]))
     if how.unit == "history":
@@ -403,17 +459,34 @@ def _random_curves(scorer: Scorer, obs: Tensor, history: History | None,
 
 
 def faithfulness(
-    agent: Agent, obs: Tensor, history: History | None, method: str,
-    target: Target | None = None, *, unit: Unit = "history",
-    config: FaithfulnessConfig | None = None, actions: Tensor | None = None,
-    simulator: FittedSimulator | None = None, signal: str = "is_click",
-) -> dict[str, float]:  # fmt: skip
+    agent: Agent,
+    obs: Tensor,
+    history: History | None,
+    method: str,
+    target: Target | None = None,
+    *,
+    unit: Unit = "history",
+    config: FaithfulnessConfig | None = None,
+    actions: Tensor | None = None,
+    simulator: FittedSimulator | None = None,
+    signal: str = "is_click",
+) -> dict[str, float]:
     """Faithfulness of ``method`` on B decisions (see the module docs): deletion/insertion
     AUC, comprehensiveness and sufficiency with bootstrap intervals, the same for the random
     baseline (``random_*``) and the paired gains over it (``*_gain``); see :func:`summarize`."""
     curves, reference = (
-        faithfulness_curves(agent, obs, history, m, target, unit=unit, config=config,
-                            actions=actions, simulator=simulator, signal=signal)
+        faithfulness_curves(
+            agent,
+            obs,
+            history,
+            m,
+            target,
+            unit=unit,
+            config=config,
+            actions=actions,
+            simulator=simulator,
+            signal=signal,
+        )
         for m in (method, "random")
-    )  # fmt: skip
+    )
     return summarize(curves, config, reference)

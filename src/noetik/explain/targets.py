@@ -28,11 +28,11 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from noetik.agents.base import Agent
-from noetik.agents.dqn import DQNAgent
-from noetik.agents.encoders import Encoder, History
-from noetik.agents.heads import FusedEnsemble
-from noetik.agents.iql import IQLAgent
+from noetik.agents.algorithms.dqn import DQNAgent
+from noetik.agents.algorithms.iql import IQLAgent
+from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import Encoder, History
+from noetik.agents.networks.heads import FusedEnsemble
 from noetik.errors import ConfigError
 from noetik.simulators.kuairand.examples import HEADS
 from noetik.simulators.kuairand.model import FittedSimulator
@@ -93,8 +93,9 @@ def _members(fused: FusedEnsemble) -> list[nn.Module]:
     if cached is not None and cached[0] == key:
         return cached[1]
     dtype = next(fused.parameters()).dtype  # the template keeps its construction dtype
-    members = [fused.member(i).to(dtype).eval().requires_grad_(False)
-               for i in range(fused.n_members)]  # fmt: skip
+    members = [
+        fused.member(i).to(dtype).eval().requires_grad_(False) for i in range(fused.n_members)
+    ]
     _MEMBERS[fused] = (key, members)
     return members
 
@@ -124,8 +125,10 @@ def _q_path(agent: Agent) -> TargetPath:
         return TargetPath(dqn_q, history_encoders(*critics), "q")
     q_values = getattr(agent, "q_values", None)
     if q_values is None:
-        raise ConfigError(f"target 'q' needs an agent with Q values, {type(agent).__name__} "
-                          "has none (use target='logp')")  # fmt: skip
+        raise ConfigError(
+            f"target 'q' needs an agent with Q values, {type(agent).__name__} "
+            "has none (use target='logp')"
+        )
 
     def generic_q(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
         return _pick(q_values(obs, h), a)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from noetik.agents.base import Agent
-from noetik.agents.runs import RUN_FILE, RunSource, read_run
+from noetik.agents.core.base import Agent
+from noetik.agents.core.runs import RUN_FILE, RunSource, read_run
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.transitions import Transitions, build_transitions
 from noetik.errors import ConfigError
@@ -112,14 +112,18 @@ class RunData:
     def transitions(self) -> Transitions:
         """Every transition of the standard log (offline runs only)."""
         if self.inputs.source.online:
-            raise Unavailable("the run was trained in a simulator (--env); explanations need a "
-                              "run trained on logged data (--data)")  # fmt: skip
+            raise Unavailable(
+                "the run was trained in a simulator (--env); explanations need a "
+                "run trained on logged data (--data)"
+            )
         if "transitions" not in self._cache:
             transitions = build_transitions(self.dataset())
             n_actions = self.agent().spec.n_actions
             if len(transitions.vocab) != n_actions:
-                raise Unavailable(f"the agent's {n_actions} actions do not match the "
-                                  f"{len(transitions.vocab)} videos of the data")  # fmt: skip
+                raise Unavailable(
+                    f"the agent's {n_actions} actions do not match the "
+                    f"{len(transitions.vocab)} videos of the data"
+                )
             self._cache["transitions"] = transitions
         t: Transitions = self._cache["transitions"]
         return t

@@ -98,8 +98,12 @@ def tradeoff_section(data: RunData) -> str:
     plots = sorted(folder.glob("*.png"))
     if not (results or csvs or plots):
         raise Unavailable(f"no results_*.json, *.csv or *.png in {folder}; {TRADEOFF_HOWTO}")
-    parts = [h.para(f"From {folder}: engagement (return per simulated session, 95 % interval) "
-                    "against interpretability measures, one agent per weight.")]  # fmt: skip
+    parts = [
+        h.para(
+            f"From {folder}: engagement (return per simulated session, 95 % interval) "
+            "against interpretability measures, one agent per weight."
+        )
+    ]
     parts += [_results_table(p) for p in results]
     parts += [_csv_table(p) for p in csvs]
     parts += [_plot(p) for p in plots]
@@ -113,13 +117,18 @@ def behaviour_section(data: RunData) -> str:
         from noetik.analysis import behaviour_section as figures_and_text
     except ImportError as exc:
         raise Unavailable(f"the analysis module cannot be imported ({exc})") from None
-    config = BehaviourConfig(seed=data.inputs.seed, n_boot=BEHAVIOUR_BOOT,
-                             max_users=BEHAVIOUR_MAX_USERS)  # fmt: skip
+    config = BehaviourConfig(
+        seed=data.inputs.seed, n_boot=BEHAVIOUR_BOOT, max_users=BEHAVIOUR_MAX_USERS
+    )
     report = analyse_behaviour(data.dataset(), config)
-    parts = [h.para(f"{report.source}: {report.n_rows:,} interactions of {report.n_users:,} "
-                    f"users from {report.first_date} to {report.last_date} (at most "
-                    f"{BEHAVIOUR_MAX_USERS:,} users, seed {config.seed}); 95 % intervals from "
-                    f"{config.n_boot} bootstrap resamples of users.")]  # fmt: skip
+    parts = [
+        h.para(
+            f"{report.source}: {report.n_rows:,} interactions of {report.n_users:,} "
+            f"users from {report.first_date} to {report.last_date} (at most "
+            f"{BEHAVIOUR_MAX_USERS:,} users, seed {config.seed}); 95 % intervals from "
+            f"{config.n_boot} bootstrap resamples of users."
+        )
+    ]
     for title, text, png in figures_and_text(report):
         parts += [f"<h3>{h.esc(title)}</h3>", h.para(text), h.img(png, title)]
     return "\n".join(parts)

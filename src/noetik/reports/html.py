@@ -110,8 +110,10 @@ def interval(entry: dict[str, Any] | None, digits: int = 4) -> str:
     """``mean [low, high]`` of a ``{"mean", "low", "high"}`` dict (``-`` when absent)."""
     if not entry:
         return "-"
-    return f"{fmt(entry.get('mean'), digits)} [{fmt(entry.get('low'), digits)}, " \
-        f"{fmt(entry.get('high'), digits)}]"  # fmt: skip
+    return (
+        f"{fmt(entry.get('mean'), digits)} [{fmt(entry.get('low'), digits)}, "
+        f"{fmt(entry.get('high'), digits)}]"
+    )
 
 
 def para(text: str, cls: str | None = None) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from noetik.agents.encoders import History
-from noetik.agents.recommend import sample_users
+from noetik.agents.core.recommend import sample_users
+from noetik.agents.networks.encoders import History
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_maps, attention_rollout, attention_weights
 from noetik.explain.attribute import attribute
@@ -35,8 +35,18 @@ def _candidate_rows(e: Explanation) -> list[list[Any]]:
     rows = []
     for c in (e.recommended, *e.runner_ups):
         tags = ", ".join(str(t) for t in c.item.tags) or "-"
-        rows.append([c.rank, c.item.video_id, tags, c.item.duration_s, c.score, c.probability,
-                     c.margin, c.q_value])  # fmt: skip
+        rows.append(
+            [
+                c.rank,
+                c.item.video_id,
+                tags,
+                c.item.duration_s,
+                c.score,
+                c.probability,
+                c.margin,
+                c.q_value,
+            ]
+        )
     return rows
 
 
@@ -46,8 +56,9 @@ def _attribution_chart(data: RunData, ctx: DecisionContext, e: Explanation) -> s
     history = ctx.history_tensors() if agent.config.encoder.uses_history else None
     action = torch.tensor([e.recommended.item.action], dtype=torch.int64)
     target: Any = e.target_kind
-    a = attribute(agent, ctx.obs_tensor(), history, actions=action, target=target,
-                  n_steps=e.n_steps)  # fmt: skip
+    a = attribute(
+        agent, ctx.obs_tensor(), history, actions=action, target=target, n_steps=e.n_steps
+    )
     labels = list(a.groups)
     values = [float(v[0]) for v in a.groups.values()]
     if a.history is not None:
@@ -57,8 +68,10 @@ def _attribution_chart(data: RunData, ctx: DecisionContext, e: Explanation) -> s
             values.append(float(a.history[0, p]))
     v = np.asarray(values, dtype=np.float64)
     top = np.argsort(-np.abs(v), kind="stable")[:TOP_ATTRIBUTIONS]
-    title = f"user {ctx.user_id}: largest attributions of the {e.target_kind} of video " \
-        f"{e.recommended.item.video_id}"  # fmt: skip
+    title = (
+        f"user {ctx.user_id}: largest attributions of the {e.target_kind} of video "
+        f"{e.recommended.item.video_id}"
+    )
     return h.img(attribution_bars([labels[i] for i in top], v[top], title), "attributions")
 
 
@@ -79,15 +92,28 @@ def _attention_chart(data: RunData, ctx: DecisionContext) -> str:
 
 def _one_explanation(data: RunData, ctx: DecisionContext) -> str:
     e = explain_recommendation(data.agent(), ctx, k_runner_ups=3)
-    header = ["rank", "video", "tags", "duration (s)", e.score_kind, "probability", "margin",
-              "Q-value"]  # fmt: skip
-    return "\n".join([
-        f"<h3>{h.esc(f'User {e.user_id}: video {e.recommended.item.video_id}')}</h3>",
-        f'<div class="explanation">{h.esc(e.text).replace(chr(10), "<br>")}</div>',
-        h.table(header, _candidate_rows(e), caption="Recommendation and runner-ups"),
-        '<div class="grid"><div>', _attribution_chart(data, ctx, e), "</div><div>",
-        _attention_chart(data, ctx), "</div></div>",
-    ])  # fmt: skip
+    header = [
+        "rank",
+        "video",
+        "tags",
+        "duration (s)",
+        e.score_kind,
+        "probability",
+        "margin",
+        "Q-value",
+    ]
+    return "\n".join(
+        [
+            f"<h3>{h.esc(f'User {e.user_id}: video {e.recommended.item.video_id}')}</h3>",
+            f'<div class="explanation">{h.esc(e.text).replace(chr(10), "<br>")}</div>',
+            h.table(header, _candidate_rows(e), caption="Recommendation and runner-ups"),
+            '<div class="grid"><div>',
+            _attribution_chart(data, ctx, e),
+            "</div><div>",
+            _attention_chart(data, ctx),
+            "</div></div>",
+        ]
+    )
 
 
 def explanations_section(data: RunData) -> str:
@@ -97,9 +123,13 @@ def explanations_section(data: RunData) -> str:
     ids = sample_users(transitions, inputs.users, inputs.seed)
     k = max(data.history_len(), 1)
     contexts = decision_contexts(data.dataset(), transitions, ids, k)
-    parts = [h.para(f"The current decision of {len(ids)} users drawn with seed {inputs.seed} "
-                    "(the state noetik act scores), explained with integrated gradients "
-                    "(32 steps).")]  # fmt: skip
+    parts = [
+        h.para(
+            f"The current decision of {len(ids)} users drawn with seed {inputs.seed} "
+            "(the state noetik act scores), explained with integrated gradients "
+            "(32 steps)."
+        )
+    ]
     return "\n".join(parts + [_one_explanation(data, ctx) for ctx in contexts])
 
 
@@ -149,11 +179,13 @@ def _gain_sentence(name: str, s: dict[str, float]) -> str:
         if clear
         else "does not clearly beat the random ordering on both curves"
     )
-    return (f"{name}: deletion AUC {s['deletion_auc']:.3f} vs {s['random_deletion_auc']:.3f} "
-            f"(gain {s['deletion_auc_gain']:.3f}, 95 % CI {dl:.3f} to {dh:.3f}); insertion AUC "
-            f"{s['insertion_auc']:.3f} vs {s['random_insertion_auc']:.3f} (gain "
-            f"{s['insertion_auc_gain']:.3f}, 95 % CI {il:.3f} to {ih:.3f}); {name} "
-            f"{verdict}.")  # fmt: skip
+    return (
+        f"{name}: deletion AUC {s['deletion_auc']:.3f} vs {s['random_deletion_auc']:.3f} "
+        f"(gain {s['deletion_auc_gain']:.3f}, 95 % CI {dl:.3f} to {dh:.3f}); insertion AUC "
+        f"{s['insertion_auc']:.3f} vs {s['random_insertion_auc']:.3f} (gain "
+        f"{s['insertion_auc_gain']:.3f}, 95 % CI {il:.3f} to {ih:.3f}); {name} "
+        f"{verdict}."
+    )
 
 
 _METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
@@ -183,24 +215,43 @@ def faithfulness_section(data: RunData) -> str:
             continue
         s = summarize(c, cfg, random)
         curves[method] = (c.deletion.mean(0), c.insertion.mean(0))
-        rows.append([method, _ci(s, "deletion_auc"), _ci(s, "insertion_auc"),
-                     _ci(s, "comprehensiveness"), _ci(s, "sufficiency"),
-                     _ci(s, "deletion_auc_gain"), _ci(s, "insertion_auc_gain")])  # fmt: skip
+        rows.append(
+            [
+                method,
+                _ci(s, "deletion_auc"),
+                _ci(s, "insertion_auc"),
+                _ci(s, "comprehensiveness"),
+                _ci(s, "sufficiency"),
+                _ci(s, "deletion_auc_gain"),
+                _ci(s, "insertion_auc_gain"),
+            ]
+        )
         sentences.append(_gain_sentence(method, s))
     curves["random"] = (random.deletion.mean(0), random.insertion.mean(0))
     if rows:
         rows.append(["random", *(_ci(s, f"random_{m}") for m in _METRICS), "-", "-"])
-    header = ["method", "deletion AUC (lower better)", "insertion AUC (higher better)",
-              "comprehensiveness", "sufficiency", "deletion gain vs random",
-              "insertion gain vs random"]  # fmt: skip
-    intro = (f"{len(obs)} decisions of the standard log (seed {data.inputs.seed}), with at least"
-             f" 2 past interactions when the agent reads a history; target: the {target} of "
-             f"the agent's choice; units: {unit} "
-             f"{'positions (removed = masked out)' if unit == 'history' else 'slices'}; random: "
-             f"{cfg.n_random} seeded orderings. AUCs are normalised by the full-minus-empty "
-             "target span; intervals are 95 % bootstrap intervals over decisions.")  # fmt: skip
-    return "\n".join([
-        h.para(intro), h.table(header, rows),
-        "<ul>" + "".join(f"<li>{h.esc(s)}</li>" for s in sentences) + "</ul>",
-        h.img(faithfulness_plot(curves, unit), "deletion and insertion curves"),
-    ])  # fmt: skip
+    header = [
+        "method",
+        "deletion AUC (lower better)",
+        "insertion AUC (higher better)",
+        "comprehensiveness",
+        "sufficiency",
+        "deletion gain vs random",
+        "insertion gain vs random",
+    ]
+    intro = (
+        f"{len(obs)} decisions of the standard log (seed {data.inputs.seed}), with at least"
+        f" 2 past interactions when the agent reads a history; target: the {target} of "
+        f"the agent's choice; units: {unit} "
+        f"{'positions (removed = masked out)' if unit == 'history' else 'slices'}; random: "
+        f"{cfg.n_random} seeded orderings. AUCs are normalised by the full-minus-empty "
+        "target span; intervals are 95 % bootstrap intervals over decisions."
+    )
+    return "\n".join(
+        [
+            h.para(intro),
+            h.table(header, rows),
+            "<ul>" + "".join(f"<li>{h.esc(s)}</li>" for s in sentences) + "</ul>",
+            h.img(faithfulness_plot(curves, unit), "deletion and insertion curves"),
+        ]
+    )

@@ -108,8 +108,10 @@ def faithfulness_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], unit:
             y = pair[which]
             style = "--" if method == "random" else "-"
             ax.plot(np.arange(len(y)), y, style, marker=".", lw=1.4, label=method)
-        ax.set_xlabel(f"{unit} units {'removed' if which == 0 else 'kept'} (most attributed "
-                      "first)", fontsize=8)  # fmt: skip
+        ax.set_xlabel(
+            f"{unit} units {'removed' if which == 0 else 'kept'} (most attributed first)",
+            fontsize=8,
+        )
         ax.set_ylabel("target (mean over decisions)", fontsize=8)
         ax.set_title(f"{label} curve", fontsize=9)
         ax.tick_params(labelsize=7)

@@ -77,14 +77,20 @@ def write_report(
         raise ConfigError(f"users must be >= 1, got {users}")
     run_dir = Path(run_dir)
     inputs = ReportInputs.read(
-        run_dir, leaderboard=leaderboard, sim_dir=sim_dir, tradeoff_dir=tradeoff_dir,
-        users=users, seed=seed,
-    )  # fmt: skip
+        run_dir,
+        leaderboard=leaderboard,
+        sim_dir=sim_dir,
+        tradeoff_dir=tradeoff_dir,
+        users=users,
+        seed=seed,
+    )
     data = RunData(inputs)
     sections = [_build(i, title, builder, data) for i, title, builder in SECTIONS]
     meta = inputs.meta
-    subtitle = (f"{meta.get('algo', '?')} trained for {meta.get('steps', '?')} steps "
-                f"(seed {meta.get('seed', '?')}) in {run_dir}")  # fmt: skip
+    subtitle = (
+        f"{meta.get('algo', '?')} trained for {meta.get('steps', '?')} steps "
+        f"(seed {meta.get('seed', '?')}) in {run_dir}"
+    )
     out = Path(out_path) if out_path is not None else run_dir / "report.html"
     write_text(out, h.page(f"Noetik report: {run_dir.name}", subtitle, sections))
     return out

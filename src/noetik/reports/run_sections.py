@@ -68,12 +68,15 @@ def training_section(inputs: ReportInputs) -> str:
     x = frame["step"].cast(pl.Float64).to_numpy()
     series = {c: frame[c].cast(pl.Float64).to_numpy() for c in numeric}
     last = [(c, float(v[-1]), float(np.nanmin(v)), float(np.nanmax(v))) for c, v in series.items()]
-    return "\n".join([
-        h.para(f"{frame.height:,} logged points up to step {int(x[-1]):,} ({path.name})."),
-        h.img(line_panels(x, series, xlabel="step"), "training curves"),
-        h.details("last, min and max of each column",
-                  h.table(["column", "last", "min", "max"], last)),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            h.para(f"{frame.height:,} logged points up to step {int(x[-1]):,} ({path.name})."),
+            h.img(line_panels(x, series, xlabel="step"), "training curves"),
+            h.details(
+                "last, min and max of each column", h.table(["column", "last", "min", "max"], last)
+            ),
+        ]
+    )
 
 
 def resolve_leaderboard(inputs: ReportInputs) -> Path:
@@ -88,8 +91,10 @@ def resolve_leaderboard(inputs: ReportInputs) -> Path:
     for folder in (inputs.run_dir, inputs.run_dir.parent, inputs.run_dir.parent.parent):
         if (folder / "leaderboard.json").is_file():
             return folder / "leaderboard.json"
-    raise Unavailable("no leaderboard.json in or beside the run folder; run noetik evaluate "
-                      f"{inputs.run_dir} --out {inputs.run_dir}")  # fmt: skip
+    raise Unavailable(
+        "no leaderboard.json in or beside the run folder; run noetik evaluate "
+        f"{inputs.run_dir} --out {inputs.run_dir}"
+    )
 
 
 def _same_run(name: str, run_dir: Path) -> bool:
@@ -108,10 +113,14 @@ def leaderboard_section(inputs: ReportInputs) -> str:
     names = [f"{Path(str(e.get('run', '?'))).name} ({e.get('algo', '?')})" for e in entries]
     current = [_same_run(str(e.get("run", "")), inputs.run_dir) for e in entries]
     header = [n + (" [this run]" if c else "") for n, c in zip(names, current, strict=True)]
-    parts = [h.para(f"{len(entries)} entries from {path}; each cell is the mean with its 95 % "
-                    "interval.")]  # fmt: skip
-    lenses = {"online": "Online (simulated sessions)", "ope": "Off-policy estimates (test split)",
-              "random_log": "Random-exposure log"}  # fmt: skip
+    parts = [
+        h.para(f"{len(entries)} entries from {path}; each cell is the mean with its 95 % interval.")
+    ]
+    lenses = {
+        "online": "Online (simulated sessions)",
+        "ope": "Off-policy estimates (test split)",
+        "random_log": "Random-exposure log",
+    }
     for lens, title in lenses.items():
         metrics: list[str] = []
         for e in entries:
@@ -147,8 +156,9 @@ def _validate(sim_dir: Path, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]
 
     users = np.asarray(meta.get("heldout_random_users") or [], dtype=np.int64)
     if not len(users):
-        raise Unavailable("the simulator holds out no random-log user (noetik sim fit "
-                          "--random-users 0.7)")  # fmt: skip
+        raise Unavailable(
+            "the simulator holds out no random-log user (noetik sim fit --random-users 0.7)"
+        )
     users = users[:MAX_VALIDATION_USERS]
     sim = load_simulator(sim_dir)
     ds = load_kuairand(sim.meta["data_dir"], cache_dir=sim.meta.get("cache_dir"))
@@ -163,25 +173,34 @@ def simulator_section(inputs: ReportInputs) -> str:
     """Provenance and training loss of the simulator, and its held-out validation scores."""
     sim_dir = inputs.simulator_dir()
     if sim_dir is None:
-        raise Unavailable("no simulator folder: the run names no sim_dir; pass --sim SIM_DIR "
-                          "(written by noetik sim fit)")  # fmt: skip
+        raise Unavailable(
+            "no simulator folder: the run names no sim_dir; pass --sim SIM_DIR "
+            "(written by noetik sim fit)"
+        )
     payload = read_json(sim_dir / "simulator.json")
     meta: dict[str, Any] = payload.get("meta", {})
     facts = [
-        ("folder", str(sim_dir)), ("data", meta.get("data_dir")), ("release", meta.get("release")),
+        ("folder", str(sim_dir)),
+        ("data", meta.get("data_dir")),
+        ("release", meta.get("release")),
         ("standard-log rows", meta.get("n_standard_rows")),
         ("random-exposure rows", meta.get("n_random_rows")),
         ("random-log users trained on", len(meta.get("train_random_users") or [])),
         ("random-log users held out", len(meta.get("heldout_random_users") or [])),
-    ]  # fmt: skip
+    ]
     config = flatten(payload.get("config", {}), "config")
     parts = [h.table(["simulator", "value"], facts + config)]
-    losses = {f"{k} loss": np.asarray(v, dtype=np.float64)
-              for k, v in (meta.get("losses") or {}).items() if v}  # fmt: skip
+    losses = {
+        f"{k} loss": np.asarray(v, dtype=np.float64)
+        for k, v in (meta.get("losses") or {}).items()
+        if v
+    }
     if losses:
         epochs = np.arange(1, max(len(v) for v in losses.values()) + 1, dtype=np.float64)
-        padded = {k: np.pad(v, (0, len(epochs) - len(v)), constant_values=math.nan)
-                  for k, v in losses.items()}  # fmt: skip
+        padded = {
+            k: np.pad(v, (0, len(epochs) - len(v)), constant_values=math.nan)
+            for k, v in losses.items()
+        }
         parts.append(h.img(line_panels(epochs, padded, xlabel="epoch"), "simulator loss"))
     parts.append("<h3>Validation on held-out random exposure</h3>")
     try:
@@ -189,7 +208,12 @@ def simulator_section(inputs: ReportInputs) -> str:
     except Unavailable as exc:
         parts.append(h.unavailable(str(exc)))
     else:
-        parts += [h.para(f"Scored on {what} (AUC for binary signals, RMSE and correlation for "
-                         "the watch ratio; baselines: per-video popularity and the same network "
-                         "trained without the debiasing)."), _validation_table(result)]  # fmt: skip
+        parts += [
+            h.para(
+                f"Scored on {what} (AUC for binary signals, RMSE and correlation for "
+                "the watch ratio; baselines: per-video popularity and the same network "
+                "trained without the debiasing)."
+            ),
+            _validation_table(result),
+        ]
     return "\n".join(parts)

@@ -22,21 +22,69 @@ N_TABS = 15
 
 #: Share of standard-log rows per tab in the real Pure sample (tab 0 … 14).
 STANDARD_TAB_SHARE: tuple[float, ...] = (
-    0.0887, 0.7577, 0.0303, 0.0015, 0.0598, 0.0029, 0.0491, 0.0006,
-    0.0047, 0.0006, 0.0003, 0.0010, 0.0023, 0.0003, 0.0002,
-)  # fmt: skip
+    0.0887,
+    0.7577,
+    0.0303,
+    0.0015,
+    0.0598,
+    0.0029,
+    0.0491,
+    0.0006,
+    0.0047,
+    0.0006,
+    0.0003,
+    0.0010,
+    0.0023,
+    0.0003,
+    0.0002,
+)
 
 #: Share of random-log rows per tab in the real Pure sample (almost all in the main feed).
 RANDOM_TAB_SHARE: tuple[float, ...] = (
-    0.0, 0.9915, 0.0005, 0.0, 0.0, 0.0, 0.0, 0.0,
-    0.0, 0.0, 0.0, 0.0080, 0.0, 0.0, 0.0,
-)  # fmt: skip
+    0.0,
+    0.9915,
+    0.0005,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0080,
+    0.0,
+    0.0,
+    0.0,
+)
 
 #: Share of standard-log rows per local (UTC+8) hour 0 … 23 in the real Pure sample.
 HOUR_SHARE: tuple[float, ...] = (
-    0.0408, 0.0244, 0.0163, 0.0098, 0.0079, 0.0089, 0.0163, 0.0252, 0.0324, 0.0390, 0.0452, 0.0508,
-    0.0578, 0.0566, 0.0515, 0.0515, 0.0551, 0.0594, 0.0573, 0.0534, 0.0558, 0.0578, 0.0645, 0.0622,
-)  # fmt: skip
+    0.0408,
+    0.0244,
+    0.0163,
+    0.0098,
+    0.0079,
+    0.0089,
+    0.0163,
+    0.0252,
+    0.0324,
+    0.0390,
+    0.0452,
+    0.0508,
+    0.0578,
+    0.0566,
+    0.0515,
+    0.0515,
+    0.0551,
+    0.0594,
+    0.0573,
+    0.0534,
+    0.0558,
+    0.0578,
+    0.0645,
+    0.0622,
+)
 
 #: Tabs with a two-column (cover grid) UI: a video is only played when the user opens it.
 TWO_COLUMN_TABS: tuple[int, ...] = (0, 3, 7, 8, 11, 12)
@@ -99,9 +147,22 @@ class ModelParams:
     skim_shape: float = 1.6
     """Shape of the log-logistic skip time."""
     tab_offsets: tuple[float, ...] = (
-        0.2, 0.0, 0.0, -2.0, 0.5, -0.9, -1.9, 1.5,
-        -0.5, 3.0, 2.0, -3.0, 0.5, 0.8, -2.0,
-    )  # fmt: skip
+        0.2,
+        0.0,
+        0.0,
+        -2.0,
+        0.5,
+        -0.9,
+        -1.9,
+        1.5,
+        -0.5,
+        3.0,
+        2.0,
+        -3.0,
+        0.5,
+        0.8,
+        -2.0,
+    )
     """Engagement logit offset ``tau_tab`` per tab (tab 0 … 14)."""
     # --- logging policy -------------------------------------------------------------------
     policy_affinity: float = 5.0

@@ -27,39 +27,109 @@ from noetik.utils.seeding import rng
 
 #: Real shares of ``user_active_degree`` (rare values floored at 0.3 % so they show up).
 ACTIVE_DEGREES: tuple[tuple[str, float], ...] = (
-    ("full_active", 0.652), ("high_active", 0.224), ("middle_active", 0.078),
-    ("2_14_day_new", 0.023), ("low_active", 0.011), ("single_low_active", 0.003),
-    ("30day_retention", 0.003), ("day_new", 0.003), ("UNKNOWN", 0.003),
-)  # fmt: skip
+    ("full_active", 0.652),
+    ("high_active", 0.224),
+    ("middle_active", 0.078),
+    ("2_14_day_new", 0.023),
+    ("low_active", 0.011),
+    ("single_low_active", 0.003),
+    ("30day_retention", 0.003),
+    ("day_new", 0.003),
+    ("UNKNOWN", 0.003),
+)
 
 #: Inverse-CDF knots (quantile, value) of the real count columns (value 0 handled apart).
 COUNT_KNOTS: dict[str, tuple[tuple[float, float], ...]] = {
-    "follow_user_num": ((0, 1), (0.1, 16), (0.25, 50), (0.5, 155), (0.75, 430), (0.9, 1021),
-                        (0.99, 4128), (1, 5003)),
-    "fans_user_num": ((0, 1), (0.1, 3), (0.25, 12), (0.5, 55), (0.75, 240), (0.9, 700),
-                      (0.99, 4500), (1, 2_000_000)),
-    "friend_user_num": ((0, 1), (0.1, 2), (0.25, 6), (0.5, 26), (0.75, 110), (0.9, 340),
-                        (0.99, 1700), (1, 4995)),
-    "register_days": ((0, 14), (0.1, 265), (0.25, 683), (0.5, 1188), (0.75, 1701), (0.9, 2108),
-                      (0.99, 2700), (1, 3624)),
-}  # fmt: skip
+    "follow_user_num": (
+        (0, 1),
+        (0.1, 16),
+        (0.25, 50),
+        (0.5, 155),
+        (0.75, 430),
+        (0.9, 1021),
+        (0.99, 4128),
+        (1, 5003),
+    ),
+    "fans_user_num": (
+        (0, 1),
+        (0.1, 3),
+        (0.25, 12),
+        (0.5, 55),
+        (0.75, 240),
+        (0.9, 700),
+        (0.99, 4500),
+        (1, 2_000_000),
+    ),
+    "friend_user_num": (
+        (0, 1),
+        (0.1, 2),
+        (0.25, 6),
+        (0.5, 26),
+        (0.75, 110),
+        (0.9, 340),
+        (0.99, 1700),
+        (1, 4995),
+    ),
+    "register_days": (
+        (0, 14),
+        (0.1, 265),
+        (0.25, 683),
+        (0.5, 1188),
+        (0.75, 1701),
+        (0.9, 2108),
+        (0.99, 2700),
+        (1, 3624),
+    ),
+}
 #: Share of exact zeros of each count column in the real file.
 ZERO_SHARE: dict[str, float] = {
-    "follow_user_num": 0.007, "fans_user_num": 0.042, "friend_user_num": 0.124, "register_days": 0,
-}  # fmt: skip
+    "follow_user_num": 0.007,
+    "fans_user_num": 0.042,
+    "friend_user_num": 0.124,
+    "register_days": 0,
+}
 
 #: The real ``_range`` buckets: (lower bound inclusive, label), zero has its own label "0".
 RANGES: dict[str, tuple[tuple[int, str], ...]] = {
-    "follow_user_num": ((1, "(0,10]"), (11, "(10,50]"), (51, "(50,100]"), (101, "(100,150]"),
-                        (151, "(150,250]"), (251, "(250,500]"), (501, "500+")),
-    "fans_user_num": ((1, "[1,10)"), (10, "[10,100)"), (100, "[100,1k)"), (1000, "[1k,5k)"),
-                      (5000, "[5k,1w)"), (10_000, "[1w,10w)"), (100_000, "[10w,100w)"),
-                      (1_000_000, "[100w,1000w)")),
-    "friend_user_num": ((1, "[1,5)"), (5, "[5,30)"), (30, "[30,60)"), (60, "[60,120)"),
-                        (120, "[120,250)"), (250, "250+")),
-    "register_days": ((1, "1-7"), (8, "8-14"), (15, "15-30"), (31, "31-60"), (61, "61-90"),
-                      (91, "91-180"), (181, "181-365"), (366, "366-730"), (731, "730+")),
-}  # fmt: skip
+    "follow_user_num": (
+        (1, "(0,10]"),
+        (11, "(10,50]"),
+        (51, "(50,100]"),
+        (101, "(100,150]"),
+        (151, "(150,250]"),
+        (251, "(250,500]"),
+        (501, "500+"),
+    ),
+    "fans_user_num": (
+        (1, "[1,10)"),
+        (10, "[10,100)"),
+        (100, "[100,1k)"),
+        (1000, "[1k,5k)"),
+        (5000, "[5k,1w)"),
+        (10_000, "[1w,10w)"),
+        (100_000, "[10w,100w)"),
+        (1_000_000, "[100w,1000w)"),
+    ),
+    "friend_user_num": (
+        (1, "[1,5)"),
+        (5, "[5,30)"),
+        (30, "[30,60)"),
+        (60, "[60,120)"),
+        (120, "[120,250)"),
+        (250, "250+"),
+    ),
+    "register_days": (
+        (1, "1-7"),
+        (8, "8-14"),
+        (15, "15-30"),
+        (31, "31-60"),
+        (61, "61-90"),
+        (91, "91-180"),
+        (181, "181-365"),
+        (366, "366-730"),
+        (731, "730+"),
+    ),
+}
 
 #: Cardinalities of the encrypted categorical features onehot_feat0 … 17 in the real file.
 ONEHOT_CARD: tuple[int, ...] = (2, 7, 50, 1471, 12, 34, 3, 118, 454, 7, 5, 5, 2, 2, 2, 2, 2, 2)
@@ -68,11 +138,18 @@ ONEHOT_NULL: dict[int, float] = {4: 0.032, **{i: 0.026 for i in range(12, 18)}}
 
 VIDEO_TYPES: tuple[tuple[str, float], ...] = (("NORMAL", 0.9899), ("AD", 0.01), ("UNKNOWN", 0.0001))
 UPLOAD_TYPES: tuple[tuple[str, float], ...] = (
-    ("LongImport", 0.40), ("Web", 0.33), ("ShortImport", 0.125), ("Kmovie", 0.12),
-    ("UNKNOWN", 0.011), ("LongCamera", 0.009), ("ShortCamera", 0.006),
-    ("ShareFromOtherApp", 0.004), ("FollowShoot", 0.0015), ("AiCutVideo", 0.0005),
+    ("LongImport", 0.40),
+    ("Web", 0.33),
+    ("ShortImport", 0.125),
+    ("Kmovie", 0.12),
+    ("UNKNOWN", 0.011),
+    ("LongCamera", 0.009),
+    ("ShortCamera", 0.006),
+    ("ShareFromOtherApp", 0.004),
+    ("FollowShoot", 0.0015),
+    ("AiCutVideo", 0.0005),
     ("LipsSync", 0.0005),
-)  # fmt: skip
+)
 
 
 def range_labels(values: I64, column: str) -> NDArray[np.str_]:
@@ -204,15 +281,22 @@ def _upload_dates(world: SyntheticWorld, g: np.random.Generator) -> NDArray[np.s
 
 #: Statistic columns derived from another one: (column, base column, ratio); noise is added.
 _DERIVED: tuple[tuple[str, str, float], ...] = (
-    ("click_like_cnt", "like_cnt", 0.47), ("double_click_cnt", "like_cnt", 0.49),
-    ("cancel_like_cnt", "like_cnt", 0.085), ("direct_comment_cnt", "comment_cnt", 0.75),
-    ("reply_comment_cnt", "comment_cnt", 0.18), ("delete_comment_cnt", "comment_cnt", 0.04),
-    ("comment_like_cnt", "comment_cnt", 1.1), ("cancel_follow_cnt", "follow_cnt", 0.2),
-    ("share_cnt", "like_cnt", 0.013), ("download_cnt", "like_cnt", 0.008),
-    ("report_cnt", "like_cnt", 0.0005), ("collect_cnt", "like_cnt", 0.12),
-    ("cancel_collect_cnt", "collect_cnt", 0.26), ("share_all_cnt", "share_cnt", 2.1),
+    ("click_like_cnt", "like_cnt", 0.47),
+    ("double_click_cnt", "like_cnt", 0.49),
+    ("cancel_like_cnt", "like_cnt", 0.085),
+    ("direct_comment_cnt", "comment_cnt", 0.75),
+    ("reply_comment_cnt", "comment_cnt", 0.18),
+    ("delete_comment_cnt", "comment_cnt", 0.04),
+    ("comment_like_cnt", "comment_cnt", 1.1),
+    ("cancel_follow_cnt", "follow_cnt", 0.2),
+    ("share_cnt", "like_cnt", 0.013),
+    ("download_cnt", "like_cnt", 0.008),
+    ("report_cnt", "like_cnt", 0.0005),
+    ("collect_cnt", "like_cnt", 0.12),
+    ("cancel_collect_cnt", "collect_cnt", 0.26),
+    ("share_all_cnt", "share_cnt", 2.1),
     ("outsite_share_all_cnt", "share_all_cnt", 0.6),
-)  # fmt: skip
+)
 
 
 def _mean_rates(world: SyntheticWorld, users: I64, hour: int = 20, tab: int = 1) -> F64:

@@ -31,10 +31,18 @@ I64 = NDArray[np.int64]
 #: Inverse CDF of the video duration (ms), log-linear between these (quantile, value) knots,
 #: read off the real Pure ``video_features_basic`` file.
 DURATION_KNOTS: tuple[tuple[float, float], ...] = (
-    (0.0, 5_000.0), (0.01, 7_444.0), (0.05, 10_725.0), (0.10, 14_593.0), (0.25, 31_950.0),
-    (0.50, 81_170.0), (0.75, 148_228.0), (0.90, 237_830.0), (0.95, 303_456.0),
-    (0.99, 510_023.0), (1.0, 1_177_720.0),
-)  # fmt: skip
+    (0.0, 5_000.0),
+    (0.01, 7_444.0),
+    (0.05, 10_725.0),
+    (0.10, 14_593.0),
+    (0.25, 31_950.0),
+    (0.50, 81_170.0),
+    (0.75, 148_228.0),
+    (0.90, 237_830.0),
+    (0.95, 303_456.0),
+    (0.99, 510_023.0),
+    (1.0, 1_177_720.0),
+)
 
 #: Play-time thresholds of the official definitions (ms).
 CLICK_THRESHOLD_MS = 7_000

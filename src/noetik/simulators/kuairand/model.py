@@ -110,9 +110,12 @@ class ResponseNet(nn.Module):
     """(128,) float32 buffer: inverse training std of each state dimension."""
 
     def __init__(
-        self, item_features: np.ndarray, config: ResponseModelConfig, obs_mean: np.ndarray,
+        self,
+        item_features: np.ndarray,
+        config: ResponseModelConfig,
+        obs_mean: np.ndarray,
         obs_std: np.ndarray,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         n_items, n_feats = item_features.shape
         self.register_buffer("item_features", torch.as_tensor(item_features, dtype=torch.float32))

@@ -65,9 +65,13 @@ def _states(world: KuaiRandWorld, users: Users) -> OnlineStates:
 
 def _take_history(h: LoggedHistory, rows: IntArray) -> LoggedHistory:
     return LoggedHistory(
-        h.items[rows], h.signals[rows], h.time_s[rows], h.mask[rows], h.n_past[rows],
+        h.items[rows],
+        h.signals[rows],
+        h.time_s[rows],
+        h.mask[rows],
+        h.n_past[rows],
         h.cum_sum[rows],
-    )  # fmt: skip
+    )
 
 
 class LoggedUsers(core.UserSampler):
@@ -163,9 +167,12 @@ class ResponseModel(core.UserModel):
         kr = cast(KuaiRandUsers, users)
         kr.predicted = self.predict(_observe(self.world, kr), action)
         kr.signals = sample_signals(
-            rng, kr.predicted, self.duration_s[action], self.config.watch_ratio_concentration,
+            rng,
+            kr.predicted,
+            self.duration_s[action],
+            self.config.watch_ratio_concentration,
             self.stay,
-        )  # fmt: skip
+        )
         columns = np.ascontiguousarray(kr.signals.T)  # (12, B): rows are independent copies
         return dict(zip(SIGNALS, columns, strict=True))
 
@@ -197,9 +204,16 @@ class ConfigReward(core.RewardFunction):
 
 #: Slices whose every dimension is at most 1.
 _UNIT_SLICES = (
-    "user.active_degree", "user.flags", "user.onehot", "user.missing", "hist.cum_mean",
-    "hist.tags", "ctx.hour", "ctx.weekday", "ctx.tab",
-)  # fmt: skip
+    "user.active_degree",
+    "user.flags",
+    "user.onehot",
+    "user.missing",
+    "hist.cum_mean",
+    "hist.tags",
+    "ctx.hour",
+    "ctx.weekday",
+    "ctx.tab",
+)
 
 
 def state_space() -> spaces.Box:

@@ -1,0 +1,1 @@
+"""Agent core: the contract, the trainer, replay batches, run folders and serving."""

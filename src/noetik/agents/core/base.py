@@ -1,0 +1,424 @@
+"""The agent contract: a frozen config that creates an agent; the agent updates, scores, acts.
+
+>>> config = IQLConfig(lr=1e-4, encoder=EncoderConfig(kind="transformer"))
+>>> agent = config.create(ProblemSpec.from_transitions(train))
+>>> agent.fit(train, steps=100_000, out_dir="runs/iql")       # see noetik.agents.core.trainer
+>>> agent.act(obs)                                             # (B,) int64 action indices
+>>> Agent.load("runs/iql/checkpoint")                          # config.json + safetensors
+
+Every algorithm is one module with a config (``@register("name")``, a frozen dataclass that
+subclasses :class:`AgentConfig`) and an :class:`Agent` subclass that implements
+:meth:`Agent.update` and :meth:`Agent.scores`. Nothing is pickled: weights, optimizer state
+and RNG states are safetensors, everything else JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, TypeVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from noetik.agents.core.batches import DeviceReplay
+from noetik.agents.networks.encoders import Encoder, EncoderConfig, History
+from noetik.agents.networks.heads import ItemScorer
+from noetik.agents.regularisers.terms import InterpretabilityConfig
+from noetik.data.transitions import Transitions
+from noetik.errors import ConfigError
+from noetik.utils.io import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from noetik.agents.core.trainer import Hook, TrainerConfig, TrainResult
+
+__all__ = [
+    "ALGOS",
+    "Agent",
+    "AgentConfig",
+    "BatchSource",
+    "ProblemSpec",
+    "register",
+    "resolve_device",
+    "save_tensors",
+]
+
+#: Every registered algorithm: name -> its config class (filled by :func:`register`).
+ALGOS: dict[str, type[AgentConfig]] = {}
+C = TypeVar("C", bound="type[AgentConfig]")
+
+
+def register(name: str) -> Callable[[C], C]:
+    """Class decorator: register an :class:`AgentConfig` subclass under ``name``."""
+
+    def wrap(cls: C) -> C:
+        old = ALGOS.get(name)
+        if old is not None and old.__qualname__ != cls.__qualname__:
+            raise ConfigError(f"algorithm {name!r} is already registered by {old.__qualname__}")
+        cls.algo = name
+        ALGOS[name] = cls
+        return cls
+
+    return wrap
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; any other name as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def save_tensors(path: Path, tensors: Mapping[str, Tensor]) -> None:
+    """Write ``tensors`` atomically as safetensors (copied to CPU, contiguous, unshared)."""
+    flat = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(flat, str(tmp))
+
+
+@dataclass(frozen=True, eq=False)
+class ProblemSpec:
+    """What an agent must know about the problem before it is built."""
+
+    n_actions: int
+    """A, the number of actions (items); action ``A`` is the history padding index."""
+    obs_dim: int = 128
+    """Dimension of the state vector."""
+    item_features: np.ndarray | None = None
+    """Optional (A, F) float32 side features of every item, read by encoders and scorers."""
+    video_ids: np.ndarray | None = None
+    """Optional (A,) int64 KuaiRand ``video_id`` of every action (for explanations)."""
+
+    @classmethod
+    def from_transitions(
+        cls, t: Transitions, item_features: np.ndarray | None = None
+    ) -> ProblemSpec:
+        """The spec of a logged dataset (its vocabulary defines the actions)."""
+        return cls(t.n_actions, int(t.obs.shape[1]), item_features, t.vocab.video_ids)
+
+    @classmethod
+    def from_env(cls, env: Any, item_features: np.ndarray | None = None) -> ProblemSpec:
+        """The spec of a Gymnasium (vector) env with a Discrete/MultiDiscrete action space."""
+        space = getattr(env, "single_action_space", env.action_space)
+        n = int(space.n) if hasattr(space, "n") else int(np.asarray(space.nvec).flat[0])
+        obs_space = getattr(env, "single_observation_space", env.observation_space)
+        return cls(n, int(np.prod(obs_space.shape)), item_features)
+
+    def save(self, directory: Path) -> None:
+        """``spec.json`` (+ ``spec.safetensors`` with the arrays, when any) in ``directory``."""
+        write_json(directory / "spec.json", {"n_actions": self.n_actions, "obs_dim": self.obs_dim})
+        arrays = {k: torch.from_numpy(np.asarray(v)) for k, v in self._arrays().items()}
+        if arrays:
+            save_tensors(directory / "spec.safetensors", arrays)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        pairs = {"item_features": self.item_features, "video_ids": self.video_ids}
+        return {k: v for k, v in pairs.items() if v is not None}
+
+    @classmethod
+    def load(cls, directory: Path) -> ProblemSpec:
+        """Inverse of :meth:`save`."""
+        meta = json.loads((directory / "spec.json").read_text())
+        path = directory / "spec.safetensors"
+        arrays = {k: v.numpy() for k, v in load_file(str(path)).items()} if path.is_file() else {}
+        return cls(meta["n_actions"], meta["obs_dim"], **arrays)
+
+
+def _from_value(tp: Any, value: Any) -> Any:
+    """Rebuild a field value of type ``tp`` from its JSON form."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
+                return _from_value(arg, value)
+        return value
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, dict):
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp) if f.init}
+        unknown = set(value) - names
+        if unknown:
+            raise ConfigError(f"{tp.__name__} has no field {sorted(unknown)[0]!r}")
+        return tp(**{k: _from_value(hints[k], v) for k, v in value.items()})
+    if origin is tuple and isinstance(value, list):
+        args = typing.get_args(tp)
+        inner = args[0] if args else Any
+        return tuple(_from_value(inner, v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Fields shared by every agent; algorithms subclass it (frozen) and add their own."""
+
+    algo: ClassVar[str] = ""
+    agent_class: ClassVar[type[Agent]]
+
+    seed: int = 0
+    """Seed of the initial weights, the sampling RNG and every other random draw."""
+    device: str = "auto"
+    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``..."""
+    batch_size: int = 256
+    """Transitions per gradient step (offline) / per update (online, see the algorithm)."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    """The state encoder (MLP over the state, or the History Transformer)."""
+    item_embed_dim: int = 64
+    """Item embedding size of :class:`~noetik.agents.networks.heads.ItemScorer` for large pools."""
+    dense_max_actions: int = 4096
+    """Up to this many actions the scorer is a dense linear layer; above, item embeddings."""
+    precision: Literal["float32", "bf16"] = "float32"
+    """Arithmetic of the training forward passes and losses. ``"float32"`` (default): exact
+    float32 everywhere. ``"bf16"``: ``torch.autocast`` to bfloat16 (CPU and CUDA) around each
+    update's forward/loss; weights, gradients, optimizer states, :meth:`Agent.scores` and
+    acting stay float32. Opt-in: faster matmuls on CPUs with AVX512-BF16/AMX and on GPUs, at
+    bf16 rounding (~3 significant digits) of activations, so results differ from float32."""
+    interpretability: InterpretabilityConfig = field(default_factory=InterpretabilityConfig)
+    """Weights of the interpretability terms added to the policy loss (IQL's actor, BC, PPO;
+    other algorithms refuse non-zero weights); all 0 (default) trains exactly as without them."""
+
+    #: Whether the algorithm adds :attr:`interpretability` terms to its loss.
+    supports_interpretability: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.lr <= 0 or not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError("batch_size must be >= 1, lr > 0 and gamma in [0, 1]")
+        if self.interpretability.enabled and not self.supports_interpretability:
+            raise ConfigError(
+                f"{type(self).__name__}: interpretability terms are only "
+                "trained by IQL, BC and PPO; set their weights to 0"
+            )
+        if self.precision not in ("float32", "bf16"):
+            raise ConfigError(f"precision must be 'float32' or 'bf16', got {self.precision!r}")
+
+    def create(self, spec: ProblemSpec) -> Agent:
+        """Build the agent for ``spec``: weights seeded by ``seed``, moved to ``device``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            agent = self.agent_class(self, spec)
+        return agent.to(agent.device)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of every field (nested configs as dicts, tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Inverse of :meth:`to_dict`; an unknown key raises :class:`ConfigError`."""
+        result: Self = _from_value(cls, dict(data))
+        return result
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+class BatchSource(Protocol):
+    """Where :meth:`Agent.update` batches come from (a replay, or rollouts of an env)."""
+
+    def sample(self) -> Any:
+        """The next batch for one ``update``."""
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """Everything needed to resume sampling exactly (RNG states...)."""
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Restore :meth:`state_tensors`."""
+
+
+def item_scorer(in_dim: int, config: AgentConfig, spec: ProblemSpec) -> ItemScorer:
+    """The item scoring head every agent uses: ``(B, in_dim) -> (B, A)`` for ``spec``'s items,
+    dense or through item embeddings as ``config`` says."""
+    return ItemScorer(
+        in_dim, spec.n_actions, config.item_embed_dim, config.dense_max_actions, spec.item_features
+    )
+
+
+class Agent(nn.Module):
+    """Base class of every agent; subclasses build their networks in ``__init__``.
+
+    Subclasses implement :meth:`update` and :meth:`scores`, register optimizers with
+    :meth:`add_optimizer` and keep any other training state (target networks, counters) as
+    modules or buffers so that checkpoints hold it.
+    """
+
+    config: AgentConfig
+
+    def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
+        super().__init__()
+        self.config, self.spec = config, spec
+        self.device = resolve_device(config.device)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    # -- the contract ---------------------------------------------------------------------
+    def update(self, batch: Any) -> dict[str, Tensor]:
+        """One gradient step on ``batch``; metrics as 0-d tensors (never ``.item()`` here)."""
+        raise NotImplementedError
+
+    def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B, A) float32 action scores (Q values or policy logits) for states (B, obs_dim)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: Tensor,
+        history: History | None = None,
+        deterministic: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """(B,) int64 actions: argmax of :meth:`scores`, or a softmax sample when not
+        ``deterministic`` (agents with other exploration override this)."""
+        s = self.scores(obs, history)
+        if deterministic:
+            return s.argmax(dim=-1)
+        return torch.multinomial(torch.softmax(s, dim=-1), 1, generator=generator).squeeze(-1)
+
+    @torch.no_grad()
+    def attention(self, obs: Tensor, history: History | None) -> Tensor | None:
+        """(L, B, heads, K + 1, K + 1) attention of ``self.encoder``; None without one."""
+        encoder = getattr(self, "encoder", None)
+        if not isinstance(encoder, Encoder) or history is None:
+            return None
+        return encoder.attention(obs, history)
+
+    def make_source(self, data: Any) -> BatchSource:
+        """The batch source for ``data``: a device-resident replay of :class:`Transitions`.
+
+        Online agents override this to return a source that steps a Gymnasium ``VectorEnv``.
+        """
+        if not isinstance(data, Transitions):
+            raise ConfigError(f"{type(self).__name__} trains on Transitions, got {type(data)}")
+        k = self.config.encoder.history_len if self.config.encoder.uses_history else 0
+        return DeviceReplay(
+            data,
+            self.config.batch_size,
+            history_len=k,
+            seed=self.config.seed,
+            device=self.device,
+        )
+
+    # -- helpers for subclasses -----------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Wrap an update's forward/loss: bf16 autocast when ``config.precision == "bf16"``."""
+        if self.config.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def make_adam(
+        self, params: Iterable[Any], lr: float, fused: bool = True, **kwargs: Any
+    ) -> torch.optim.Adam:
+        """Adam; with ``fused`` its fused kernel on CPU and CUDA (one kernel per step for all
+        tensors: the same update rule, rounded differently), else torch's default (foreach)."""
+        use_fused = True if fused and self.device.type in ("cpu", "cuda") else None
+        return torch.optim.Adam(params, lr=lr, fused=use_fused, **kwargs)
+
+    # -- state ----------------------------------------------------------------------------
+    def add_optimizer(self, name: str, optimizer: torch.optim.Optimizer) -> None:
+        """Register ``optimizer`` so that checkpoints save and restore its state."""
+        self.optimizers[name] = optimizer
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """Weights (``model.*``) and optimizer tensors (``optim.<name>.<param>.<key>``)."""
+        out = {f"model.{k}": v for k, v in self.state_dict().items()}
+        for name, opt in self.optimizers.items():
+            for pid, state in opt.state_dict()["state"].items():
+                out |= {
+                    f"optim.{name}.{pid}.{k}": v for k, v in state.items() if isinstance(v, Tensor)
+                }
+        return out
+
+    def state_meta(self) -> dict[str, Any]:
+        """The JSON part of the optimizer states (param groups, non-tensor values)."""
+        meta: dict[str, Any] = {}
+        for name, opt in self.optimizers.items():
+            sd = opt.state_dict()
+            scalars = {
+                f"{pid}.{k}": v
+                for pid, st in sd["state"].items()
+                for k, v in st.items()
+                if not isinstance(v, Tensor)
+            }
+            meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars}
+        return json.loads(json.dumps(meta))  # type: ignore[no-any-return]
+
+    def load_state_tensors(
+        self, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None
+    ) -> None:
+        """Restore :meth:`state_tensors` (and the optimizers when ``meta`` is given)."""
+        model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        self.load_state_dict(model)
+        for name, opt in self.optimizers.items():
+            if meta is None or name not in meta:
+                continue
+            state: dict[int, dict[str, Any]] = {}
+            for key, v in _opt_items(tensors, meta[name]["scalars"], f"optim.{name}."):
+                pid, k = key.split(".", 1)
+                state.setdefault(int(pid), {})[k] = v
+            opt.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
+
+    def save(self, directory: str | Path) -> Path:
+        """``config.json``, ``spec.json`` (+ ``spec.safetensors``) and ``model.safetensors``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(
+            directory / "config.json", {"algo": self.config.algo, "config": self.config.to_dict()}
+        )
+        self.spec.save(directory)
+        save_tensors(directory / "model.safetensors", self.state_dict())
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | None = None) -> Agent:
+        """The agent saved by :meth:`save` (or a trainer checkpoint), on ``device``."""
+        directory = Path(directory)
+        payload = json.loads((directory / "config.json").read_text())
+        if payload["algo"] not in ALGOS:
+            raise ConfigError(f"unknown algorithm {payload['algo']!r} in {directory}")
+        config = ALGOS[payload["algo"]].from_dict(payload["config"])
+        if device is not None:
+            config = config.replace(device=device)
+        agent = config.create(ProblemSpec.load(directory))
+        weights = load_file(str(directory / "model.safetensors"), device=str(agent.device))
+        agent.load_state_dict(weights)
+        return agent
+
+    def fit(
+        self,
+        data: Any,
+        steps: int,
+        out_dir: str | Path | None = None,
+        *,
+        hooks: Iterable[Hook] = (),
+        resume: bool = False,
+        trainer: TrainerConfig | None = None,
+    ) -> TrainResult:
+        """Train for ``steps`` updates on ``data`` (Transitions, or a VectorEnv for online
+        agents) with :class:`~noetik.agents.core.trainer.Trainer`; see its docs for the run
+        folder."""
+        from noetik.agents.core.trainer import Trainer, TrainerConfig
+
+        config = trainer or TrainerConfig()
+        config = dataclasses.replace(
+            config,
+            out_dir=str(out_dir) if out_dir else config.out_dir,
+            resume=resume or config.resume,
+        )
+        return Trainer(config).run(self, data, steps, hooks=hooks)
+
+
+def _opt_items(
+    tensors: Mapping[str, Tensor], scalars: Mapping[str, Any], prefix: str
+) -> Iterable[tuple[str, Any]]:
+    yield from ((k[len(prefix) :], v) for k, v in tensors.items() if k.startswith(prefix))
+    yield from scalars.items()

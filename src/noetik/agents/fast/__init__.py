@@ -1,0 +1,1 @@
+"""CPU fast paths behind small interfaces, each tested against its readable reference."""

@@ -1,0 +1,1 @@
+"""Networks shared by the agents: state/history encoders and item-scoring heads."""

@@ -1,0 +1,1 @@
+"""On-policy machinery: batched rollouts in vector environments and episode logs."""

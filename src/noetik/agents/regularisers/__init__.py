@@ -1,0 +1,1 @@
+"""Interpretability regularisers added to the agents' training objectives."""

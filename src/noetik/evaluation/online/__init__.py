@@ -1,0 +1,1 @@
+"""The online lens: sessions of an agent in a (simulated) environment."""

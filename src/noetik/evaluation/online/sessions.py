@@ -1,0 +1,389 @@
+"""Online evaluation: roll a policy out in a batched simulator, one session per simulated user.
+
+Any agent that scores items works. Agents trained offline score the whole video vocabulary of
+their dataset; ``noetik/KuaiRand-v0`` lets them choose among its candidate pool only, so
+:class:`EnvPolicy` maps the pool's video ids to the agent's actions and picks the best-scored
+video of the pool. Transformer agents receive the simulated users' raw history from ``info``.
+
+:func:`evaluate_online` reports, per policy, the mean over users and a 95 % bootstrap interval
+(``{"mean", "low", "high"}``) of:
+
+=====================  =======================================================================
+``return``             sum of the session's rewards
+``length``             steps in the session: under ``leave_model="hazard"`` (KuaiRand-v0) how
+                       long the policy keeps users; the fixed ``episode_length`` otherwise
+``is_click_rate``,     per session, the mean over its steps of the signal (then averaged over
+``watch_ratio``,       users, each session weighing the same); a signal the environment does
+``is_like_rate``,      not report is left out
+``is_hate_rate``
+``distinct_fraction``  distinct items / steps of the session (1: no repeat)
+``intra_similarity``   mean pairwise cosine similarity of the session's items (KuaiRand-v0:
+                       their 24 tag buckets; RECEnv: the item feature vectors)
+``coverage``           distinct items shown across all users / catalogue size (bootstrapped by
+                       resampling users: :func:`.online_metrics.bootstrap_table`)
+=====================  =======================================================================
+
+The diversity metrics need a fixed catalogue indexed by a ``Discrete`` action (KuaiRand-v0,
+RECEnv); slate environments with per-user candidate pools (InterestEvolution) report none.
+Several simulator seeds (``seeds=``) are pooled: users x seeds sessions, resampled together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import History
+from noetik.errors import ConfigError
+from noetik.evaluation.online.history import history_map, last_k, seen_map
+from noetik.evaluation.online.metrics import (
+    bootstrap_table,
+    catalogue,
+    distinct_fraction,
+    intra_similarity,
+)
+from noetik.utils.arrays import IdIndex
+
+__all__ = [
+    "EnvPolicy",
+    "SessionStats",
+    "acts_on_history",
+    "bootstrap_ci",
+    "catalogue",
+    "evaluate_online",
+    "evaluate_policy",
+    "make_eval_envs",
+    "pool_sessions",
+    "run_sessions",
+    "session_table",
+    "wants_history",
+]
+
+_HISTORY_KEYS = ("history_items", "history_signals", "history_gap_s", "history_mask")
+SIGNALS = ("is_click", "watch_ratio", "is_like", "is_hate")
+#: A policy: ``(obs (B, obs_dim) float32, info with (B, ...) arrays) -> actions (B,) int64``.
+Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
+
+
+class EnvPolicy:
+    """Turns an agent into actions of a (vector) environment.
+
+    ``pool_actions`` (P,) int64 is, for each env action, the agent's action index of the same
+    video (``-1`` when the agent does not know it: never chosen). Without video ids on either
+    side, env actions are the agent's actions. ``seed`` seeds the sampling of stochastic
+    (``deterministic=False``) actions. ``exclude_seen``: never show a video of the user's
+    history window in ``info`` (the session so far and the logged past; the same rule for
+    every agent, as recommenders do not re-show what was just watched).
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        envs: Any,
+        deterministic: bool = True,
+        seed: int = 0,
+        exclude_seen: bool = True,
+    ) -> None:
+        self.agent, self.deterministic = agent, deterministic
+        self.seen_map = seen_map(envs) if exclude_seen else None
+        pool = getattr(envs, "candidate_video_ids", None)
+        own = agent.spec.video_ids
+        self.pool_actions: np.ndarray | None = None
+        self.device = next(iter(agent.parameters()), torch.empty(0)).device
+        self._cols: torch.Tensor | None = None
+        self._unknown: torch.Tensor | None = None
+        if pool is not None and own is not None:
+            pos, found = IdIndex(np.sort(own)).lookup(np.asarray(pool))
+            order = np.argsort(own)
+            self.pool_actions = np.where(found, order[pos], -1).astype(np.int64)
+            if not found.any():
+                raise ValueError("the agent knows none of the environment's candidate videos")
+            identity = np.array_equal(self.pool_actions, np.arange(agent.spec.n_actions))
+            if not identity:  # the same actions in the same order need no column selection
+                self._cols = torch.as_tensor(np.maximum(self.pool_actions, 0), device=self.device)
+            if not found.all():
+                self._unknown = torch.as_tensor(~found, device=self.device)
+        self.history_map = history_map(agent, getattr(envs, "vocab_video_ids", None))
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling generator of stochastic actions from ``seed``."""
+        self.generator.manual_seed(seed)
+
+    def __call__(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        """Actions (B,) int64 for observations ``obs`` (B, obs_dim) float32."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        history = self._history(info)
+        with torch.inference_mode():
+            scores = self.agent.scores(obs_t, history)
+            if self._cols is not None:
+                scores = scores.index_select(1, self._cols)
+                if self._unknown is not None:
+                    scores = scores.masked_fill(self._unknown, float("-inf"))
+            scores = self._mask_seen(scores, info)
+            if self.deterministic:
+                actions = scores.argmax(dim=1)
+            else:
+                probs = torch.softmax(scores, dim=1)
+                actions = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
+        return actions.cpu().numpy().astype(np.int64)
+
+    def _mask_seen(self, scores: torch.Tensor, info: dict[str, Any]) -> torch.Tensor:
+        """``scores`` (B, P) with ``-inf`` on the env actions of the history window's videos."""
+        if self.seen_map is None or not all(k in info for k in _HISTORY_KEYS[::3]):
+            return scores
+        items = self.seen_map[np.asarray(info["history_items"])]
+        seen = np.where(np.asarray(info["history_mask"], dtype=bool), items, -1)
+        if (seen < 0).all():
+            return scores
+        b, p = scores.shape
+        cols = torch.as_tensor(np.where(seen >= 0, seen, p), device=scores.device)
+        blocked = torch.zeros(b, p + 1, dtype=torch.bool, device=scores.device)
+        blocked.scatter_(1, cols, True)  # padding and out-of-pool videos land in column p
+        blocked = blocked[:, :p]
+        return scores.masked_fill(blocked, float("-inf"))
+
+    def _history(self, info: dict[str, Any]) -> History | None:
+        """The agent's view of the raw history window in ``info`` (None when absent)."""
+        if not all(k in info for k in _HISTORY_KEYS):
+            return None
+        items, signals, gaps, mask = (np.asarray(info[k]) for k in _HISTORY_KEYS)
+        padding = self.agent.spec.n_actions
+        if self.history_map is not None:
+            items = self.history_map[items]
+        items = np.where(mask & (items < padding), items, padding)
+        k: int = items.shape[1]
+        encoder = getattr(self.agent.config, "encoder", None)
+        if encoder is not None:
+            k = int(encoder.history_len)
+        return History.from_numpy(last_k((items, signals, gaps, mask), k, padding), self.device)
+
+
+@dataclass
+class SessionStats:
+    """Per-user outcomes of one simulated session each (arrays of length n_users)."""
+
+    returns: np.ndarray
+    """(N,) float64 sum of rewards of the session."""
+    lengths: np.ndarray
+    """(N,) int64 steps in the session."""
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per signal the environment reports, (N,) float64 mean over the session's steps."""
+    items: np.ndarray | None = None
+    """(T, N) int64 action shown at each step of each session, ``-1`` after its end (None
+    for non-``Discrete`` action spaces); T is the longest session."""
+
+
+def run_sessions(
+    envs: gym.vector.VectorEnv[Any, Any, Any],
+    policy: Policy,
+    seed: int = 0,
+    signal_names: tuple[str, ...] = SIGNALS,
+    max_steps: int = 10_000,
+) -> SessionStats:
+    """One session for each of the ``envs.num_envs`` users, from ``envs.reset(seed=seed)``.
+
+    Rows that finish stop counting; the policy is called on the rows still in session only
+    (``obs`` and every ``(B, ...)`` array of ``info`` restricted to them), so a short session
+    costs no policy calls after its end. Signals the environment never reports are left out.
+    """
+    n = envs.num_envs
+    obs, info = envs.reset(seed=seed)
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
+    sums: dict[str, np.ndarray] = {}
+    record = isinstance(getattr(envs, "single_action_space", None), spaces.Discrete)
+    shown: list[np.ndarray] = []
+    active = np.ones(n, dtype=bool)
+    for _ in range(max_steps):
+        actions = _act(policy, obs, info, active)
+        obs, reward, terminated, truncated, info = envs.step(actions)
+        returns += np.where(active, reward, 0.0)
+        lengths += active
+        for s in signal_names:
+            if s in info:
+                value = np.where(active, np.asarray(info[s], dtype=np.float64), 0.0)
+                sums[s] = sums[s] + value if s in sums else value
+        if record:
+            shown.append(np.where(active, actions, -1))
+        active &= ~(np.asarray(terminated) | np.asarray(truncated))
+        if not active.any():
+            break
+    means = {s: v / np.maximum(lengths, 1) for s, v in sums.items()}
+    items = np.stack(shown) if shown else None
+    return SessionStats(returns, lengths, means, items)
+
+
+def _act(policy: Policy, obs: np.ndarray, info: dict[str, Any], active: np.ndarray) -> np.ndarray:
+    """(B, ...) int64 actions of every row; rows not ``active`` (B,) get action 0 unasked."""
+    if active.all():
+        return np.asarray(policy(obs, info), dtype=np.int64)
+    n = len(active)
+    rows = np.flatnonzero(active)
+    sub = {
+        k: v[rows]
+        for k, v in info.items()
+        if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n
+    }
+    chosen = np.asarray(policy(obs[rows], sub), dtype=np.int64)
+    out = np.zeros((n, *chosen.shape[1:]), dtype=np.int64)
+    out[rows] = chosen
+    return out
+
+
+def pool_sessions(runs: Sequence[SessionStats]) -> SessionStats:
+    """The sessions of several runs (e.g. one per seed) as one population, runs side by side
+    (items padded with ``-1`` to the longest run; signals every run has)."""
+    if not runs:
+        raise ConfigError("pool_sessions: no runs to pool")
+    names = [s for s in runs[0].signals if all(s in r.signals for r in runs)]
+    items = None
+    if all(r.items is not None for r in runs):
+        parts = [r.items for r in runs if r.items is not None]
+        t = max(p.shape[0] for p in parts)
+        items = np.concatenate(
+            [np.pad(p, ((0, t - p.shape[0]), (0, 0)), constant_values=-1) for p in parts], axis=1
+        )
+    return SessionStats(
+        np.concatenate([r.returns for r in runs]),
+        np.concatenate([r.lengths for r in runs]),
+        {s: np.concatenate([r.signals[s] for r in runs]) for s in names},
+        items,
+    )
+
+
+def _metric_name(signal: str) -> str:
+    return f"{signal}_rate" if signal.startswith("is_") else signal
+
+
+def session_table(
+    stats: SessionStats,
+    n_items: int | None = None,
+    features: np.ndarray | None = None,
+    *,
+    level: float = 0.95,
+    n_boot: int = 2_000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Every metric of ``stats`` (see the module docs) as ``{"mean", "low", "high"}``.
+
+    ``n_items``: catalogue size (the diversity metrics need it and ``stats.items``);
+    ``features`` (n_items, F) float64 item vectors of ``intra_similarity``; ``seed``: of the
+    bootstrap resamples.
+    """
+    per: dict[str, np.ndarray] = {"return": stats.returns, "length": stats.lengths * 1.0}
+    per.update({_metric_name(k): v for k, v in stats.signals.items()})
+    items = stats.items if n_items is not None else None
+    if items is not None:
+        per["distinct_fraction"] = distinct_fraction(items)
+        if features is not None:
+            per["intra_similarity"] = intra_similarity(items, features)
+    return bootstrap_table(per, items, n_items, level=level, n_boot=n_boot, seed=seed)
+
+
+def bootstrap_ci(
+    values: np.ndarray, level: float = 0.95, n_boot: int = 2_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean of ``values`` (N,) float64 and a percentile bootstrap
+    interval (the resamples of :func:`~noetik.evaluation.online.metrics.bootstrap_table`)."""
+    table = bootstrap_table({"v": values}, level=level, n_boot=n_boot, seed=seed)
+    row = table["v"]
+    return row["mean"], row["low"], row["high"]
+
+
+def make_eval_envs(
+    env_id: str, n_users: int, env_kwargs: dict[str, Any] | None = None
+) -> gym.vector.VectorEnv[Any, Any, Any]:
+    """``n_users`` simulated users of ``env_id``, batched (``vector_entry_point`` mode)."""
+    import noetik.envs  # noqa: F401  (registers the ids)
+
+    return gym.make_vec(
+        env_id, num_envs=n_users, vectorization_mode="vector_entry_point", **(env_kwargs or {})
+    )
+
+
+def evaluate_policy(
+    policy: Policy,
+    envs: gym.vector.VectorEnv[Any, Any, Any],
+    seeds: Sequence[int] = (0,),
+    *,
+    level: float = 0.95,
+    n_boot: int = 2_000,
+    boot_seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """:func:`session_table` of one session per user of ``envs`` for each simulator seed in
+    ``seeds`` (pooled: ``num_envs * len(seeds)`` sessions). A policy with a ``reseed(seed)``
+    method (:class:`EnvPolicy`) is reseeded with each simulator seed."""
+    if not len(seeds):
+        raise ConfigError("seeds: give at least one simulator seed")
+    runs = []
+    for s in seeds:
+        reseed = getattr(policy, "reseed", None)
+        if callable(reseed):
+            reseed(int(s))
+        runs.append(run_sessions(envs, policy, seed=int(s)))
+    n_items, features = catalogue(envs)
+    return session_table(
+        pool_sessions(runs), n_items, features, level=level, n_boot=n_boot, seed=boot_seed
+    )
+
+
+def evaluate_online(
+    agent: Agent,
+    env_id: str,
+    n_users: int = 1_000,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    *,
+    seeds: Sequence[int] | None = None,
+    deterministic: bool = True,
+    exclude_seen: bool = True,
+    level: float = 0.95,
+    n_boot: int = 2_000,
+) -> dict[str, dict[str, float]]:
+    """One session for each of ``n_users`` simulated users of ``env_id``, per simulator seed
+    (``seeds``; None: ``(seed,)``; several are pooled, ``n_users * len(seeds)`` sessions):
+    ``{metric: {"mean", "low", "high"}}`` for every metric of the module docs, intervals from
+    ``n_boot`` bootstrap resamples of the sessions drawn from ``seed``.
+
+    Agents that act on the history (:func:`acts_on_history`) get it from the environment
+    (``return_history=True``); with ``exclude_seen`` (the default) every policy is kept off
+    the videos of the user's history window (:class:`EnvPolicy`), so a policy cannot score by
+    showing one favourite video over and over (the simulator has no boredom of repeats).
+    Session lengths follow the environment's leave model (KuaiRand-v0:
+    ``env_kwargs={"leave_model": "hazard"}`` lets the policy keep users longer).
+    """
+    if n_users < 1:
+        raise ConfigError(f"n_users must be >= 1, got {n_users}")
+    kwargs = dict(env_kwargs or {})
+    if acts_on_history(agent) or (exclude_seen and _has_history_option(env_id)):
+        kwargs["return_history"] = True
+    envs = make_eval_envs(env_id, n_users, kwargs)
+    policy = EnvPolicy(agent, envs, deterministic, exclude_seen=exclude_seen)
+    chosen = (seed,) if seeds is None else tuple(seeds)
+    return evaluate_policy(policy, envs, chosen, level=level, n_boot=n_boot, boot_seed=seed)
+
+
+def _has_history_option(env_id: str) -> bool:
+    """Whether ``env_id`` takes the ``return_history`` option (the KuaiRand simulator)."""
+    import noetik.envs  # noqa: F401  (registers the ids)
+
+    return "kuairand" in str(gym.spec(env_id).entry_point).lower()
+
+
+def wants_history(agent: Agent) -> bool:
+    """Whether ``agent``'s encoder reads the raw interaction history."""
+    encoder = getattr(agent, "encoder", None)
+    return bool(getattr(encoder, "uses_history", False))
+
+
+def acts_on_history(agent: Agent) -> bool:
+    """Whether ``agent``'s actions depend on the raw history window: its encoder reads it
+    (:func:`wants_history`), or it skips the window's items (``popular``'s ``exclude_seen``)."""
+    return wants_history(agent) or getattr(agent.config, "exclude_seen", False) is True

@@ -1,0 +1,1 @@
+"""Off-policy evaluation: estimators, behaviour models, FQE, validation."""

@@ -1,0 +1,303 @@
+"""The parts of the OPE check (:mod:`noetik.evaluation.ope.check`) that touch environments.
+
+* :class:`PolicySpec` — a stochastic policy with known probabilities: a softmax over a
+  state-dependent scorer at a temperature, mixed with ε-uniform and optionally with the
+  behaviour policy. Scorers (:func:`make_problem`): ``"linear"`` — a random linear map of the
+  observation (seeded); ``"oracle"`` — the environment's one-step expected reward (RECEnv: the
+  affinity ``obs · item``; InterestEvolution: ``interests · document``; KuaiRand: the fitted
+  response model's expected reward, as :class:`~noetik.evaluation.oracle.GreedyAgent`);
+  ``"uniform"``. Scores are standardised per state across actions before the softmax, so one
+  temperature means the same in every environment.
+* :func:`rollout` — one episode for each of N users of a vector environment, truncated at the
+  horizon H, padded: observations, actions, rewards, validity mask, the logged action's
+  probability and the discounted returns.
+* :func:`bootstrap_replicates` — every estimator's value on ``n_boot`` episode resamples at
+  once (resample counts times per-episode statistics), the same numbers
+  :func:`noetik.evaluation.ope.estimators.bootstrap_ci` computes one resample at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from noetik.agents.core.base import ProblemSpec
+from noetik.errors import ConfigError
+from noetik.evaluation.ope.estimators import LoggedEpisodes, dr_estimate, step_ratios
+from noetik.evaluation.oracle import GreedyConfig
+from noetik.utils.seeding import rng as seeded_rng
+
+__all__ = [
+    "ENV_PREFIX",
+    "EnvProblem",
+    "Policies",
+    "PolicySpec",
+    "Rollout",
+    "bootstrap_replicates",
+    "make_problem",
+    "policy_probs",
+    "rollout",
+]
+
+#: Namespace of the environments the check knows.
+ENV_PREFIX = "noetik/"
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A policy with known probabilities: ``(1 - w) [(1 - ε) softmax(z / T) + ε / A] + w μ``
+    where ``z`` are the scorer's standardised scores and ``μ`` the behaviour policy."""
+
+    name: str
+    """Label in the results table."""
+    scorer: Literal["linear", "oracle", "uniform"] = "linear"
+    """What ranks the actions (see the module docstring)."""
+    temperature: float = 1.0
+    """Softmax temperature T (> 0) over the standardised scores; lower is greedier."""
+    epsilon: float = 0.0
+    """Probability ε in [0, 1] of a uniformly random action."""
+    behaviour_weight: float = 0.0
+    """Weight w in [0, 1] of the behaviour policy in a mixture (targets only)."""
+    scorer_seed: int = 0
+    """Seed of the random ``"linear"`` scorer."""
+    close: bool = False
+    """Whether the check's goal applies: a target meant to be close to the behaviour policy."""
+
+    def __post_init__(self) -> None:
+        if self.scorer not in ("linear", "oracle", "uniform"):
+            raise ConfigError(f"scorer must be linear, oracle or uniform, got {self.scorer!r}")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        for name in ("epsilon", "behaviour_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+
+class EnvProblem:
+    """One environment of the check: how to build it, its actions and its scorers."""
+
+    def __init__(self, env_id: str, kwargs: dict[str, Any], n_actions: int, slate: bool):
+        self.env_id, self.kwargs, self.n_actions, self.slate = env_id, kwargs, n_actions, slate
+        self.oracle: Scorer | None = None
+
+    def make(self, n: int) -> gym.vector.VectorEnv[Any, Any, Any]:
+        """``n`` users of the environment, batched."""
+        return gym.make_vec(
+            self.env_id, num_envs=n, vectorization_mode="vector_entry_point", **self.kwargs
+        )
+
+    def scorer(self, spec: PolicySpec, obs_dim: int) -> Scorer:
+        """The scorer of ``spec``: obs (M, D) float32 -> scores (M, A) float64."""
+        if spec.scorer == "oracle":
+            if self.oracle is None:
+                raise ConfigError(f"no oracle scorer for {self.env_id}")
+            return self.oracle
+        if spec.scorer == "uniform":
+            return lambda obs: np.zeros((len(obs), self.n_actions))
+        w = seeded_rng(spec.scorer_seed, "ope-linear-scorer").normal(size=(obs_dim, self.n_actions))
+        return lambda obs: np.asarray(obs, dtype=np.float64) @ w
+
+    def env_action(self, actions: np.ndarray) -> np.ndarray:
+        """The env's action for item indices (B,) int64 (a one-item slate where needed)."""
+        return actions[:, None] if self.slate else actions
+
+
+def make_problem(
+    env_id: str, horizon: int, options: Mapping[str, Any], pool_size: int | None
+) -> EnvProblem:
+    """The check's view of ``env_id`` with episodes of ``horizon`` steps (at most).
+
+    RECEnv: ``step_per_episode = horizon``. KuaiRand: ``episode_length = horizon`` and, with
+    ``pool_size``, the pool cut to that many videos evenly spaced in the default pool.
+    InterestEvolution: one-document slates (the action is the candidate index).
+    """
+    import noetik.envs  # noqa: F401  (registers the ids)
+
+    kwargs = dict(options)
+    if env_id == f"{ENV_PREFIX}RECEnv-v0":
+        kwargs.setdefault("step_per_episode", horizon)
+    elif env_id == f"{ENV_PREFIX}KuaiRand-v0":
+        kwargs.setdefault("episode_length", horizon)
+        if pool_size is not None:
+            probe: Any = gym.make_vec(
+                env_id, num_envs=1, vectorization_mode="vector_entry_point", **kwargs
+            )
+            ids = np.asarray(probe.candidate_video_ids)
+            pick = np.unique(np.linspace(0, len(ids) - 1, min(pool_size, len(ids))).round())
+            kwargs["candidate_pool"] = tuple(int(v) for v in ids[pick.astype(np.int64)])
+    elif env_id == f"{ENV_PREFIX}InterestEvolution-v0":
+        kwargs["slate_size"] = 1
+    else:
+        raise ConfigError(f"env_id must be RECEnv, InterestEvolution or KuaiRand, got {env_id!r}")
+    envs: Any = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point", **kwargs)
+    space = envs.single_action_space
+    n = int(space.n) if hasattr(space, "n") else int(np.asarray(space.nvec).flat[0])
+    problem = EnvProblem(env_id, kwargs, n, slate=not hasattr(space, "n"))
+    problem.oracle = _oracle(env_id, envs)
+    return problem
+
+
+def _oracle(env_id: str, envs: Any) -> Scorer | None:
+    """The one-step expected reward of every action, from the observation."""
+    if env_id.endswith("RECEnv-v0"):
+        items = np.asarray(envs.simulator.item_model.items.features, dtype=np.float64)
+        return lambda obs: np.asarray(obs, dtype=np.float64) @ items.T
+    if env_id.endswith("InterestEvolution-v0"):
+        cfg = envs.config
+        if not cfg.observe_interests:
+            return None
+        k = cfg.num_topics
+
+        def interest(obs: np.ndarray) -> np.ndarray:
+            x = np.asarray(obs, dtype=np.float64)
+            docs = x[:, k + 1 :].reshape(len(x), cfg.n_candidates, k)
+            return np.asarray(np.einsum("bk,bnk->bn", x[:, :k], docs))
+
+        return interest
+    greedy = GreedyConfig.for_env(envs).create(ProblemSpec.from_env(envs))
+
+    def expected_reward(obs: np.ndarray) -> np.ndarray:
+        scores = greedy.scores(torch.as_tensor(np.asarray(obs, dtype=np.float32)))
+        return np.asarray(scores.numpy(), dtype=np.float64)
+
+    return expected_reward
+
+
+def policy_probs(
+    spec: PolicySpec, scores: np.ndarray, behaviour: np.ndarray | None = None
+) -> np.ndarray:
+    """π(·|s) (M, A) float64 of ``spec`` from its scorer's ``scores`` (M, A) float64;
+    ``behaviour`` (M, A) float64 is μ(·|s), needed when ``spec.behaviour_weight > 0``."""
+    z = scores - scores.mean(axis=1, keepdims=True)
+    std = z.std(axis=1, keepdims=True)
+    z = np.divide(z, std, out=np.zeros_like(z), where=std > 1e-12) / spec.temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p = (1.0 - spec.epsilon) * p + spec.epsilon / p.shape[1]
+    if spec.behaviour_weight > 0.0:
+        if behaviour is None:
+            raise ConfigError(f"{spec.name}: behaviour_weight needs the behaviour policy")
+        p = (1.0 - spec.behaviour_weight) * p + spec.behaviour_weight * behaviour
+    return np.asarray(p, dtype=np.float64)
+
+
+class Policies:
+    """The behaviour policy and the targets of one environment, by name."""
+
+    def __init__(self, problem: EnvProblem, specs: tuple[PolicySpec, ...], obs_dim: int):
+        self.specs = {s.name: s for s in specs}
+        if len(self.specs) != len(specs):
+            raise ConfigError("policy names must be unique (behaviour and targets)")
+        self.behaviour = specs[0]
+        self._scorers = {_key(s): problem.scorer(s, obs_dim) for s in specs}
+
+    def table(self, obs: np.ndarray, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """π(·|s) (M, A) float64 of each policy in ``names`` (default all) for ``obs`` (M, D)
+        float32; each scorer runs once."""
+        wanted = [self.specs[n] for n in (names or tuple(self.specs))]
+        scores: dict[tuple[str, int], np.ndarray] = {}
+        mixes = any(s.behaviour_weight > 0 for s in wanted)
+        for spec in [*wanted, self.behaviour] if mixes else wanted:
+            if _key(spec) not in scores:
+                scores[_key(spec)] = self._scorers[_key(spec)](obs)
+        mu = policy_probs(self.behaviour, scores[_key(self.behaviour)]) if mixes else None
+        return {s.name: policy_probs(s, scores[_key(s)], mu) for s in wanted}
+
+    def sampler(self, name: str) -> Scorer:
+        """obs (B, D) -> π(·|s) (B, A) of the policy ``name``, for :func:`rollout`."""
+        return lambda obs: self.table(obs, (name,))[name]
+
+
+def _key(spec: PolicySpec) -> tuple[str, int]:
+    return spec.scorer, spec.scorer_seed if spec.scorer == "linear" else 0
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """N episodes padded to H steps (the arrays of :class:`LoggedEpisodes` and FQE)."""
+
+    obs: np.ndarray
+    """(N, H, D) float32 state before each step (0 on padding)."""
+    actions: np.ndarray
+    """(N, H) int64 chosen item index."""
+    rewards: np.ndarray
+    """(N, H) float64 reward (0 on padding)."""
+    mask: np.ndarray
+    """(N, H) bool valid steps."""
+    probs: np.ndarray
+    """(N, H) float64 probability of the chosen action under the rolled-out policy."""
+    returns: np.ndarray
+    """(N,) float64 discounted return ``Σ_t γ**t r_t``."""
+
+
+def rollout(
+    problem: EnvProblem,
+    envs: gym.vector.VectorEnv[Any, Any, Any],
+    policy: Scorer,
+    *,
+    horizon: int,
+    gamma: float,
+    seeds: tuple[int, np.random.Generator],
+) -> Rollout:
+    """One episode per user of ``envs`` following ``policy`` (obs -> probabilities (B, A)),
+    truncated at ``horizon``. ``seeds``: the env reset seed and the action sampler."""
+    reset_seed, rng = seeds
+    obs, _ = envs.reset(seed=reset_seed)
+    n = len(obs)
+    out_obs = np.zeros((n, horizon, obs.shape[1]), dtype=np.float32)
+    actions = np.zeros((n, horizon), dtype=np.int64)
+    rewards, probs = np.zeros((n, horizon)), np.ones((n, horizon))
+    mask = np.zeros((n, horizon), dtype=bool)
+    active = np.ones(n, dtype=bool)
+    for t in range(horizon):
+        p = policy(obs)
+        act = np.minimum((p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1), p.shape[1] - 1)
+        out_obs[:, t] = np.where(active[:, None], obs, 0.0)
+        actions[:, t], probs[:, t], mask[:, t] = act, p[np.arange(n), act], active
+        obs, reward, terminated, truncated, _ = envs.step(problem.env_action(act))
+        rewards[:, t] = np.where(active, reward, 0.0)
+        active = active & ~(np.asarray(terminated) | np.asarray(truncated))
+        if not active.any():
+            break
+    returns = (rewards * gamma ** np.arange(horizon)).sum(axis=1)
+    return Rollout(out_obs, actions, rewards, mask, probs, returns)
+
+
+def bootstrap_replicates(
+    data: LoggedEpisodes, clip: float | None, n_boot: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Each estimator's value (n_boot,) float64 on ``n_boot`` resamples of the episodes.
+
+    Keys: ``IS``, ``WIS``, ``PDIS``, ``WPDIS``, and ``DR``, ``DM`` when ``data`` has ``q_hat``
+    / ``v_hat`` (held fixed). Resample ``b`` draws N episodes with replacement; ``counts[b, i]``
+    is how often episode ``i`` was drawn, so a mean over the resample is ``counts @ x / N``.
+    """
+    n, h = data.mask.shape
+    flat = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    cumulative = np.cumprod(step_ratios(data, clip), axis=1)
+    weights = cumulative[:, -1]
+    discounted = data.rewards * data.gamma ** np.arange(h, dtype=np.float64)
+    returns = discounted.sum(axis=1)
+    out = {
+        "IS": counts @ (weights * returns) / n,
+        "WIS": _ratio(counts @ (weights * returns), counts @ weights),
+        "PDIS": counts @ (cumulative * discounted).sum(axis=1) / n,
+        "WPDIS": _ratio(counts @ (cumulative * discounted), counts @ cumulative).sum(axis=1),
+    }
+    if data.q_hat is not None and data.v_hat is not None:
+        out["DR"] = counts @ dr_estimate(data, clip).per_episode / n
+        out["DM"] = counts @ data.v_hat[:, 0] / n
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den != 0.0)
+    return out

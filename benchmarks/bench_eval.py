@@ -36,7 +36,8 @@ import torch
 
 from noetik.agents import ALGOS
 from noetik.agents.core.base import Agent
-from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.core.runs import train_run
+from noetik.agents.core.task import TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig
 from noetik.evaluation.online.sessions import (
     EnvPolicy,
@@ -70,7 +71,7 @@ def train(name: str, algo: str, encoder: EncoderConfig | None, args: Any) -> Age
             config = config.replace(encoder=dataclasses.replace(encoder))
         steps = args.steps if algo != "popular" else 1
         start = time.perf_counter()
-        train_run(config, RunSource(), run, steps)
+        train_run(config, TaskConfig(), run, steps)
         print(f"trained {name} ({steps} steps) in {time.perf_counter() - start:.0f} s")
     agent = Agent.load(run, device="cpu")
     agent.eval()

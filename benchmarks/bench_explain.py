@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from noetik.agents.algorithms.iql import IQLConfig
-from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.core.runs import train_run
+from noetik.agents.core.task import TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
 from noetik.explain.attribute import attribute
@@ -52,7 +53,7 @@ def _run(name: str, encoder: EncoderConfig, args: Any) -> Path:
     if not (run / "run.json").is_file():
         config = IQLConfig(seed=args.seed, device="cpu", encoder=dataclasses.replace(encoder))
         start = time.perf_counter()
-        train_run(config, RunSource(), run, args.steps)
+        train_run(config, TaskConfig(), run, args.steps)
         print(f"trained {name} ({args.steps} steps) in {time.perf_counter() - start:.0f} s")
     return run
 

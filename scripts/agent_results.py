@@ -23,7 +23,8 @@ from typing import Any
 import torch
 
 from noetik.agents import ALGOS
-from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.core.runs import train_run
+from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig
 from noetik.data.dataset import load_kuairand
 from noetik.evaluation.leaderboard import LeaderboardConfig, evaluate_run, write_leaderboard
@@ -71,7 +72,7 @@ def _train(name: str, algo: str, encoder: EncoderConfig | None, args: Any, data:
         return run
     steps = args.steps if algo not in ("random", "popular") else 1
     start = time.perf_counter()
-    train_run(config, RunSource(data_dir=str(data)), run, steps)
+    train_run(config, TaskConfig(DataSource(str(data))), run, steps)
     print(f"trained {name} ({steps} steps) in {time.perf_counter() - start:.0f} s")
     return run
 

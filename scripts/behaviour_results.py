@@ -28,7 +28,8 @@ import torch
 
 from noetik.agents import ALGOS
 from noetik.agents.core.base import Agent
-from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.core.runs import train_run
+from noetik.agents.core.task import TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig
 from noetik.analysis import (
     BehaviourConfig,
@@ -69,7 +70,7 @@ def _agents(args: argparse.Namespace) -> dict[str, Path]:
                 config = config.replace(encoder=EncoderConfig(kind="mlp"))
             start = time.perf_counter()
             with contextlib.redirect_stdout(sys.stderr):  # the progress bar is no Markdown
-                train_run(config, RunSource(), run, steps)
+                train_run(config, TaskConfig(), run, steps)
             print(f"<!-- trained {name} ({steps} steps) in {time.perf_counter() - start:.0f} s -->")
         runs[name] = run
     for extra in args.run or []:

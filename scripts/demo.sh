@@ -25,24 +25,25 @@ step "6. Validate it on the random exposures of held-out users"
 $NOETIK sim validate "$OUT/sim" --log "$OUT/heldout_random.csv"
 
 step "7. Train agents offline on the logs (training split): IQL with the history Transformer, BC"
-$NOETIK train iql --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/iql-transformer" \
-  --encoder transformer --steps 100 --seed 0
-$NOETIK train bc --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/bc" --steps 200 --seed 0
+# Each run folder records its task (task.json: data, reward, episodes, split, simulator).
+TASK=(--data "$OUT/data" --cache "$OUT/cache" --sim "$OUT/sim" --reward is_click=0.5,watch_ratio=0.5)
+$NOETIK train iql "${TASK[@]}" --out "$OUT/runs/iql-transformer" --encoder transformer \
+  --steps 100 --seed 0
+$NOETIK train bc "${TASK[@]}" --out "$OUT/runs/bc" --steps 200 --seed 0
 
 step "8. Train PPO online in KuaiRand-v0 (the simulator fitted above)"
 $NOETIK train ppo --env noetik/KuaiRand-v0 --env-option sim_dir="$OUT/sim" --num-envs 64 \
   --config scripts/demo_configs/ppo.json --out "$OUT/runs/ppo" --steps 10 --seed 0
 
 step "9. Baselines: random and most-popular"
-$NOETIK train random --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/random" --steps 1
-$NOETIK train popular --data "$OUT/data" --cache "$OUT/cache" --out "$OUT/runs/popular" --steps 1
+$NOETIK train random "${TASK[@]}" --out "$OUT/runs/random" --steps 1
+$NOETIK train popular "${TASK[@]}" --out "$OUT/runs/popular" --steps 1
 
 step "10. Recommendations of the IQL agent for two users"
 $NOETIK act "$OUT/runs/iql-transformer" --user 0 --user 1 --k 5
 
-step "11. Leaderboard: simulator (1,000 users), off-policy estimates on the test split, random-log ranking (95% intervals)"
-$NOETIK evaluate "$OUT"/runs/* --env-option sim_dir="$OUT/sim" --users 1000 \
-  --random-log "$OUT/heldout_random.csv" --out "$OUT"
+step "11. Leaderboard: each run in its own task's simulator (1,000 users), off-policy estimates on the test split, random-log ranking (95% intervals)"
+$NOETIK evaluate "$OUT"/runs/* --users 1000 --random-log "$OUT/heldout_random.csv" --out "$OUT"
 
 step "12. Explain one recommendation in plain words (integrated gradients over state and history)"
 $NOETIK explain "$OUT/runs/iql-transformer" --user 0

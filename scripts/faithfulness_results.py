@@ -33,7 +33,8 @@ import matplotlib.pyplot as plt
 
 from noetik.agents.algorithms.iql import IQLConfig
 from noetik.agents.core.base import Agent
-from noetik.agents.core.runs import RunSource, offline_transitions, read_run, train_run
+from noetik.agents.core.runs import offline_transitions, read_run, train_run
+from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
 from noetik.explain.attribute import attribute
@@ -70,7 +71,7 @@ def _run(args: argparse.Namespace) -> Path:
     run = args.out / "run"
     if not (run / "run.json").is_file():
         config = IQLConfig(seed=args.seed, encoder=EncoderConfig(kind="transformer"))
-        train_run(config, RunSource(data_dir=args.data), run, args.steps)
+        train_run(config, TaskConfig(DataSource(args.data)), run, args.steps)
     return run
 
 

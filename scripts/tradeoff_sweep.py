@@ -39,7 +39,8 @@ import torch
 from noetik.agents.algorithms.iql import IQLConfig
 from noetik.agents.core.base import Agent
 from noetik.agents.core.batches import DeviceReplay
-from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.core.runs import train_run
+from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.agents.regularisers.terms import InterpretabilityConfig, mean_attention_entropy
 from noetik.data.dataset import load_kuairand
@@ -76,7 +77,7 @@ def _train(term: str, weight: float, args: Any, data: Path) -> tuple[Path, float
         seed=args.seed, encoder=EncoderConfig(kind="transformer"), interpretability=interp
     )
     start = time.perf_counter()
-    train_run(config, RunSource(data_dir=str(data)), run, args.steps)
+    train_run(config, TaskConfig(DataSource(str(data))), run, args.steps)
     seconds = time.perf_counter() - start
     print(f"trained {run.name} ({args.steps} steps) in {seconds:.0f} s", flush=True)
     return run, seconds

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from noetik.agents.algorithms.bc import BCConfig
 from noetik.agents.algorithms.iql import IQLAgent, IQLConfig
 from noetik.agents.core.base import Agent, ProblemSpec
-from noetik.agents.core.runs import RunSource, read_run, recommend_for_run, train_run
+from noetik.agents.core.runs import read_run, recommend_for_run, train_run
+from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import Encoder, EncoderConfig, History
 from noetik.agents.networks.heads import ItemScorer
 from noetik.cli.explain import explain
@@ -48,7 +49,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Run folders of the tiny agents (10 updates each) on a small synthetic dataset."""
     root = tmp_path_factory.mktemp("explain")
     synthesize(root / "data", SynthConfig.for_release(Release.PURE, users=40, videos=120, seed=0))
-    source = RunSource(data_dir=str(root / "data"), cache_dir=str(root / "cache"))
+    source = TaskConfig(DataSource(str(root / "data"), str(root / "cache")))
     out = {}
     for name, config in CONFIGS.items():
         train_run(config, source, root / name, 10)

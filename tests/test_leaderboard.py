@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from noetik.agents.core.runs import RunSource
-from noetik.evaluation.leaderboard import _data_dir
+from noetik.agents.core.task import DataSource, EnvTask, TaskConfig
+from noetik.evaluation.task_env import task_data
 from noetik.simulators.kuairand.examples import HEADS
 from noetik.simulators.kuairand.store import FORMAT, VERSION
 
@@ -23,10 +23,10 @@ def test_offline_and_online_runs_resolve_to_one_dataset(
     header = {"format": FORMAT, "version": VERSION, "heads": list(HEADS)}
     (sim / "simulator.json").write_text(json.dumps({**header, "meta": meta}))
     data, cache = str(tmp_path / "data"), str(tmp_path / "cache")
-    assert _data_dir(RunSource(data_dir="data", cache_dir="cache")) == (data, cache)
-    online = RunSource(env_id="noetik/KuaiRand-v0", env_kwargs=(("sim_dir", "sim"),))
-    assert _data_dir(online) == (data, cache)  # the simulator's dataset, same key
-    named = RunSource(env_id="noetik/KuaiRand-v0", env_kwargs=(("data_dir", "data"),))
-    assert _data_dir(named)[0] == data
-    assert _data_dir(RunSource(env_id="noetik/KuaiRand-v0")) == (None, None)  # built-in
-    assert _data_dir(RunSource()) == (None, None)
+    assert task_data(TaskConfig(DataSource("data", "cache"))) == (data, cache)
+    online = TaskConfig(env=EnvTask("noetik/KuaiRand-v0", {"sim_dir": "sim"}))
+    assert task_data(online) == (data, cache)  # the simulator's dataset, same key
+    named = TaskConfig(env=EnvTask("noetik/KuaiRand-v0", {"data_dir": "data"}))
+    assert task_data(named)[0] == data
+    assert task_data(TaskConfig(env=EnvTask("noetik/KuaiRand-v0"))) == (None, None)  # built-in
+    assert task_data(TaskConfig()) == (None, None)

@@ -30,7 +30,8 @@ from typer.testing import CliRunner
 
 from noetik.agents.algorithms.iql import IQLConfig
 from noetik.agents.core.recommend import sample_users
-from noetik.agents.core.runs import RunSource, train_run
+from noetik.agents.core.runs import train_run
+from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig
 from noetik.cli.report import report
 from noetik.data.dataset import load_kuairand
@@ -104,7 +105,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     ds = load_kuairand(root / "data", cache_dir=root / "cache")
     fit_response_model(ds, ResponseModelConfig(hidden=32, epochs=1, seed=0)).save(root / "sim")
     run = root / "runs" / "iql"
-    source = RunSource(data_dir=str(root / "data"), cache_dir=str(root / "cache"))
+    source = TaskConfig(DataSource(str(root / "data"), str(root / "cache")))
     train_run(IQLConfig(batch_size=32, encoder=ENCODER, device="cpu"), source, run, 20)
     meta = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**meta, "note": INJECTED}))

@@ -41,3 +41,17 @@ class DataError(NoetikError):
 
 class ConfigError(NoetikError):
     """An invalid configuration value or command-line argument (the message names it)."""
+
+
+class TrainingInterrupted(NoetikError):
+    """Training stopped by the user (Ctrl-C) after ``step`` updates, its checkpoint saved.
+
+    The CLI prints the message (where it stopped, how to resume) and exits with status 130,
+    the shell's status for an interrupt.
+    """
+
+    exit_code = 130
+
+    def __init__(self, step: int, message: str) -> None:
+        self.step = step
+        super().__init__(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ SHOWN = (
 
 def evaluate(
     run_dirs: list[Path] = typer.Argument(None, help="Run folders written by noetik train."),
-    env: str = typer.Option("noetik/KuaiRand-v0", "--env", help="Simulator to evaluate in."),
+    env: str = typer.Option(
+        "noetik/KuaiRand-v0",
+        "--env",
+        help="--ope-check: the environment to validate in. The leaderboard evaluates each run "
+        "in its own task's environment (--env-option adds options, e.g. sim_dir=SIM).",
+    ),
     env_option: list[str] | None = EnvOptionOpt,
     users: int = typer.Option(1_000, "--users", help="Simulated users (one session each)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated users and intervals."),
@@ -41,6 +47,9 @@ def evaluate(
         None, "--random-log", help="Random-exposure CSV for the random-log lens."
     ),
     ope: bool = typer.Option(True, "--ope/--no-ope", help="OPE lens on the runs' test split."),
+    online: bool = typer.Option(
+        True, "--online/--no-online", help="Online lens in each run's simulator."
+    ),
     ope_check: bool = typer.Option(
         False, "--ope-check", help="Validate the OPE estimators against true values in --env."
     ),
@@ -69,7 +78,7 @@ def evaluate(
         raise ConfigError(f"--random-log: no such file {random_log}")
     kwargs = parse_env_options(env_option or [])
     config = LeaderboardConfig(
-        env_id=env,
+        online=online,
         env_kwargs=tuple(sorted(kwargs.items())),
         n_users=users,
         seed=seed,
@@ -78,7 +87,10 @@ def evaluate(
     )
     with make_progress() as progress:
         entries = evaluate_runs(
-            run_dirs, config, lambda runs: track(runs, len(runs), "Evaluating runs", progress)
+            run_dirs,
+            config,
+            lambda runs: track(runs, len(runs), "Evaluating runs", progress),
+            progress,
         )
     if out is not None:
         for path in write_leaderboard(entries, out):
@@ -86,7 +98,37 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
-    _OUT.print(_table(entries, f"Leaderboard: {users:,} users of {env}"))
+    _OUT.print(_table(entries, f"Leaderboard: {users:,} simulated users per run"))
+    for line in _task_lines(entries):
+        _OUT.print(line, markup=False, highlight=False)
+
+
+def _task_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """What each run was evaluated under: its task, its online environment, refused lenses."""
+    lines: list[str] = []
+    tasks = {e["task"] for e in entries if "task" in e}
+    if len(tasks) > 1:
+        lines.append("The runs have different tasks; each is evaluated under its own:")
+    for entry in entries:
+        if "task" not in entry:
+            continue
+        name = Path(entry["run"]).name
+        lines.append(f"{name}: task {entry['task']}")
+        if entry.get("online_env"):
+            lines.append(f"{name}: online lens in {entry['online_env']}")
+        for lens, note in (entry.get("notes") or {}).items():
+            lines.append(f"{name}: no {lens} lens: {note}")
+    return lines
+
+
+def format_estimate(v: dict[str, float]) -> str:
+    """``mean [low, high]`` with one number of decimals for all three, enough to show the
+    mean's digits, and the mean never printed outside its interval."""
+    mean = v["mean"]
+    low, high = min(v["low"], mean), max(v["high"], mean)
+    scale = max(abs(mean), abs(low), abs(high))
+    decimals = 3 if scale == 0 or scale >= 0.1 else min(8, 2 - math.floor(math.log10(scale)))
+    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
 
 
 def _table(entries: list[dict[str, Any]], title: str) -> Table:
@@ -97,7 +139,7 @@ def _table(entries: list[dict[str, Any]], title: str) -> Table:
         cells = []
         for lens, metric, _ in columns:
             v = (entry.get(lens) or {}).get(metric)
-            cells.append(f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" if v else "-")
+            cells.append(format_estimate(v) if v else "-")
         table.add_row(Path(entry["run"]).name, entry["algo"], *cells)
     return table
 

@@ -62,6 +62,7 @@ def explain(
     n_users: int = typer.Option(3, "--sample", help="Users to sample when no --user is given."),
 ) -> None:
     """Explain the agent's top recommendation for the given users (or a few sample users)."""
+    from noetik.agents.core.runs import read_run
     from noetik.explain.attribute import METHODS
     from noetik.explain.explain_context import run_contexts
     from noetik.explain.explanation import explain_recommendation
@@ -77,13 +78,16 @@ def explain(
     if n_users < 1:
         raise ConfigError(f"--sample must be >= 1, got {n_users}")
     agent, contexts = run_contexts(run_dir, user or None, n_users)
+    reward = read_run(run_dir)[1].reward.describe()
     m: Any = method
     explanations = [
         explain_recommendation(agent, c, k_runner_ups=k, method=m, n_steps=steps) for c in contexts
     ]
     if as_json:
-        typer.echo(json.dumps([e.to_dict() for e in explanations], indent=2))
+        payload = [{**e.to_dict(), "task_reward": reward} for e in explanations]
+        typer.echo(json.dumps(payload, indent=2))
         return
+    _OUT.print(f"The agent was trained to maximise {reward} (the run's task).", markup=False)
     for e in explanations:
         _OUT.rule(f"user {e.user_id}: video {e.recommended.item.video_id}")
         _OUT.print(Text(e.text))

@@ -1,7 +1,7 @@
 """The ``noetik`` command: one entry point, one sub-app per stage.
 
 User errors (:class:`~noetik.errors.NoetikError`) print one ``error:`` line on stderr and exit
-with status 2, without a traceback.
+with status 2, without a traceback (130 for an interrupted training, which says how to resume).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="noetik")
     except NoetikError as exc:
         typer.echo(f"error: {exc}", err=True)
-        return 2
+        return int(getattr(exc, "exit_code", 2))
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

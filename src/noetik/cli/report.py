@@ -32,6 +32,7 @@ def report(
 ) -> None:
     """Write RUN_DIR's report: config, training curves, leaderboard, simulator fidelity,
     explained recommendations, faithfulness, the trade-off front and behavioural analysis."""
+    import noetik.evaluation  # noqa: F401  (registers the simulator's oracle, greedy)
     from noetik.reports import write_report
 
     if users < 1:

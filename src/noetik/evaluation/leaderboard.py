@@ -1,6 +1,8 @@
 """The leaderboard: runs compared across three lenses, each metric as ``{"mean", "low", "high"}``.
 
-* ``online``: sessions in a simulator (:func:`~noetik.evaluation.online.sessions.evaluate_online`);
+* ``online``: sessions in the simulator of the run's own task
+  (:func:`~noetik.evaluation.online.sessions.evaluate_online` in
+  :func:`~noetik.evaluation.task_env.online_env`);
 * ``ope``: off-policy estimates on the held-out (test) split of an offline run's logged data
   (:func:`~noetik.evaluation.ope.logged.evaluate_logged`);
 * ``random_log``: ranking metrics on a random-exposure log
@@ -9,24 +11,32 @@
 
 Written as JSON (one entry per run, keyed by lens) and as CSV (one row per run, lens and
 metric). A lens that does not apply to a run (e.g. ``ope`` for a run trained in a simulator) is
-an empty object.
+an empty object; a lens refused for a run (no simulator fitted on its data) is an empty object
+with the reason in the entry's ``notes``. Each entry names its task (data and reward) and the
+environment of its online lens, so runs of different tasks are never compared silently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.progress import Progress
+
 from noetik.agents.core.base import Agent
-from noetik.agents.core.runs import RunSource, read_run
+from noetik.agents.core.runs import load_run, task_transitions
+from noetik.agents.core.task import TaskConfig
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
+from noetik.errors import ConfigError
 from noetik.evaluation.online.sessions import evaluate_online
-from noetik.simulators.kuairand.store import read_meta
+from noetik.evaluation.task_env import online_env, task_data
 from noetik.utils.io import write_json, write_text
 
 Lens = dict[str, dict[str, float]]
@@ -39,10 +49,12 @@ LENSES = ("online", "ope", "random_log")
 class LeaderboardConfig:
     """What ``noetik evaluate`` measures for each run."""
 
-    env_id: str | None = "noetik/KuaiRand-v0"
-    """Simulator of the online lens (None: no online lens)."""
+    online: bool = True
+    """Run the online lens, each run in the simulator of its own task (see
+    :mod:`noetik.evaluation.task_env`)."""
     env_kwargs: tuple[tuple[str, Any], ...] = ()
-    """Options of the simulator, as ``gymnasium.make_vec`` keyword arguments."""
+    """Evaluation options applied on top of each run's environment (e.g. ``leave_model``, or
+    ``sim_dir``: the simulator fitted on the offline runs' data)."""
     n_users: int = 1_000
     """Simulated users of the online lens (one session each)."""
     seed: int = 0
@@ -52,24 +64,6 @@ class LeaderboardConfig:
     random_log: str | None = None
     """Random-exposure CSV of the random-log lens (official schema; its users must be in the
     runs' dataset, e.g. the held-out log of ``noetik sim fit --holdout-log``); None: skipped."""
-
-
-def _data_dir(source: RunSource) -> DataKey:
-    """``(dataset, cache folder)`` a run learned from, as absolute paths (None: the built-in
-    data, the default cache). An online run's is its environment's ``data_dir``, else its
-    simulator's dataset."""
-    data, cache = source.data_dir, source.cache_dir
-    env = dict(source.env_kwargs)
-    if source.online:
-        data = env.get("data_dir")
-        if not data and env.get("sim_dir"):
-            meta = read_meta(Path(str(env["sim_dir"])))
-            data, cache = meta.get("data_dir"), meta.get("cache_dir")
-    return _absolute(data), _absolute(cache)
-
-
-def _absolute(path: Any) -> str | None:
-    return None if not path else str(Path(str(path)).resolve())
 
 
 class _Datasets:
@@ -94,13 +88,15 @@ class _Datasets:
         return self._get(data, "ds", lambda: load_kuairand(data[0], cache_dir=data[1]))
 
     def train(self, data: DataKey) -> Any:
-        """Its training split's transitions."""
+        """Its training split's transitions (the default task's episodes and states)."""
         return self._get(
             data, "train", lambda: build_transitions(self.dataset(data), split="train")
         )
 
-    def ope_lens(self, agent: Agent, data: DataKey) -> Lens:
-        """The ``ope`` lens on the test split (the behaviour model fitted once per dataset)."""
+    def ope_lens(self, agent: Agent, task: TaskConfig) -> Lens:
+        """The ``ope`` lens on the test split under ``task``'s reward, episodes, split and
+        states (the behaviour model fitted once per dataset and task)."""
+        data = task_data(task)
         from noetik.evaluation.ope.logged import (
             LoggedOPEConfig,
             LoggedSplits,
@@ -111,18 +107,22 @@ class _Datasets:
         config = LoggedOPEConfig(seed=self.config.seed)
 
         def build() -> tuple[Any, Any]:
-            test = build_transitions(self.dataset(data), split="test")
-            splits = LoggedSplits(self.train(data), test)
+            ds = self.dataset(data)
+            splits = LoggedSplits(
+                task_transitions(task, "train", ds), task_transitions(task, "test", ds)
+            )
             return splits, propensity_for(splits, config)
 
-        splits, mu = self._get(data, "ope", build)
+        problem = {k: v for k, v in task.to_json().items() if k not in ("env", "simulator")}
+        splits, mu = self._get(data, "ope:" + json.dumps(problem, sort_keys=True), build)
         return evaluate_logged(agent, splits, config, propensity=mu)
 
-    def random_log_lens(self, agent: Agent, data: DataKey) -> Lens:
+    def random_log_lens(self, agent: Agent, task: TaskConfig) -> Lens:
         """The random-log lens of ``agent`` on the log of the users of ``data``."""
         from noetik.evaluation.random_log import RandomLogConfig, agent_scorer
         from noetik.evaluation.random_log import evaluate_random_log as evaluate
 
+        data = task_data(task)
         log = self._get(data, "random_log", lambda: self._random_log(data))
         return evaluate(agent_scorer(agent), log, RandomLogConfig(seed=self.config.seed))
 
@@ -153,26 +153,56 @@ def _entry(run: str, algo: str, **lenses: Lens) -> dict[str, Any]:
     return {"run": run, "algo": algo, **{k: lenses.get(k, {}) for k in LENSES}}
 
 
+def _online_lens(
+    agent: Agent, task: TaskConfig, config: LeaderboardConfig, run: str, entry: dict[str, Any]
+) -> None:
+    """Add the online lens to ``entry`` (or the reason it is refused to its notes)."""
+    try:
+        env = online_env(task, dict(config.env_kwargs), run)
+    except ConfigError as exc:
+        entry["notes"]["online"] = str(exc)
+        return
+    entry["online_env"] = env.describe()
+    entry["online"] = evaluate_online(agent, env.env_id, config.n_users, env.options, config.seed)
+
+
 def evaluate_run(
-    run_dir: Path, config: LeaderboardConfig, datasets: _Datasets | None = None
+    run_dir: Path,
+    config: LeaderboardConfig,
+    datasets: _Datasets | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """The leaderboard entry of one run folder: every lens of ``config`` that applies
-    (``datasets``: what several runs share; a fresh one when None)."""
+    """The leaderboard entry of one run folder: every lens of ``config`` that applies, under
+    the run's own task (``datasets``: what several runs share; a fresh one when None)."""
     datasets = datasets if datasets is not None else _Datasets(config)
-    meta, source = read_run(run_dir)
-    agent = Agent.load(run_dir)
-    agent.eval()
-    lenses: dict[str, Lens] = {}
-    if config.env_id is not None:
-        kwargs = dict(config.env_kwargs)
-        lenses["online"] = evaluate_online(
-            agent, config.env_id, config.n_users, kwargs, config.seed
-        )
-    if config.ope and not source.online and meta["algo"] not in _NO_OPE:
-        lenses["ope"] = datasets.ope_lens(agent, _data_dir(source))
+    meta, task, agent = load_run(run_dir)
+    name = Path(run_dir).name
+    entry = _entry(str(run_dir), meta["algo"])
+    entry |= {"task": task.describe(), "notes": {}}
+    lenses: list[tuple[str, Callable[[], None]]] = []
+    if config.online:
+        lenses.append(("online", lambda: _online_lens(agent, task, config, name, entry)))
+    if config.ope and not task.online and meta["algo"] not in _NO_OPE:
+        lenses.append(("ope", lambda: entry.update(ope=datasets.ope_lens(agent, task))))
     if config.random_log is not None:
-        lenses["random_log"] = datasets.random_log_lens(agent, _data_dir(source))
-    return _entry(str(run_dir), meta["algo"], **lenses)
+        lenses.append(
+            ("random_log", lambda: entry.update(random_log=datasets.random_log_lens(agent, task)))
+        )
+    for lens, run_lens in lenses:
+        with _stage(progress, f"{name}: {lens} lens"):
+            run_lens()
+    return entry
+
+
+@contextlib.contextmanager
+def _stage(progress: Progress | None, description: str) -> Iterator[None]:
+    """A one-step task of ``progress`` around a lens (its start and end show in logs)."""
+    if progress is None:
+        yield
+        return
+    task = progress.add_task(description, total=1)
+    yield
+    progress.update(task, completed=1)
 
 
 #: Heuristics: their scores are not a policy's logits (uniform noise, exposure counts, expected
@@ -184,11 +214,12 @@ def evaluate_runs(
     run_dirs: Sequence[Path],
     config: LeaderboardConfig,
     track: Callable[[Sequence[Path]], Any] = iter,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """One entry per run (``track`` wraps the loop, e.g. in a progress bar), then the
-    reference rows of the random-log lens when it runs."""
+    """One entry per run (``track`` wraps the loop, e.g. in a progress bar; ``progress`` also
+    shows each lens), then the reference rows of the random-log lens when it runs."""
     datasets = _Datasets(config)
-    entries = [evaluate_run(Path(run), config, datasets) for run in track(run_dirs)]
+    entries = [evaluate_run(Path(run), config, datasets, progress) for run in track(run_dirs)]
     return entries + datasets.references
 
 

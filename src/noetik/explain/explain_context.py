@@ -27,13 +27,13 @@ import torch
 
 from noetik.agents.core.base import Agent
 from noetik.agents.core.recommend import sample_users, user_states
-from noetik.agents.core.runs import RUN_FILE, read_run
+from noetik.agents.core.runs import load_run, task_dataset, task_transitions
 from noetik.agents.networks.encoders import History
-from noetik.data.dataset import KuaiRandDataset, load_kuairand
+from noetik.data.dataset import KuaiRandDataset
 from noetik.data.rewards import SIGNALS
 from noetik.data.schema import FileKind
 from noetik.data.state_layout import STATE_SLICES
-from noetik.data.transitions import ItemVocab, Transitions, build_transitions
+from noetik.data.transitions import ItemVocab, Transitions
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
 
@@ -277,15 +277,11 @@ def run_contexts(
 ) -> tuple[Agent, list[DecisionContext]]:
     """The agent of run folder ``run_dir`` (eval mode) and the decision contexts of ``users``
     (or ``n_sample`` users drawn with ``seed``) on the data it was trained on."""
-    if not (run_dir / RUN_FILE).is_file():
-        raise ConfigError(f"{run_dir}: not a run folder (no {RUN_FILE}; run noetik train first)")
-    _, source = read_run(run_dir)
-    if source.online:
+    _, task, agent = load_run(run_dir)
+    if task.online:
         raise ConfigError(f"{run_dir}: explain needs an agent trained on logged data (--data)")
-    agent = Agent.load(run_dir)
-    agent.eval()
-    ds = load_kuairand(source.data_dir, cache_dir=source.cache_dir)
-    transitions = build_transitions(ds)
+    ds = task_dataset(task)
+    transitions = task_transitions(task, None, ds)
     if len(transitions.vocab) != agent.spec.n_actions:
         raise ConfigError(
             f"{run_dir}: the agent's {agent.spec.n_actions} actions do not match "

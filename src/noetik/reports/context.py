@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from noetik.agents.core.base import Agent
-from noetik.agents.core.runs import RUN_FILE, RunSource, read_run
+from noetik.agents.core.runs import read_run, task_transitions
+from noetik.agents.core.task import TaskConfig
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
-from noetik.data.transitions import Transitions, build_transitions
-from noetik.errors import ConfigError
+from noetik.data.transitions import Transitions
 
 __all__ = ["ReportInputs", "RunData", "Unavailable", "read_json"]
 
@@ -42,8 +42,8 @@ class ReportInputs:
     """Run folder written by ``noetik train``."""
     meta: dict[str, Any]
     """Its ``run.json``."""
-    source: RunSource
-    """What the run trained on."""
+    task: TaskConfig
+    """The run's task (data, reward, episodes, environment)."""
     leaderboard: Path | None = None
     """``leaderboard.json`` given by the user (a file or a folder holding it)."""
     sim_dir: Path | None = None
@@ -58,23 +58,21 @@ class ReportInputs:
     @classmethod
     def read(cls, run_dir: Path, **options: Any) -> ReportInputs:
         """Inputs of run folder ``run_dir`` (ConfigError when it is not one)."""
-        if not (run_dir / RUN_FILE).is_file():
-            raise ConfigError(f"{run_dir}: not a run folder (no {RUN_FILE}; run noetik train)")
-        meta, source = read_run(run_dir)
-        return cls(Path(run_dir), meta, source, **options)
+        meta, task = read_run(run_dir)
+        return cls(Path(run_dir).resolve(), meta, task, **options)
 
     def simulator_dir(self) -> Path | None:
         """The simulator folder: the one given, else the run's ``sim_dir`` env option."""
         if self.sim_dir is not None:
             return self.sim_dir
-        named = dict(self.source.env_kwargs).get("sim_dir")
+        named = self.task.env.options.get("sim_dir") if self.task.env else self.task.simulator
         return Path(str(named)) if named else None
 
     def data_dir(self) -> str | None:
         """Dataset of the run (an online run: its simulator's data; None: built-in data)."""
-        if self.source.data_dir is not None:
-            return self.source.data_dir
-        named = dict(self.source.env_kwargs).get("data_dir")
+        if self.task.data.folder is not None:
+            return self.task.data.folder
+        named = self.task.env.options.get("data_dir") if self.task.env else None
         if named:
             return str(named)
         sim = self.simulator_dir()
@@ -104,20 +102,20 @@ class RunData:
     def dataset(self) -> KuaiRandDataset:
         """The dataset the run learned from."""
         if "ds" not in self._cache:
-            source = self.inputs.source
-            self._cache["ds"] = load_kuairand(self.inputs.data_dir(), cache_dir=source.cache_dir)
+            cache = self.inputs.task.data.cache_dir
+            self._cache["ds"] = load_kuairand(self.inputs.data_dir(), cache_dir=cache)
         ds: KuaiRandDataset = self._cache["ds"]
         return ds
 
     def transitions(self) -> Transitions:
         """Every transition of the standard log (offline runs only)."""
-        if self.inputs.source.online:
+        if self.inputs.task.online:
             raise Unavailable(
                 "the run was trained in a simulator (--env); explanations need a "
                 "run trained on logged data (--data)"
             )
         if "transitions" not in self._cache:
-            transitions = build_transitions(self.dataset())
+            transitions = task_transitions(self.inputs.task, None, self.dataset())
             n_actions = self.agent().spec.n_actions
             if len(transitions.vocab) != n_actions:
                 raise Unavailable(

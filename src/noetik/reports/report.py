@@ -85,6 +85,7 @@ def write_report(
         seed=seed,
     )
     data = RunData(inputs)
+    data.agent()  # a damaged or mistyped run stops here with one line, not in every section
     sections = [_build(i, title, builder, data) for i, title, builder in SECTIONS]
     meta = inputs.meta
     subtitle = (

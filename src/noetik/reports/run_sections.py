@@ -44,14 +44,18 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def config_section(inputs: ReportInputs) -> str:
-    """``run.json`` and the agent's ``config.json`` as key/value tables."""
+    """The task (what the agent was trained to maximise, on which data), ``run.json`` and the
+    agent's ``config.json`` as key/value tables."""
     config_path = inputs.run_dir / "config.json"
     if config_path.is_file():
         config = h.table(["config.json", "value"], flatten(read_json(config_path)))
     else:
         config = h.unavailable(f"no {config_path}")
+    task = h.table(["task.json", "value"], flatten(inputs.task.to_json()))
     run = h.table(["run.json", "value"], flatten(inputs.meta))
-    return f'<div class="grid"><div>{run}</div><div>{config}</div></div>'
+    reward = h.esc(inputs.task.reward.describe())
+    head = f"<p>The agent was trained to maximise <b>{reward}</b>.</p>"
+    return f'{head}<div class="grid"><div>{task}{run}</div><div>{config}</div></div>'
 
 
 def training_section(inputs: ReportInputs) -> str:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from noetik.errors import ConfigError
+
 
 def _default_mode() -> int:
     """Permissions a plainly created file would get (0o666 minus the process umask)."""
@@ -52,3 +54,25 @@ def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_json(path: Path, what: str = "JSON file") -> Any:
+    """The JSON value in ``path``; a missing, unreadable or damaged file raises a one-line
+    :class:`~noetik.errors.ConfigError` naming it (``what`` says what the file is)."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: damaged {what}, not valid JSON ({exc})") from None
+
+
+def expect_object(value: Any, path: Path | str, what: str = "JSON file") -> dict[str, Any]:
+    """``value`` when it is a JSON object, else a one-line :class:`ConfigError` naming ``path``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: damaged {what}, expected a JSON object")
+    return value

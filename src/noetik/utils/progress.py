@@ -1,16 +1,30 @@
-"""Progress bars for every long step (rich), silent when disabled or not on a terminal."""
+"""Progress for every long step: a live bar on a terminal, timed lines in logs.
+
+On a terminal, :func:`make_progress` gives a rich bar with the time elapsed and an estimate of
+the time left. When stderr is not a terminal (output redirected to a file, CI logs), the same
+object prints plain lines instead: one per task every ``NOETIK_PROGRESS_INTERVAL`` seconds
+(default 10) while it runs, and one when it ends, e.g.
+``Evaluating runs: 2/5 (40%), 0:01:10 elapsed, about 0:01:45 left``. A task that ends within
+the interval prints nothing, so quick steps (and one-line errors) keep logs clean.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import time
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -21,18 +35,88 @@ T = TypeVar("T")
 _STDERR = Console(stderr=True)
 
 
-def make_progress(enabled: bool = True) -> Progress:
-    """A rich ``Progress`` on stderr; draws nothing when disabled or stderr is not a terminal."""
-    return Progress(
+def _interval() -> float:
+    """Seconds between two log lines of one task (``NOETIK_PROGRESS_INTERVAL``)."""
+    try:
+        return max(0.0, float(os.environ.get("NOETIK_PROGRESS_INTERVAL", "10")))
+    except ValueError:
+        return 10.0
+
+
+def _clock(seconds: float | None) -> str:
+    return "?" if seconds is None else str(timedelta(seconds=round(seconds)))
+
+
+class LogProgress(Progress):
+    """A :class:`Progress` that draws nothing and prints timed plain lines instead (logs)."""
+
+    def __init__(self, *columns: str | ProgressColumn, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(*columns, console=_STDERR, disable=True)
+        self.interval = _interval()
+        self.fields = fields
+        self._start: dict[TaskID, float] = {}
+        self._last: dict[TaskID, float] = {}
+        self._finished: set[TaskID] = set()
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:
+        super().update(task_id, **kwargs)
+        self._report(task_id)
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._report(task_id)
+
+    def add_task(self, description: str, *args: Any, **kwargs: Any) -> TaskID:
+        task_id = super().add_task(description, *args, **kwargs)
+        self._start[task_id] = self._last[task_id] = time.monotonic()
+        if self.interval == 0:
+            self._report(task_id)
+        return task_id
+
+    def _report(self, task_id: TaskID) -> None:
+        """Print the task's line once ``interval`` has passed since its last line (or its
+        start), and when it ends after running for at least ``interval``."""
+        if task_id in self._finished:
+            return
+        task = self._tasks[task_id]
+        now = time.monotonic()
+        done = task.total is not None and task.completed >= task.total
+        since = self._start[task_id] if done else self._last[task_id]
+        if now - since < self.interval:
+            return
+        self._last[task_id] = now
+        if done:
+            self._finished.add(task_id)
+        sys.stderr.write(self.line(task_id) + "\n")
+        sys.stderr.flush()
+
+    def line(self, task_id: TaskID) -> str:
+        """The plain line of one task: count, share, time elapsed and left, extra fields."""
+        task = self._tasks[task_id]
+        count = f"{task.completed:,.0f}"
+        if task.total:
+            count += f"/{task.total:,.0f} ({100 * task.completed / task.total:.0f}%)"
+        text = f"{task.description}: {count}, {_clock(task.elapsed or 0.0)} elapsed"
+        if task.total and 0 < task.completed < task.total:
+            text += f", about {_clock(task.time_remaining)} left"
+        extra = [str(task.fields.get(name, "")) for name in self.fields]
+        return text + "".join(f"  {e}" for e in extra if e)
+
+
+def make_progress(enabled: bool = True, fields: tuple[str, ...] = ()) -> Progress:
+    """A progress display on stderr: a live bar on a terminal, :class:`LogProgress` lines
+    otherwise, nothing when disabled. ``fields`` names task fields shown after the bar."""
+    columns: list[str | ProgressColumn] = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=_STDERR,
-        disable=not (enabled and _STDERR.is_terminal),
-        transient=False,
-    )
+        *(TextColumn(f"{{task.fields[{name}]}}") for name in fields),
+    ]
+    if enabled and not _STDERR.is_terminal:
+        return LogProgress(*columns, fields=fields)
+    return Progress(*columns, console=_STDERR, disable=not enabled, transient=False)
 
 
 @contextlib.contextmanager

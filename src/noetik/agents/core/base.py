@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import types
-import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, TypeVa
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from noetik.agents.core.batches import DeviceReplay
@@ -35,7 +32,9 @@ from noetik.agents.networks.heads import ItemScorer
 from noetik.agents.regularisers.terms import InterpretabilityConfig
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
-from noetik.utils.io import atomic_path, write_json
+from noetik.utils.config import from_json
+from noetik.utils.io import expect_object, read_json, write_json
+from noetik.utils.tensor_files import load_tensors, save_tensors
 
 if TYPE_CHECKING:
     from noetik.agents.core.trainer import Hook, TrainerConfig, TrainResult
@@ -75,13 +74,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def save_tensors(path: Path, tensors: Mapping[str, Tensor]) -> None:
-    """Write ``tensors`` atomically as safetensors (copied to CPU, contiguous, unshared)."""
-    flat = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
-    with atomic_path(path) as tmp:
-        save_file(flat, str(tmp))
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,32 +118,18 @@ class ProblemSpec:
     @classmethod
     def load(cls, directory: Path) -> ProblemSpec:
         """Inverse of :meth:`save`."""
-        meta = json.loads((directory / "spec.json").read_text())
-        path = directory / "spec.safetensors"
-        arrays = {k: v.numpy() for k, v in load_file(str(path)).items()} if path.is_file() else {}
+        path = directory / "spec.json"
+        meta = expect_object(read_json(path, "spec file"), path, "spec file")
+        for key in ("n_actions", "obs_dim"):
+            if not isinstance(meta.get(key), int) or isinstance(meta.get(key), bool):
+                raise ConfigError(f"{path}: field '{key}' must be int, got {meta.get(key)!r}")
+        arrays_path = directory / "spec.safetensors"
+        arrays = (
+            {k: v.numpy() for k, v in load_tensors(arrays_path).items()}
+            if arrays_path.is_file()
+            else {}
+        )
         return cls(meta["n_actions"], meta["obs_dim"], **arrays)
-
-
-def _from_value(tp: Any, value: Any) -> Any:
-    """Rebuild a field value of type ``tp`` from its JSON form."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
-                return _from_value(arg, value)
-        return value
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, dict):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp) if f.init}
-        unknown = set(value) - names
-        if unknown:
-            raise ConfigError(f"{tp.__name__} has no field {sorted(unknown)[0]!r}")
-        return tp(**{k: _from_value(hints[k], v) for k, v in value.items()})
-    if origin is tuple and isinstance(value, list):
-        args = typing.get_args(tp)
-        inner = args[0] if args else Any
-        return tuple(_from_value(inner, v) for v in value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -213,10 +191,10 @@ class AgentConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[no-any-return]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Inverse of :meth:`to_dict`; an unknown key raises :class:`ConfigError`."""
-        result: Self = _from_value(cls, dict(data))
-        return result
+    def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> Self:
+        """Inverse of :meth:`to_dict`; an unknown key or a mistyped value raises a one-line
+        :class:`ConfigError` naming ``where`` (a file, an option) and the field."""
+        return from_json(cls, data, where)
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (validated again)."""
@@ -382,15 +360,24 @@ class Agent(nn.Module):
     def load(cls, directory: str | Path, device: str | None = None) -> Agent:
         """The agent saved by :meth:`save` (or a trainer checkpoint), on ``device``."""
         directory = Path(directory)
-        payload = json.loads((directory / "config.json").read_text())
-        if payload["algo"] not in ALGOS:
-            raise ConfigError(f"unknown algorithm {payload['algo']!r} in {directory}")
-        config = ALGOS[payload["algo"]].from_dict(payload["config"])
+        path = directory / "config.json"
+        payload = expect_object(read_json(path, "agent config"), path, "agent config")
+        algo = payload.get("algo")
+        if not isinstance(algo, str) or algo not in ALGOS:
+            raise ConfigError(f"{path}: field 'algo' names no known algorithm ({algo!r})")
+        if not isinstance(payload.get("config"), dict):
+            raise ConfigError(f"{path}: field 'config' must be an object")
+        config = ALGOS[algo].from_dict(payload["config"], where=str(path))
         if device is not None:
             config = config.replace(device=device)
         agent = config.create(ProblemSpec.load(directory))
-        weights = load_file(str(directory / "model.safetensors"), device=str(agent.device))
-        agent.load_state_dict(weights)
+        weights_path = directory / "model.safetensors"
+        weights = load_tensors(weights_path, agent.device)
+        try:
+            agent.load_state_dict(weights)
+        except RuntimeError as exc:
+            detail = str(exc).splitlines()[0]
+            raise ConfigError(f"{weights_path}: does not fit {path} ({detail})") from None
         return agent
 
     def fit(

@@ -13,27 +13,32 @@ bit for bit, as an uninterrupted one (offline sources; online sources restart th
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-import json
 import os
 import random
 import shutil
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from safetensors.torch import load_file
+from rich.progress import Progress
 from torch import Tensor
 
-from noetik.agents.core.base import Agent, BatchSource, save_tensors
-from noetik.errors import ConfigError
-from noetik.utils.io import write_json, write_text
+from noetik.agents.core.base import Agent, BatchSource
+from noetik.data.transitions import Transitions
+from noetik.errors import ConfigError, TrainingInterrupted
+from noetik.utils.io import expect_object, read_json, write_json, write_text
+from noetik.utils.progress import make_progress
+from noetik.utils.tensor_files import load_tensors, save_tensors
 
 __all__ = ["Hook", "MetricsLog", "TrainResult", "Trainer", "TrainerConfig", "seed_everything"]
 
@@ -196,7 +201,9 @@ class Trainer:
         return self.run_dir / "checkpoint" if self.run_dir else None
 
     def run(self, agent: Agent, data: Any, steps: int, hooks: Iterable[Hook] = ()) -> TrainResult:
-        """Train until ``steps`` updates in total; resume first when configured."""
+        """Train until ``steps`` updates in total; resume first when configured. A Ctrl-C
+        stops after the current update, saves a checkpoint and raises
+        :class:`~noetik.errors.TrainingInterrupted`."""
         cfg, hooks = self.config, list(hooks)
         source = agent.make_source(data)
         seed_everything(agent.config.seed, cfg.deterministic)
@@ -204,24 +211,35 @@ class Trainer:
         log = MetricsLog(self.run_dir, cfg.tensorboard, start)
         meter, t0, last = _Meter(), time.perf_counter(), dict(log.rows[-1]) if log.rows else {}
         agent.train()
-        with self._progress() as bar:
-            task = bar.add_task(type(agent).__name__, total=steps, completed=start, metrics="")
+        with self._progress() as bar, _interrupt_flag() as interrupted:
+            task = bar.add_task(_unit(agent, data), total=steps, completed=start, metrics="")
             for step in range(start + 1, steps + 1):
                 meter.add(agent.update(source.sample()))
                 row: dict[str, float] = {}
-                if step % cfg.log_every == 0 or step == steps:
+                if step % cfg.log_every == 0 or step == steps or interrupted:
                     row |= meter.means()
                 if cfg.eval_every and step % cfg.eval_every == 0:
                     row |= self._evaluate(agent, step, hooks)
                 if row:
                     last = self._log(log, row, step, time.perf_counter() - t0, last)
-                    bar.update(task, completed=step, metrics=_describe(row))
+                    bar.update(task, completed=step, metrics=_describe(row, source))
                 elif step % 100 == 0:
-                    bar.update(task, completed=step)
-                if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == steps:
+                    bar.update(task, completed=step, metrics=_describe({}, source))
+                checkpoint = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
+                if checkpoint or step == steps or interrupted:
                     self.save_checkpoint(agent, source, step)
+                if interrupted and step < steps:
+                    log.close()
+                    raise TrainingInterrupted(step, self._stopped(step, steps))
         log.close()
         return TrainResult(max(steps, start), last, self.run_dir)
+
+    def _stopped(self, step: int, steps: int) -> str:
+        """The message of an interrupt after ``step`` of ``steps`` updates."""
+        where = f"interrupted after update {step:,} of {steps:,}"
+        if self.checkpoint_dir is None:
+            return where + " (no run folder, nothing saved)"
+        return f"{where}; checkpoint saved in {self.checkpoint_dir}; continue with --resume"
 
     def _log(
         self,
@@ -237,14 +255,7 @@ class Trainer:
         return last | row
 
     def _progress(self) -> Progress:
-        return Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            disable=not self.config.progress,
-        )
+        return make_progress(self.config.progress, fields=("metrics",))
 
     def _evaluate(self, agent: Agent, step: int, hooks: list[Hook]) -> dict[str, float]:
         """Run hooks in eval mode on forked RNGs (evaluation never shifts training draws)."""
@@ -296,10 +307,10 @@ class Trainer:
         if not (ckpt / "trainer.json").is_file():
             return 0
         _check_same_config(agent, ckpt)
-        meta = json.loads((ckpt / "trainer.json").read_text())
+        meta = expect_object(read_json(ckpt / "trainer.json", "checkpoint file"), ckpt)
         device = str(agent.device)
-        state = load_file(str(ckpt / "train_state.safetensors"), device=device)
-        weights = load_file(str(ckpt / "model.safetensors"), device=device)
+        state = load_tensors(ckpt / "train_state.safetensors", device)
+        weights = load_tensors(ckpt / "model.safetensors", device)
         agent.load_state_tensors(
             {f"model.{k}": v for k, v in weights.items()} | state, meta["optimizers"]
         )
@@ -321,7 +332,7 @@ def _restore_rngs(state: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
 
 
 def _check_same_config(agent: Agent, ckpt: Path) -> None:
-    saved = json.loads((ckpt / "config.json").read_text())
+    saved = expect_object(read_json(ckpt / "config.json", "agent config"), ckpt / "config.json")
     now = agent.config.to_dict()
     saved_cfg = {k: v for k, v in saved["config"].items() if k != "device"}
     if saved["algo"] != agent.config.algo or saved_cfg != {
@@ -330,6 +341,47 @@ def _check_same_config(agent: Agent, ckpt: Path) -> None:
         raise ConfigError(f"cannot resume: {ckpt} was written with a different agent config")
 
 
-def _describe(row: Mapping[str, float]) -> str:
+def _describe(row: Mapping[str, float], source: Any = None) -> str:
+    """Up to six metrics of ``row``, after the environment steps of an online source."""
     shown = [(k, v) for k, v in row.items() if k not in ("step", "wall_s")][:6]
-    return "  ".join(f"{k}={v:.4g}" for k, v in shown)
+    text = "  ".join(f"{k}={v:.4g}" for k, v in shown)
+    env_steps = getattr(source, "env_steps", None)
+    return f"{env_steps:,} env steps  {text}" if isinstance(env_steps, int) else text
+
+
+def _unit(agent: Agent, data: Any) -> str:
+    """The progress label: what one step counts (gradient updates on logged data, rollout
+    iterations in an environment)."""
+    kind = "updates" if isinstance(data, Transitions) else "rollout iterations"
+    return f"{type(agent).__name__} ({kind})"
+
+
+@contextlib.contextmanager
+def _interrupt_flag() -> Iterator[_Flag]:
+    """A flag set by the first Ctrl-C (SIGINT) while training; a second one interrupts at
+    once. Only in the main thread (elsewhere signals cannot be caught): a no-op flag."""
+    flag = _Flag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if flag:
+            raise KeyboardInterrupt
+        flag.set = True
+        sys.stderr.write("\nstopping after this update (Ctrl-C again to abort at once)\n")
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _Flag:
+    """Truthy once :func:`_interrupt_flag`'s handler ran."""
+
+    set: bool = False
+
+    def __bool__(self) -> bool:
+        return self.set

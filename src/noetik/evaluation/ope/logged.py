@@ -52,10 +52,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from noetik.agents.core.runs import RUN_FILE, RunSource, read_run
+from noetik.agents.core.runs import RUN_FILE, read_run, task_dataset, task_transitions
+from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import History
-from noetik.data.dataset import load_kuairand
-from noetik.data.transitions import Transitions, build_transitions
+from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.evaluation.ope.estimators import (
     LoggedEpisodes,
@@ -169,19 +169,19 @@ class LoggedSplits:
     """Identity of the data for the propensity cache (None: a hash of the training arrays)."""
 
 
-def load_splits(run_or_data: Path | str | RunSource | None) -> LoggedSplits:
-    """Train and test transitions of a run folder's data, a :class:`RunSource`, a KuaiRand
-    folder, or the built-in dataset (None)."""
-    source = run_or_data
-    if isinstance(source, str | Path) and (Path(source) / RUN_FILE).is_file():
-        source = read_run(Path(source))[1]
-    if isinstance(source, RunSource):
-        if source.online:
-            raise ConfigError("the ope lens needs a run trained on logged data, not an env")
-        ds = load_kuairand(source.data_dir, cache_dir=source.cache_dir)
-    else:
-        ds = load_kuairand(source)
-    return LoggedSplits(build_transitions(ds, split="train"), build_transitions(ds, split="test"))
+def load_splits(run_or_data: Path | str | TaskConfig | None) -> LoggedSplits:
+    """Train and test transitions of a run folder's task, a :class:`TaskConfig`, a KuaiRand
+    folder, or the built-in dataset (None), under the task's reward, episodes and split
+    (a folder or None: the default task on it)."""
+    task = run_or_data
+    if isinstance(task, str | Path) and (Path(task) / RUN_FILE).is_file():
+        task = read_run(Path(task))[1]
+    if not isinstance(task, TaskConfig):
+        task = TaskConfig(DataSource(None if task is None else str(task)))
+    if task.online:
+        raise ConfigError("the ope lens needs a run trained on logged data, not an env")
+    ds = task_dataset(task)
+    return LoggedSplits(task_transitions(task, "train", ds), task_transitions(task, "test", ds))
 
 
 def _data_key(splits: LoggedSplits) -> str:
@@ -374,13 +374,13 @@ def _estimators(config: LoggedOPEConfig) -> dict[str, Callable[[LoggedEpisodes],
 
 def evaluate_logged(
     agent: Scorer,
-    run_or_data: LoggedSplits | RunSource | Path | str | None,
+    run_or_data: LoggedSplits | TaskConfig | Path | str | None,
     config: LoggedOPEConfig | None = None,
     *,
     propensity: Propensity | None = None,
 ) -> Lens:
     """The ``ope`` lens of ``agent`` on the test split of ``run_or_data`` (a run folder, its
-    :class:`RunSource`, a KuaiRand folder, None for the built-in data, or prepared
+    :class:`TaskConfig`, a KuaiRand folder, None for the built-in data, or prepared
     :class:`LoggedSplits`); see the module doc. ``propensity`` overrides the fitted μ. (A
     run trained with ``split="all"`` has seen the test rows: its estimates are not held out.)
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from noetik.data.transitions import ItemVocab
-from noetik.errors import ConfigError, NoetikError
+from noetik.errors import ConfigError
 from noetik.simulators.kuairand.examples import HEADS, ItemTable
 from noetik.simulators.kuairand.model import FittedSimulator, ResponseModelConfig, ResponseNet
-from noetik.utils.io import atomic_path, write_json
+from noetik.utils.io import write_json
+from noetik.utils.tensor_files import load_tensors, save_tensors
 
 FORMAT = "noetik.kuairand-response-model"
 VERSION = 1
@@ -33,18 +33,13 @@ _WEIGHTS = {"model": "model.safetensors", "uncorrected": "uncorrected.safetensor
 _TABLES = "tables.safetensors"
 
 
-def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-
-
 def save_simulator(sim: FittedSimulator, run_dir: Path) -> None:
     """Write ``sim`` into ``run_dir`` (created if needed); the JSON config is written last."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_tensors(run_dir / _WEIGHTS["model"], dict(sim.model.state_dict()))
+    save_tensors(run_dir / _WEIGHTS["model"], dict(sim.model.state_dict()))
     if sim.uncorrected is not None:
-        _write_tensors(run_dir / _WEIGHTS["uncorrected"], dict(sim.uncorrected.state_dict()))
+        save_tensors(run_dir / _WEIGHTS["uncorrected"], dict(sim.uncorrected.state_dict()))
     elif (run_dir / _WEIGHTS["uncorrected"]).exists():
         (run_dir / _WEIGHTS["uncorrected"]).unlink()
     tables = {
@@ -52,7 +47,7 @@ def save_simulator(sim: FittedSimulator, run_dir: Path) -> None:
         "item_features": torch.from_numpy(sim.items.features.astype(np.float32)),
         "popularity": torch.from_numpy(sim.popularity.astype(np.float64)),
     }
-    _write_tensors(run_dir / _TABLES, tables)
+    save_tensors(run_dir / _TABLES, tables)
     payload: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -86,19 +81,10 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def _load_tensors(path: Path, device: torch.device | str) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise ConfigError(f"{path.parent}: missing {path.name}")
-    try:
-        return load_file(str(path), device=str(device))
-    except Exception as exc:  # safetensors raises its own error types
-        raise NoetikError(f"{path}: unreadable safetensors file ({exc})") from None
-
-
 def _load_net(
     path: Path, items: ItemTable, config: ResponseModelConfig, device: torch.device | str
 ) -> ResponseNet:
-    state = _load_tensors(path, device)
+    state = load_tensors(path, device)
     dim = int(state["obs_mean"].shape[0])
     net = ResponseNet(items.features, config, np.zeros(dim, np.float32), np.ones(dim, np.float32))
     try:
@@ -119,7 +105,7 @@ def load_simulator(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     payload = _read_config(run_dir)
     config = ResponseModelConfig.from_dict(payload["config"])
-    tables = _load_tensors(run_dir / _TABLES, "cpu")
+    tables = load_tensors(run_dir / _TABLES, "cpu")
     items = ItemTable(
         features=tables["item_features"].numpy(), names=tuple(payload["item_feature_names"])
     )

@@ -29,7 +29,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from noetik.agents.algorithms.iql import IQLConfig
-from noetik.agents.core.recommend import sample_users
+from noetik.agents.core.recommend import decision_history_len, sample_users
 from noetik.agents.core.runs import train_run
 from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig
@@ -192,7 +192,8 @@ def test_explanations_are_those_of_the_agent(built: Built) -> None:
     data = RunData(ReportInputs.read(built.run))
     transitions = data.transitions()
     ids = sample_users(transitions, USERS, 0)
-    contexts = decision_contexts(data.dataset(), transitions, ids, data.history_len())
+    k = decision_history_len(data.agent())
+    contexts = decision_contexts(data.dataset(), transitions, ids, k)
     section = _section(built.html, "explanations")
     assert section.count('<div class="explanation">') == USERS
     for ctx in contexts:

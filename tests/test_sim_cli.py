@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -58,3 +59,31 @@ def test_user_errors_are_noetik_errors(fitted: tuple[Path, Path], tmp_path: Path
     assert isinstance(no_log.exception, NoetikError)
     bad = runner.invoke(sim_app, ["fit", "--out", str(tmp_path / "r"), "--random-users", "x"])
     assert isinstance(bad.exception, NoetikError)
+
+
+def _random_log_of(data: Path, users: range, out: Path) -> Path:
+    """The data's random-exposure rows of ``users``, written as an official log CSV."""
+    log = pl.read_csv(data / "log_random_4_22_to_5_08_pure.csv")
+    log.filter(pl.col("user_id").is_in(list(users))).write_csv(out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("users", "title", "warned"),
+    [
+        (range(140, 200), "Held-out random exposure", False),
+        (range(140), "Random exposure (users seen in training)", True),
+        (range(100, 200), "Random exposure (40 of 100 users seen in training)", True),
+    ],
+    ids=["held-out", "seen", "mixed"],
+)
+def test_validate_title_says_whether_users_were_held_out(
+    fitted: tuple[Path, Path], tmp_path: Path, users: range, title: str, warned: bool
+) -> None:
+    run, _ = fitted
+    log = _random_log_of(run.parent / "data", users, tmp_path / "log.csv")
+    result = runner.invoke(sim_app, ["validate", str(run), "--log", str(log)])
+    assert result.exit_code == 0, result.output
+    assert title in result.output
+    assert ("Held-out" in result.output) == (not warned)
+    assert ("not held-out figures" in result.output) == warned

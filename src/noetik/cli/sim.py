@@ -109,7 +109,7 @@ def validate(
         return
     n_users = len(np.unique(examples.user_id))
     _OUT.print(f"{len(examples):,} random-exposure rows of {n_users:,} users from {log}")
-    _OUT.print(_table(result))
+    _OUT.print(_table(result, _title(len(overlap), n_users)))
 
 
 def _json_number(value: Any) -> Any:
@@ -122,9 +122,18 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-def _table(result: dict[str, Any]) -> Table:
+def _title(n_seen: int, n_users: int) -> str:
+    """The table's title: "held-out" only when none of the log's ``n_users`` was trained on."""
+    if n_seen == 0:
+        return "Held-out random exposure"
+    if n_seen == n_users:
+        return "Random exposure (users seen in training)"
+    return f"Random exposure ({n_seen:,} of {n_users:,} users seen in training)"
+
+
+def _table(result: dict[str, Any], title: str) -> Table:
     names = ["ours", *result[next(iter(result))]["baselines"]]
-    table = Table("signal", "metric", *names, "observed", title="Held-out random exposure")
+    table = Table("signal", "metric", *names, "observed", title=title)
     for signal, entry in result.items():
         models = [entry, *entry["baselines"].values()]
         metrics = ("auc", "mean_pred") if "auc" in entry else ("rmse", "corr", "mean_pred")

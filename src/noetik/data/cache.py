@@ -24,8 +24,9 @@ from noetik.data.schema import FileSpec
 from noetik.errors import DataError
 from noetik.utils.io import atomic_path, write_json
 
-#: Bump when the cached representation changes; old entries are then rebuilt.
-CACHE_VERSION = 1
+#: Bump when the cached representation or the validation changes; old entries are then rebuilt
+#: (2: negative ids are rejected, so entries cached before that check are validated again).
+CACHE_VERSION = 2
 _ENV_VAR = "NOETIK_CACHE_DIR"
 
 

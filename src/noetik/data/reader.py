@@ -13,7 +13,14 @@ from pathlib import Path
 
 import polars as pl
 
-from noetik.data.schema import BINARY_SIGNALS, LOG_SCHEMA, NULLABLE, SCHEMAS, FileKind
+from noetik.data.schema import (
+    BINARY_SIGNALS,
+    ID_COLUMNS,
+    LOG_SCHEMA,
+    NULLABLE,
+    SCHEMAS,
+    FileKind,
+)
 from noetik.errors import DataError
 
 _BINARY_COLUMNS = (*BINARY_SIGNALS, "is_rand")
@@ -57,7 +64,8 @@ def read_table(path: Path, kind: FileKind) -> pl.DataFrame:
 
     Raises DataError for an unreadable or empty file, missing/extra columns, values that do not
     parse as the published type, missing values in required columns (ragged or truncated rows),
-    and binary signals outside {0, 1}.
+    negative ids (``user_id``, ``video_id``, ``author_id``, ``music_id``) and binary signals
+    outside {0, 1}.
     """
     header = read_header(path)
     check_columns(path, header, kind)
@@ -70,6 +78,7 @@ def read_table(path: Path, kind: FileKind) -> pl.DataFrame:
         raise DataError(path, "file has a header but no data rows")
     frame = frame.select(list(schema))
     _check_nulls(path, frame, kind)
+    _check_ids(path, frame)
     if schema is LOG_SCHEMA:
         _check_binary(path, frame)
     return frame
@@ -86,6 +95,18 @@ def _check_nulls(path: Path, frame: pl.DataFrame, kind: FileKind) -> None:
                 "missing value (empty field, or a truncated/short row)",
                 column=column,
                 line=row + 2,
+            )
+
+
+def _check_ids(path: Path, frame: pl.DataFrame) -> None:
+    ids = [c for c in frame.columns if c in ID_COLUMNS]
+    bad = frame.select([(pl.col(c) < 0).any().alias(c) for c in ids]).row(0)
+    for column, is_bad in zip(ids, bad, strict=True):
+        if is_bad:
+            row = _first_row(frame, pl.col(column) < 0)
+            value = frame[column][row]
+            raise DataError(
+                path, f"value {value} is negative (ids are 0 or more)", column=column, line=row + 2
             )
 
 

@@ -189,6 +189,9 @@ NULLABLE: dict[FileKind, frozenset[str]] = {
     FileKind.VIDEO_STATISTIC: frozenset(VIDEO_STATISTIC_COLUMNS),
 }
 
+#: Identifier columns: non-negative integers in valid files (nulls allowed where NULLABLE says).
+ID_COLUMNS: frozenset[str] = frozenset({"user_id", "video_id", "author_id", "music_id"})
+
 #: Primary key of each table.
 KEYS: dict[FileKind, str] = {
     FileKind.LOG_STANDARD: "user_id",

@@ -26,7 +26,7 @@ import polars as pl
 import torch
 
 from noetik.agents.core.base import Agent
-from noetik.agents.core.recommend import sample_users, user_states
+from noetik.agents.core.recommend import decision_history_len, sample_users, user_states
 from noetik.agents.core.runs import load_run, task_dataset, task_transitions
 from noetik.agents.networks.encoders import History
 from noetik.data.dataset import KuaiRandDataset
@@ -288,5 +288,4 @@ def run_contexts(
             f"the {len(transitions.vocab)} videos of {ds.root}"
         )
     ids = np.asarray(users, dtype=np.int64) if users else sample_users(transitions, n_sample, seed)
-    history_len = getattr(agent.config.encoder, "history_len", 10)
-    return agent, decision_contexts(ds, transitions, ids, history_len)
+    return agent, decision_contexts(ds, transitions, ids, decision_history_len(agent))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from noetik.agents.core.recommend import sample_users
+from noetik.agents.core.recommend import decision_history_len, sample_users
 from noetik.agents.networks.encoders import History
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_maps, attention_rollout, attention_weights
@@ -121,7 +121,7 @@ def explanations_section(data: RunData) -> str:
     inputs = data.inputs
     transitions = data.transitions()
     ids = sample_users(transitions, inputs.users, inputs.seed)
-    k = max(data.history_len(), 1)
+    k = decision_history_len(data.agent())  # the states noetik act and noetik explain score
     contexts = decision_contexts(data.dataset(), transitions, ids, k)
     parts = [
         h.para(

@@ -5,22 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from noetik.errors import ConfigError
-
-
-def _default_mode() -> int:
-    """Permissions a plainly created file would get (0o666 minus the process umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_MODE = _default_mode()
 
 
 @contextlib.contextmanager
@@ -29,19 +19,41 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
     On any exception the temporary file is removed and ``final`` is left untouched, so readers
     see either the previous complete file or the new complete file, never a partial one.
+
+    The file ends up with the permissions a plainly created file would get (``0o666`` minus the
+    process umask at the time of the call), whatever the writer did to the temporary file: some
+    writers (safetensors, for one) replace it with a private ``0o600`` file of their own.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, _MODE)  # mkstemp creates 0600; give the file the usual permissions
+    tmp, mode = _create_temp(final)
     try:
         yield tmp
+        if tmp.stat().st_mode & 0o7777 != mode:
+            os.chmod(tmp, mode)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _create_temp(final: Path) -> tuple[Path, int]:
+    """A new empty file beside ``final`` created with mode 0o666, and the mode the umask left.
+
+    Letting the kernel apply the umask (rather than reading it with ``os.umask``, which has to
+    change it) keeps this safe with other threads.
+    """
+    for _ in range(100):
+        tmp = final.parent / f".{final.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, os.fstat(fd).st_mode & 0o7777
+        finally:
+            os.close(fd)
+    raise FileExistsError(f"no free temporary name beside {final}")
 
 
 def write_json(path: Path, payload: Any) -> None:

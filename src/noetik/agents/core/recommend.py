@@ -60,6 +60,21 @@ def sample_users(transitions: Transitions, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(users, size=min(n, len(users)), replace=False)).astype(np.int64)
 
 
+def decision_history_len(agent: Agent) -> int:
+    """K of ``agent``'s decision states: the window of their ``hist.*`` features and the
+    history a Transformer reads. It is the encoder's ``history_len`` (10 by default), for an MLP
+    agent too: ``noetik act``, ``noetik explain`` and the report all take K from here."""
+    return int(agent.config.encoder.history_len)
+
+
+def decision_states(
+    agent: Agent, ds: KuaiRandDataset, transitions: Transitions, user_ids: np.ndarray
+) -> UserStates:
+    """The current decision state of each user in ``user_ids`` (R,) as ``agent`` sees it: the
+    one way to get it (:func:`user_states` with :func:`decision_history_len`)."""
+    return user_states(ds, transitions, user_ids, decision_history_len(agent))
+
+
 def user_states(
     ds: KuaiRandDataset, transitions: Transitions, user_ids: np.ndarray, history_len: int = 10
 ) -> UserStates:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec
-from noetik.agents.core.recommend import Recommendations, sample_users, top_k, user_states
+from noetik.agents.core.recommend import Recommendations, decision_states, sample_users, top_k
 from noetik.agents.core.task import (
     TASK_FILE,
     DataSource,
@@ -320,8 +320,7 @@ def recommend_for_run(
     known = np.isin(ids, transitions.user_id)
     if not known.all():
         raise ConfigError(f"--user {int(ids[~known][0])} has no interaction in {ds.root}")
-    history_len = getattr(agent.config.encoder, "history_len", 10)
-    return top_k(agent, user_states(ds, transitions, ids, history_len), k)
+    return top_k(agent, decision_states(agent, ds, transitions, ids), k)
 
 
 def _recommend_in_env(agent: Agent, task: TaskConfig, k: int, n: int) -> Recommendations:

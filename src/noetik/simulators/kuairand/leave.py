@@ -121,7 +121,7 @@ class HazardLeave(core.Termination):
     ) -> None:
         clipped = np.clip(hazard, 1e-9, 1.0 - 1e-9)
         self.hazard, self.logit = hazard, np.log(clipped / (1.0 - clipped))
-        self.weights = reward.weight_vector().astype(np.float64)
+        self.reward = reward
         self.coef, self.ref, self.max_steps = coef, ref, max_steps
 
     def __call__(self, users: core.Users) -> tuple[BoolArray, BoolArray]:
@@ -130,7 +130,7 @@ class HazardLeave(core.Termination):
         if self.coef == 0.0:
             p = self.hazard[t]
         else:
-            r = kr.signals @ self.weights
+            r = reward_from_signals(kr.signals, self.reward, dtype=np.float64)
             p = 1.0 / (1.0 + np.exp(self.coef * (r - self.ref) - self.logit[t]))
         kr.leave_prob[:] = p
         left: BoolArray = kr.leave_draw < p

@@ -32,7 +32,7 @@ MIN_AT_RISK = 30
 
 
 @dataclass(frozen=True, eq=False)
-class SessionStats:
+class LogSessionStats:
     """Session statistics of the standard log under one session gap."""
 
     lengths: np.ndarray
@@ -47,7 +47,7 @@ class SessionStats:
     """(G,) float64 seconds between a user's consecutive sessions (at least one entry)."""
 
 
-def session_stats(log: LogArrays, gap_minutes: float) -> SessionStats:
+def session_stats(log: LogArrays, gap_minutes: float) -> LogSessionStats:
     """Cut ``log`` (sorted by user, time) into sessions at gaps longer than ``gap_minutes``."""
     n = len(log.time_ms)
     if n == 0:
@@ -63,7 +63,7 @@ def session_stats(log: LogArrays, gap_minutes: float) -> SessionStats:
     if not len(between):
         between = np.array([2.0 * gap_minutes * 60.0])
     tab = np.clip(log.tab[starts], 0, 14)
-    return SessionStats(lengths, log.time_ms[starts] / 1000.0, tab, within, between)
+    return LogSessionStats(lengths, log.time_ms[starts] / 1000.0, tab, within, between)
 
 
 def empirical_hazard(lengths: np.ndarray, max_steps: int) -> FloatArray:

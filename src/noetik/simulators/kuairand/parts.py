@@ -37,7 +37,7 @@ from noetik.simulators.kuairand.examples import HEADS
 from noetik.simulators.kuairand.leave import (
     FixedLength,
     HazardLeave,
-    SessionStats,
+    LogSessionStats,
     empirical_hazard,
     reference_reward,
     session_stats,
@@ -77,7 +77,7 @@ def _take_history(h: LoggedHistory, rows: IntArray) -> LoggedHistory:
 class LoggedUsers(core.UserSampler):
     """Users of the standard log, uniformly, with their logged past (warm) or none (cold)."""
 
-    def __init__(self, world: KuaiRandWorld, config: KuaiRandEnvConfig, sessions: SessionStats):
+    def __init__(self, world: KuaiRandWorld, config: KuaiRandEnvConfig, sessions: LogSessionStats):
         n = len(world.population) if config.n_users is None else config.n_users
         if n > len(world.population):
             raise ConfigError(

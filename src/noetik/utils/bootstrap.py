@@ -11,7 +11,7 @@ several columns at once, all from the same resamples.
 
 :class:`Estimate` holds a mean and its interval; :func:`format_estimate` prints them with as
 many decimals as the interval's width needs, so the printed mean never lies outside the
-printed interval (``0.0075 [0.0075, 0.0075]``, not ``0.007 [0.008, 0.008]``).
+printed interval (``0.00750 [0.00750, 0.00750]``, not ``0.007 [0.008, 0.008]``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ __all__ = [
     "bootstrap_means",
     "check_bootstrap",
     "format_estimate",
-    "make_rng",
     "mean_replicates",
     "nan_means",
     "percentile_interval",
@@ -116,7 +115,7 @@ def check_bootstrap(n_boot: int, level: float, *, min_boot: int = 1) -> None:
         raise ConfigError(f"the confidence level must be in (0, 1), got {level}")
 
 
-def make_rng(seed: int | np.random.Generator | tuple[int, ...]) -> np.random.Generator:
+def _generator(seed: int | np.random.Generator | tuple[int, ...]) -> np.random.Generator:
     """``seed`` itself when it is a generator, else ``numpy.random.default_rng(seed)``."""
     if isinstance(seed, np.random.Generator):
         return seed
@@ -157,7 +156,7 @@ def replicates(
         raise ConfigError(f"the bootstrap needs at least one unit, got n_units={n_units}")
     if n_boot < 1:
         raise ConfigError(f"n_boot must be >= 1, got {n_boot}")
-    rng = make_rng(seed)
+    rng = _generator(seed)
     parts = [
         np.asarray(statistic(resample_counts(rng, min(block, n_boot - start), n_units)))
         for start in range(0, n_boot, block)

@@ -41,10 +41,10 @@ from noetik.explain.attribute import attribute
 from noetik.explain.faithfulness import (
     FaithfulnessConfig,
     FaithfulnessCurves,
-    bootstrap_interval,
     faithfulness_curves,
     summarize,
 )
+from noetik.utils.bootstrap import Estimate, bootstrap_means
 
 HISTORY_METHODS = (
     "integrated_gradients",
@@ -173,12 +173,17 @@ def _agreement(
     mask = h.mask.numpy()
     rho = attention_agreement(attention_rollout(weights, mask), ig.history, mask)
     rho = rho[~np.isnan(rho)]
-    lo, hi = bootstrap_interval(rho, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+    nan = float("nan")
+    est = (
+        bootstrap_means({"rho": rho}, n_boot=cfg.n_bootstrap, seed=cfg.seed)["rho"]
+        if len(rho)
+        else Estimate(nan, nan, nan)
+    )
     span = np.abs(ig.target - ig.baseline_target)
     return {
         "agreement": float(rho.mean()),
-        "agreement_lo": lo,
-        "agreement_hi": hi,
+        "agreement_lo": est.low,
+        "agreement_hi": est.high,
         "n_agreement": float(len(rho)),
         "mean_abs_delta": float(np.abs(ig.delta).mean()),
         "median_rel_delta": float(np.median(np.abs(ig.delta) / np.maximum(span, 1e-8))),

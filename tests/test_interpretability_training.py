@@ -20,6 +20,7 @@ from noetik.agents.algorithms.iql import (
 from noetik.agents.algorithms.ppo import PPOConfig
 from noetik.agents.core.base import Agent, ProblemSpec
 from noetik.agents.core.batches import Batch, DeviceReplay
+from noetik.agents.core.target import soft_update
 from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.agents.regularisers.terms import (
     InterpretabilityConfig,
@@ -177,10 +178,7 @@ def _iql_plain_step(agent: IQLAgent, b: Batch) -> None:
     )
     q_loss = (agent.q_net(b.obs, b.history, b.action) - target).square().mean(dim=1).sum()
     agent._step(("actor", "q"), -(weight * log_prob).mean() + q_loss)
-    with torch.no_grad():
-        torch._foreach_lerp_(
-            list(agent.q_target.parameters()), list(agent.q_net.parameters()), cfg.tau
-        )
+    soft_update(agent.q_target.parameters(), agent.q_net.parameters(), cfg.tau)
 
 
 @pytest.mark.parametrize("algo", ["bc", "iql"])

@@ -33,6 +33,7 @@ from noetik.evaluation.ope.simulated_logs import (
     policy_probs,
     rollout,
 )
+from noetik.utils.bootstrap import resample_indices
 
 REC = "noetik/RECEnv-v0"
 BEHAVIOUR = PolicySpec("behaviour", "linear", temperature=1.0, epsilon=0.1)
@@ -138,7 +139,7 @@ def test_bootstrap_replicates_equal_the_estimators_on_resamples() -> None:
         v_hat=rng.normal(size=(n, h)),
     )
     reps = bootstrap_replicates(data, 2.0, 5, np.random.default_rng(3))
-    index = np.random.default_rng(3).integers(0, n, size=(5, n))
+    index = resample_indices(np.random.default_rng(3), 5, n)
     fns = {
         "IS": is_estimate,
         "WIS": wis_estimate,

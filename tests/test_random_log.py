@@ -31,9 +31,9 @@ from noetik.evaluation.random_log import (
     random_scorer,
     ranking_metrics,
     score_random_log,
-    user_bootstrap,
 )
 from noetik.simulators.kuairand.examples import random_log_users, split_random_users
+from noetik.utils.bootstrap import bootstrap_means
 from tests.tiny import tiny_log
 
 QUIET = TrainerConfig(progress=False, tensorboard=False, log_every=1000)
@@ -108,6 +108,14 @@ def test_perfect_reversed_and_random_scores() -> None:
     assert np.nanmean(chance["auc"]) == pytest.approx(0.5, abs=0.01)
     with pytest.raises(ValueError, match="NaN"):
         ranking_metrics(user[:2], np.array([0.0, np.nan]), label[:2])
+
+
+def user_bootstrap(
+    values: dict[str, np.ndarray], n_boot: int, seed: int
+) -> dict[str, dict[str, float]]:
+    """The lens's interval over users: the one bootstrap, as ``{"mean", "low", "high"}``."""
+    boot = bootstrap_means(values, n_boot=n_boot, seed=seed)
+    return {name: estimate.as_dict() for name, estimate in boot.items()}
 
 
 def test_user_bootstrap_is_seeded_and_skips_undefined_users() -> None:

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from noetik.data.rewards import (
+    DEFAULT_REWARD_WEIGHTS,
     SIGNALS,
     RewardConfig,
     reward_expr,
@@ -100,6 +101,21 @@ def test_mapping_weights_are_normalised() -> None:
     assert config == RewardConfig((("is_click", 1.0),))
     vector = config.weight_vector()
     assert vector.shape == (12,) and vector[0] == 1.0 and vector[1:].sum() == 0.0
+
+
+def test_one_reward_for_arrays_columns_and_heads() -> None:
+    assert RewardConfig().weights == DEFAULT_REWARD_WEIGHTS
+    signals = np.random.default_rng(0).random((7, 12))
+    config = RewardConfig((("is_hate", -2.0), ("watch_ratio", 0.5), ("play_time_s", 0.01)))
+    by_hand = -2.0 * signals[:, 5] + 0.5 * signals[:, 8] + 0.01 * signals[:, 9]
+    as_array = reward_from_signals(signals, config, dtype=np.float64)
+    np.testing.assert_allclose(as_array, by_hand, rtol=1e-15)
+    columns = dict(zip(SIGNALS, signals.T, strict=True))
+    np.testing.assert_array_equal(reward_from_signals(columns, config, dtype=np.float64), as_array)
+    assert reward_from_signals(signals, config).dtype == np.float32
+    np.testing.assert_array_equal(
+        config.weights_for(("watch_ratio", "is_click", "is_hate")), [0.5, 0.0, -2.0]
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from noetik.analysis.figures import (
 from noetik.analysis.habits import HabitCurve, HabitResult
 from noetik.analysis.markdown import behaviour_markdown
 from noetik.analysis.preferences import PreferenceResult
-from noetik.analysis.stats import Estimate, UserBootstrap
+from noetik.analysis.stats import Finding, UserBootstrap
 from noetik.analysis.text import findings, findings_by_section
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
     "BehaviourConfig",
     "BehaviourReport",
     "EmotionResult",
-    "Estimate",
+    "Finding",
     "HabitCurve",
     "HabitResult",
     "Precedence",

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from noetik.analysis.frame import sessions, user_group_sums, user_sums
-from noetik.analysis.stats import Estimate, UserBootstrap, ratio
+from noetik.analysis.stats import Finding, UserBootstrap, ratio
 
 #: Upper ends of the session-length histogram buckets (interactions); the last is open.
 LENGTH_EDGES: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50)
@@ -32,36 +32,36 @@ WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 class AttentionResult:
     """When and how long people watch."""
 
-    hour_share: tuple[Estimate, ...]
+    hour_share: tuple[Finding, ...]
     """24 shares of interactions at hours 0..23 (null 1/24)."""
-    hour_click: tuple[Estimate, ...]
+    hour_click: tuple[Finding, ...]
     """24 click rates by hour (null: the overall click rate)."""
-    hour_watch: tuple[Estimate, ...]
+    hour_watch: tuple[Finding, ...]
     """24 mean watch ratios by hour over rows with a known ratio (null: the overall mean)."""
-    weekday_share: tuple[Estimate, ...]
+    weekday_share: tuple[Finding, ...]
     """7 shares of interactions, Monday..Sunday (null: the share of calendar days in the log
     that fall on that weekday)."""
     peak_hour: int
     """Hour with the largest share."""
     trough_hour: int
     """Hour with the smallest share."""
-    peak_to_trough: Estimate
+    peak_to_trough: Finding
     """Share of the peak hour / share of the trough hour (null 1)."""
-    click_range: Estimate
+    click_range: Finding
     """Click rate of the best minus the worst hour (hours chosen on the point; null 0)."""
     length_hist: tuple[tuple[str, float], ...]
     """(bucket label, fraction of sessions) of the session-length histogram."""
-    length_mean: Estimate
+    length_mean: Finding
     """Mean session length in interactions."""
-    length_median: Estimate
+    length_median: Finding
     """Lower median session length in interactions."""
-    minutes_median: Estimate
+    minutes_median: Finding
     """Lower median session duration (last minus first interaction) in minutes."""
     return_hist: tuple[tuple[str, float], ...]
     """(bucket label, fraction of return intervals) of the return-interval histogram."""
-    return_median_h: Estimate
+    return_median_h: Finding
     """Lower median hours between the end of a session and the start of the next."""
-    return_within_24h: Estimate
+    return_within_24h: Finding
     """Share of return intervals of at most 24 h."""
     n_sessions: int
     """Sessions in the log."""
@@ -114,7 +114,7 @@ def _hours(log: pl.DataFrame, boot: UserBootstrap) -> dict[str, object]:
     }
 
 
-def _weekdays(log: pl.DataFrame, boot: UserBootstrap) -> tuple[Estimate, ...]:
+def _weekdays(log: pl.DataFrame, boot: UserBootstrap) -> tuple[Finding, ...]:
     cells = user_group_sums(log, "weekday", 7, {"n": pl.len()}, boot.n_users)[:, :, 0]
     days = log.select("date", "weekday").unique("date")
     calendar = np.bincount(days["weekday"].drop_nulls().to_numpy(), minlength=7)[:7]

@@ -5,7 +5,7 @@
 >>> behaviour_figures(report)   # matplotlib Figures (noetik.analysis.figures)
 
 Answers, each with 95 % bootstrap intervals over users and a robust flag
-(:class:`~noetik.analysis.stats.Estimate`): attention over time
+(:class:`~noetik.analysis.stats.Finding`): attention over time
 (:mod:`~noetik.analysis.attention`), preference structure and drift
 (:mod:`~noetik.analysis.preferences`), emotional response (:mod:`~noetik.analysis.emotion`)
 and habit formation (:mod:`~noetik.analysis.habits`). Works on any KuaiRand release, on the

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from noetik.analysis.frame import user_group_sums, user_sums
-from noetik.analysis.stats import Estimate, UserBootstrap, ratio
+from noetik.analysis.stats import Finding, UserBootstrap, ratio
 
 #: Signals whose rates are reported (the feedback of the interaction itself).
 EMOTIONS: tuple[str, ...] = ("is_like", "is_hate", "is_comment", "is_follow", "is_forward")
@@ -44,7 +44,7 @@ class RateTable:
     """Group labels (only groups with enough interactions)."""
     n_rows: tuple[int, ...]
     """Interactions per group."""
-    rates: dict[str, tuple[Estimate, ...]]
+    rates: dict[str, tuple[Finding, ...]]
     """Signal -> its rate in each group (null: the signal's overall rate)."""
 
 
@@ -56,11 +56,11 @@ class Precedence:
     """The signal of the interaction, e.g. ``is_like``."""
     previous: str
     """The signal of the previous interaction in the same session."""
-    after: Estimate
+    after: Finding
     """P(signal | the previous interaction had ``previous``)."""
-    otherwise: Estimate
+    otherwise: Finding
     """P(signal | it had not)."""
-    lift: Estimate
+    lift: Finding
     """``after / otherwise`` (null 1)."""
     shuffled_lift: float
     """The lift with the interactions of each session in a random order."""
@@ -76,7 +76,7 @@ class Precedence:
 class EmotionResult:
     """Feedback rates and their antecedents."""
 
-    overall: dict[str, Estimate]
+    overall: dict[str, Finding]
     """Signal -> overall rate (every signal of ``PRECEDERS``)."""
     by_tab: RateTable
     """Rates of ``EMOTIONS`` by app tab (``tab 0`` .. ``tab 14``)."""
@@ -111,7 +111,7 @@ def _rate_table(
     log: pl.DataFrame,
     group: str,
     labels: tuple[str, ...],
-    overall: dict[str, Estimate],
+    overall: dict[str, Finding],
     boot: UserBootstrap,
     *,
     min_rows: int,
@@ -123,7 +123,7 @@ def _rate_table(
     if not len(keep):
         return RateTable((), (), {signal: () for signal in EMOTIONS})
     summed = boot.summed(cells[:, keep])
-    rates: dict[str, tuple[Estimate, ...]] = {}
+    rates: dict[str, tuple[Finding, ...]] = {}
     for j, signal in enumerate(EMOTIONS, start=1):
         rates[signal] = tuple(
             boot.estimates(
@@ -210,7 +210,7 @@ def _precedence(log: pl.DataFrame, boot: UserBootstrap, min_events: int) -> tupl
     )
 
 
-def _enough(lift: Estimate, counts: np.ndarray, min_events: int) -> Estimate:
+def _enough(lift: Finding, counts: np.ndarray, min_events: int) -> Finding:
     """``lift`` marked not robust when either conditional rate rests on fewer than
     ``min_events`` events (``counts`` (4,): n1, k1, n0, k0)."""
     if min(counts[1], counts[3]) >= min_events:

@@ -21,7 +21,7 @@ from noetik.analysis.behaviour import BehaviourReport
 from noetik.analysis.emotion import EMOTIONS, PRECEDERS, EmotionResult
 from noetik.analysis.habits import HabitResult
 from noetik.analysis.preferences import PreferenceResult
-from noetik.analysis.stats import Estimate
+from noetik.analysis.stats import Finding
 from noetik.analysis.text import findings_by_section, num
 
 TITLES: dict[str, str] = {
@@ -39,7 +39,7 @@ def _new(rows: int, cols: int, size: tuple[float, float]) -> tuple[Figure, np.nd
     return fig, axes
 
 
-def _parts(estimates: Sequence[Estimate]) -> tuple[np.ndarray, np.ndarray]:
+def _parts(estimates: Sequence[Finding]) -> tuple[np.ndarray, np.ndarray]:
     """(M,) values and (2, M) non-negative error-bar lengths (0 where undefined)."""
     v = np.array([e.value for e in estimates], dtype=np.float64)
     lo = np.array([e.low for e in estimates], dtype=np.float64)
@@ -48,7 +48,7 @@ def _parts(estimates: Sequence[Estimate]) -> tuple[np.ndarray, np.ndarray]:
     return v, err
 
 
-def _bars(ax: Axes, labels: Sequence[str], estimates: Sequence[Estimate], color: str) -> None:
+def _bars(ax: Axes, labels: Sequence[str], estimates: Sequence[Finding], color: str) -> None:
     v, err = _parts(estimates)
     ax.bar(range(len(v)), np.nan_to_num(v), yerr=err, color=color, capsize=2)
     ax.set_xticks(range(len(v)), labels, rotation=45, ha="right", fontsize=8)

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from noetik.analysis.frame import sessions, user_group_sums, user_sums
-from noetik.analysis.stats import Estimate, UserBootstrap, ratio, spearman_rows
+from noetik.analysis.stats import Finding, UserBootstrap, ratio, spearman_rows
 
 REWARDS: tuple[str, ...] = ("click_rate", "watch_ratio")
 
@@ -42,13 +42,13 @@ class HabitCurve:
     """(lowest, highest) reward of the sessions in each bin, bins in increasing order."""
     x: tuple[float, ...]
     """Mean reward in each bin."""
-    values: tuple[Estimate, ...]
+    values: tuple[Finding, ...]
     """Mean outcome in each bin."""
-    slope: Estimate
+    slope: Finding
     """Least-squares slope of the outcome on the reward, all sessions (null 0)."""
-    within_slope: Estimate
+    within_slope: Finding
     """The slope after removing each user's mean reward and outcome (null 0)."""
-    spearman: Estimate
+    spearman: Finding
     """Spearman correlation of the bin means with the bin order (null 0)."""
     n_sessions: int
     """Sessions on the curve."""
@@ -58,9 +58,9 @@ class HabitCurve:
 class HabitResult:
     """Return probabilities, next-session lengths and how they follow recent rewards."""
 
-    returns: dict[str, Estimate]
+    returns: dict[str, Finding]
     """``return_<h>h`` -> share of (uncensored) sessions followed by another within h hours."""
-    next_length: Estimate
+    next_length: Finding
     """Mean length of the next session (interactions)."""
     curves: tuple[HabitCurve, ...]
     """Every (reward, outcome) curve, rewards outer."""

@@ -6,17 +6,17 @@ from collections.abc import Callable, Mapping
 
 from noetik.analysis.behaviour import BehaviourReport
 from noetik.analysis.emotion import EMOTIONS
-from noetik.analysis.stats import Estimate
+from noetik.analysis.stats import Finding
 from noetik.analysis.text import findings, num, pct
 
-Row = tuple[str, Estimate, str]
+Row = tuple[str, Finding, str]
 
 
 def _times(x: float) -> str:
     return f"{num(x)}x"
 
 
-def _cells(e: Estimate, fmt: str) -> list[str]:
+def _cells(e: Finding, fmt: str) -> list[str]:
     f: Callable[[float], str] = {"num": num, "pct": pct, "x": _times}[fmt]
     return [f(e.value), f"{f(e.low)}–{f(e.high)}", "yes" if e.robust else "no"]
 
@@ -172,7 +172,7 @@ def behaviour_markdown(report: BehaviourReport, heading_level: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _lift_of(report: BehaviourReport, signal: str, previous: str) -> Estimate:
+def _lift_of(report: BehaviourReport, signal: str, previous: str) -> Finding:
     return next(
         p.lift for p in report.emotion.precedence if (p.signal, p.previous) == (signal, previous)
     )
@@ -218,7 +218,7 @@ def comparison_markdown(reports: Mapping[str, BehaviourReport]) -> str:
     return "\n".join(_table(header, rows))
 
 
-def _short(e: Estimate, fmt: str) -> str:
+def _short(e: Finding, fmt: str) -> str:
     """``value (low–high)`` with a trailing ``*`` when robust."""
     value, span, _ = _cells(e, fmt)
     return f"{value} ({span}){' *' if e.robust else ''}"

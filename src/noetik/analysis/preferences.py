@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from noetik.analysis.frame import user_group_sums, user_sums
-from noetik.analysis.stats import Estimate, UserBootstrap, ratio
+from noetik.analysis.stats import Finding, UserBootstrap, ratio
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class PreferenceResult:
 
     tags: tuple[int, ...]
     """The most common tags, most common first."""
-    tag_share: tuple[Estimate, ...]
+    tag_share: tuple[Finding, ...]
     """Overall share of each of ``tags`` among tagged interactions."""
     days: tuple[int, ...]
     """Dates (YYYYMMDD) of ``share_by_day``."""
@@ -41,19 +41,19 @@ class PreferenceResult:
     """Per date, the shares of ``tags`` followed by the share of all other tags."""
     population_entropy: float
     """Entropy (bits) of the overall tag distribution."""
-    entropy: Estimate
+    entropy: Finding
     """Mean entropy (bits) of an eligible user's tag distribution."""
-    entropy_shuffled: Estimate
+    entropy_shuffled: Finding
     """The same with the tags permuted across all interactions."""
-    concentration: Estimate
+    concentration: Finding
     """Mean of shuffled - observed entropy (bits; null 0): > 0 means concentrated tastes."""
-    top_tag_share: Estimate
+    top_tag_share: Finding
     """Mean share of an eligible user's most-watched tag."""
-    drift_js: Estimate
+    drift_js: Finding
     """Mean JS divergence (bits) between a user's early and late tag distributions."""
-    drift_js_shuffled: Estimate
+    drift_js_shuffled: Finding
     """The same with each user's interactions in a random order."""
-    drift_excess: Estimate
+    drift_excess: Finding
     """Mean of observed - shuffled JS divergence (null 0): > 0 means real drift."""
     n_users: int
     """Users with at least ``min_tagged`` tagged interactions."""

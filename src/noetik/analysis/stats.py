@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from noetik.errors import ConfigError
-from noetik.evaluation.online.metrics import resample_counts
+from noetik.utils.bootstrap import check_bootstrap, percentile_interval, resample_counts
 
 #: Largest number of counts held in memory at once (replicates x users).
 _CHUNK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Finding:
     """A point estimate with its bootstrap interval and whether it counts as robust."""
 
     value: float
@@ -75,10 +75,7 @@ class UserBootstrap:
     ) -> None:
         if n_users < 1:
             raise ConfigError(f"the bootstrap needs at least one user, got n_users={n_users}")
-        if n_boot < 2:
-            raise ConfigError(f"n_boot must be >= 2, got {n_boot}")
-        if not 0.0 < alpha < 1.0:
-            raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+        check_bootstrap(n_boot, 1.0 - alpha, min_boot=2)
         self.n_users, self.n_boot, self.seed = n_users, n_boot, seed
         self.alpha, self.precision = alpha, precision
         self._chunk = max(1, _CHUNK_CELLS // n_users)
@@ -171,22 +168,20 @@ class UserBootstrap:
             b0 += len(c)
         return out
 
-    def estimate(self, point: float, reps: np.ndarray, null: float | None = None) -> Estimate:
-        """An :class:`Estimate` of ``point`` from its (B,) replicate values ``reps``: the
+    def estimate(self, point: float, reps: np.ndarray, null: float | None = None) -> Finding:
+        """A :class:`Finding` of ``point`` from its (B,) replicate values ``reps``: the
         percentile interval without interpolation (the replicate at or just outside each
         tail's quantile, so infinite replicates, e.g. a lift over a zero rate, stay valid);
         replicates where the statistic is undefined (NaN) are left out."""
-        finite = reps[~np.isnan(reps)]
-        if not len(finite) or np.isnan(point):
-            return Estimate(float(point), float("nan"), float("nan"), null, False)
-        low = np.quantile(finite, self.alpha / 2.0, method="lower")
-        high = np.quantile(finite, 1.0 - self.alpha / 2.0, method="higher")
+        low, high = percentile_interval(reps, 1.0 - self.alpha, outward=True)
+        if np.isnan(low) or np.isnan(point):
+            return Finding(float(point), float("nan"), float("nan"), null, False)
         if null is not None:
             robust = bool(low > null or high < null)
         else:
             width = float(high - low)
             robust = bool(np.isfinite(width) and width <= self.precision * abs(point))
-        return Estimate(float(point), float(low), float(high), null, robust)
+        return Finding(float(point), float(low), float(high), null, robust)
 
     def summed(self, per_user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Column sums of ``per_user`` (U, ...) over all users (1, K) and per replicate (B, K),
@@ -199,7 +194,7 @@ class UserBootstrap:
         per_user: np.ndarray | tuple[np.ndarray, np.ndarray],
         statistic: Callable[[np.ndarray], np.ndarray],
         null: float | np.ndarray | None = None,
-    ) -> list[Estimate]:
+    ) -> list[Finding]:
         """Estimates of ``statistic`` (sums (R, K) -> values (R, M)) applied to the column
         sums of ``per_user`` (U, ...) (or to its :meth:`summed` pair): the point from all
         users, intervals from the replicates. ``null`` is one value for all M outputs or (M,)

@@ -17,7 +17,7 @@ from noetik.analysis.behaviour import BehaviourReport
 from noetik.analysis.emotion import EmotionResult, Precedence
 from noetik.analysis.habits import HabitCurve, HabitResult
 from noetik.analysis.preferences import PreferenceResult
-from noetik.analysis.stats import Estimate
+from noetik.analysis.stats import Finding
 
 #: (present participle / past tense phrase, infinitive phrase) of each signal.
 _VERBS: dict[str, tuple[str, str]] = {
@@ -51,7 +51,7 @@ def pct(x: float) -> str:
     return f"{num(100.0 * x)} %"
 
 
-def interval(e: Estimate, fmt: str = "num", level: int = 95) -> str:
+def interval(e: Finding, fmt: str = "num", level: int = 95) -> str:
     """``"<value> (95 % CI <low>–<high>)"`` in ``fmt`` ``num``, ``pct``, ``x`` (ratio) or
     ``pp`` (percentage points)."""
     formats: dict[str, Callable[[float], str]] = {
@@ -65,7 +65,7 @@ def interval(e: Estimate, fmt: str = "num", level: int = 95) -> str:
     return f"{f(e.value)}{unit} ({level} % CI {f(e.low)}–{f(e.high)}{unit})"
 
 
-def robust_word(e: Estimate) -> str:
+def robust_word(e: Finding) -> str:
     """``"robust"`` or ``"not robust"``."""
     return "robust" if e.robust else "not robust"
 
@@ -189,9 +189,9 @@ def _emotion(e: EmotionResult, level: int) -> list[str]:
     return out + [_lift_sentence(pc, level) for pc in chosen]
 
 
-def _scaled(e: Estimate, k: float) -> Estimate:
+def _scaled(e: Finding, k: float) -> Finding:
     """``e`` with value and interval multiplied by ``k`` > 0."""
-    return Estimate(k * e.value, k * e.low, k * e.high, e.null, e.robust)
+    return Finding(k * e.value, k * e.low, k * e.high, e.null, e.robust)
 
 
 def _slope_sentence(c: HabitCurve, level: int) -> str:

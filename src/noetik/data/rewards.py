@@ -25,13 +25,16 @@ video features give a positive duration (1.6 % of real standard rows); as a sign
 0 (nothing known to have been watched), so rewards are always finite.
 
 The reward is a weighted sum of signals, configured by :class:`RewardConfig`; the default is
-``0.5 * is_click + 0.5 * watch_ratio``.
+:data:`DEFAULT_REWARD_WEIGHTS`, ``0.5 * is_click + 0.5 * watch_ratio``. This module is the one
+place the sum is written: :func:`reward_from_signals` (numpy: a signals array or
+``{signal: column}``, e.g. the simulator's), :func:`reward_expr` (polars) and
+:meth:`RewardConfig.weights_for` (the weights of any list of signals, e.g. model heads).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +53,9 @@ SIGNALS: tuple[str, ...] = (
 )
 
 N_SIGNALS = len(SIGNALS)
+
+#: The default reward, ``0.5 * is_click + 0.5 * watch_ratio``, as ``(signal, weight)`` pairs.
+DEFAULT_REWARD_WEIGHTS: tuple[tuple[str, float], ...] = (("is_click", 0.5), ("watch_ratio", 0.5))
 
 #: Raw log columns the signals are computed from.
 SIGNAL_SOURCE_COLUMNS: tuple[str, ...] = (
@@ -129,7 +135,7 @@ class RewardConfig:
     >>> RewardConfig.from_mapping({"is_like": 1.0, "watch_ratio": 0.5})
     """
 
-    weights: tuple[tuple[str, float], ...] = (("is_click", 0.5), ("watch_ratio", 0.5))
+    weights: tuple[tuple[str, float], ...] = DEFAULT_REWARD_WEIGHTS
     """``(signal, weight)`` pairs; signals from :data:`SIGNALS`, each at most once, weights
     finite (negative weights penalise, e.g. ``is_hate``). A mapping is accepted too and is
     stored as pairs in its iteration order."""
@@ -146,12 +152,15 @@ class RewardConfig:
         """The weights as ``{signal: weight}``."""
         return dict(self.weights)
 
+    def weights_for(self, names: Sequence[str]) -> np.ndarray:
+        """(len(names),) float64 weight of each of ``names`` (0 for a signal not in the
+        reward); e.g. the heads of a response model, whose predictions it weighs."""
+        weights = dict(self.weights)
+        return np.array([weights.get(name, 0.0) for name in names], dtype=np.float64)
+
     def weight_vector(self) -> np.ndarray:
         """Float32 vector (12,) of weights in :data:`SIGNALS` order (0 for unused signals)."""
-        vector = np.zeros(N_SIGNALS, dtype=np.float32)
-        for name, weight in self.weights:
-            vector[SIGNALS.index(name)] = weight
-        return vector
+        return self.weights_for(SIGNALS).astype(np.float32)
 
     def describe(self) -> str:
         """Human-readable formula, e.g. ``0.5*is_click + 0.5*watch_ratio``."""
@@ -169,13 +178,24 @@ def reward_expr(config: RewardConfig | None = None) -> pl.Expr:
     return total.cast(pl.Float32).alias("reward")
 
 
-def reward_from_signals(signals: np.ndarray, config: RewardConfig | None = None) -> np.ndarray:
-    """Float32 rewards (N,) from a signals array (N, 12) in :data:`SIGNALS` order.
+def reward_from_signals(
+    signals: np.ndarray | Mapping[str, np.ndarray],
+    config: RewardConfig | None = None,
+    dtype: type[np.floating] = np.float32,
+) -> np.ndarray:
+    """Rewards (N,) of ``dtype`` (float32 by default) from the signals of N interactions: an
+    array (N, 12) in :data:`SIGNALS` order, or ``{signal: (N,) column}``.
 
     Accumulates one used signal column at a time in float64 (no (N, 12) float64 copy).
     """
     config = config or RewardConfig()
-    total = np.zeros(len(signals), dtype=np.float64)
+
+    def column(name: str) -> np.ndarray:
+        if isinstance(signals, Mapping):
+            return np.asarray(signals[name], dtype=np.float64)
+        return np.asarray(signals[:, SIGNALS.index(name)], dtype=np.float64)
+
+    total = np.zeros(len(column(config.weights[0][0])), dtype=np.float64)
     for name, weight in config.weights:
-        total += weight * signals[:, SIGNALS.index(name)].astype(np.float64)
-    return total.astype(np.float32)
+        total += weight * column(name)
+    return total.astype(dtype, copy=False)

@@ -19,6 +19,7 @@ from torch import Tensor
 from noetik.agents.algorithms.heuristics import HeuristicAgent
 from noetik.agents.core.base import AgentConfig, ProblemSpec, register
 from noetik.agents.networks.encoders import History
+from noetik.data.rewards import DEFAULT_REWARD_WEIGHTS
 from noetik.errors import ConfigError
 from noetik.simulators.kuairand.env_config import KuaiRandEnvConfig
 from noetik.simulators.kuairand.examples import HEADS
@@ -47,16 +48,17 @@ class GreedyAgent(HeuristicAgent):
         pool = candidate_pool(world, env)
         if len(pool) != spec.n_actions:
             raise ConfigError(f"the candidate pool has {len(pool)} items, spec {spec.n_actions}")
-        weights = dict(env.reward_config.weights)
-        unsupported = set(weights) - {*HEADS, "play_time_s"}
+        reward = env.reward_config
+        unsupported = set(reward.as_dict()) - {*HEADS, "play_time_s"}
         if unsupported:
             raise ConfigError(f"greedy: no expected value for {sorted(unsupported)}")
-        head_w = np.array([weights.get(h, 0.0) for h in HEADS], dtype=np.float32)
+        head_w = reward.weights_for(HEADS).astype(np.float32)
         self.long_view_weight = float(head_w[HEADS.index("long_view")])
         head_w[[HEADS.index("long_view"), HEADS.index("watch_ratio")]] = 0.0
         known = world.tables.action_duration_known[pool].astype(np.float32)
         duration = world.duration_s[pool].astype(np.float32)
-        watch = weights.get("watch_ratio", 0.0) * known + weights.get("play_time_s", 0.0) * duration
+        per_ratio, per_second = reward.weights_for(("watch_ratio", "play_time_s")).tolist()
+        watch = per_ratio * known + per_second * duration  # float32, as known and duration
         self.register_buffer("pool", torch.from_numpy(pool), persistent=False)
         self.register_buffer("head_weights", torch.from_numpy(head_w), persistent=False)
         self.register_buffer("watch_coef", torch.from_numpy(watch), persistent=False)
@@ -100,7 +102,7 @@ class GreedyConfig(AgentConfig):
     """The dataset of the candidate pool (None: the simulator's)."""
     candidate_pool: str | tuple[int, ...] = "random"
     """``"random"``, ``"all"`` or video ids, as ``KuaiRandEnvConfig.candidate_pool``."""
-    reward: tuple[tuple[str, float], ...] = (("is_click", 0.5), ("watch_ratio", 0.5))
+    reward: tuple[tuple[str, float], ...] = DEFAULT_REWARD_WEIGHTS
     """Reward weights; heads of the model and ``play_time_s`` (no stays)."""
     exposure: Literal["random", "standard"] = "random"
     """Model head: ``"random"`` (debiased) or ``"standard"``."""

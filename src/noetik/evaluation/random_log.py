@@ -38,11 +38,11 @@ from noetik.data.rewards import SIGNALS, RewardConfig, signals_expr
 from noetik.data.schema import BINARY_SIGNALS, FileKind
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
 from noetik.errors import ConfigError, DataError
-from noetik.evaluation.online.metrics import bootstrap_table
 from noetik.evaluation.online.sessions import wants_history
 from noetik.simulators.kuairand.examples import HEADS, read_log
 from noetik.simulators.kuairand.model import FittedSimulator
 from noetik.utils.arrays import IdIndex
+from noetik.utils.bootstrap import bootstrap_means
 
 Lens = dict[str, dict[str, float]]
 
@@ -233,17 +233,6 @@ def ranking_metrics(
     return u[new_user], out
 
 
-def user_bootstrap(
-    values: Mapping[str, np.ndarray], n_boot: int = 1000, level: float = 0.95, seed: int = 0
-) -> dict[str, dict[str, float]]:
-    """``{name: {"mean", "low", "high"}}`` of per-user ``values`` (each (U,), NaN = undefined):
-    the mean over users where defined, and the percentile interval at ``level`` of replicates
-    that resample the U users with replacement (one resample for all metrics, seeded by
-    ``seed``) and average each metric over the drawn users where it is defined — the online
-    lens's :func:`~noetik.evaluation.online.metrics.bootstrap_table` with users as sessions."""
-    return bootstrap_table(values, level=level, n_boot=n_boot, seed=seed)
-
-
 def _count(n: float) -> dict[str, float]:
     return {"mean": float(n), "low": float(n), "high": float(n)}
 
@@ -267,7 +256,9 @@ def metrics_table(
         _, metrics = ranking_metrics(user, scores, label, config.ks)
         per_user |= {f"{name}_{k}": v for k, v in metrics.items()}
         counts[f"{name}_auc_users"] = _count(int(np.count_nonzero(~np.isnan(metrics["auc"]))))
-    out = user_bootstrap(per_user, config.n_boot, 0.95, config.seed)
+    # users resampled with replacement, each metric averaged over the drawn users where defined
+    boot = bootstrap_means(per_user, n_boot=config.n_boot, level=0.95, seed=config.seed)
+    out: Lens = {name: estimate.as_dict() for name, estimate in boot.items()}
     out["n_users"] = _count(len(np.unique(user)))
     out["n_impressions"] = _count(len(scores))
     out["n_unknown"] = _count(int(np.count_nonzero(np.isneginf(scores))))

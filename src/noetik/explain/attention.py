@@ -8,8 +8,9 @@ gradient attributions (attention alone is not an explanation: Jain & Wallace 201
   history positions, ``(B, L, H, K)``; by default renormalised over the valid positions (the
   query also attends to itself, i.e. to the state: :func:`state_share` is that weight).
 * :func:`attention_rollout` (Abnar & Zuidema 2020, "Quantifying Attention Flow in
-  Transformers"): per layer ``Â_l = normalise_rows(mean_heads(A_l) + I)`` (the identity
-  accounts for the residual connection), ``R = Â_L ··· Â_1``; the decision's rollout is the
+  Transformers"): per layer ``Â_l = (mean_heads(A_l) + I) / 2`` (rows of softmax weights sum
+  to 1; the identity accounts for the residual connection), ``R = Â_L ··· Â_1``
+  (:func:`noetik.agents.regularisers.terms.attention_rollout`); the decision's rollout is the
   query's row of ``R``, ``R[T - 1, :K]``, i.e. how much of each history token flows into the
   query token through all layers; renormalised over the valid positions by default.
 * :func:`attention_agreement`: Spearman rank correlation between attention and |attribution|
@@ -24,6 +25,7 @@ from torch import Tensor
 
 from noetik.agents.core.base import Agent
 from noetik.agents.networks.encoders import History
+from noetik.agents.regularisers.terms import attention_rollout as rollout_of_query
 from noetik.errors import ConfigError
 
 __all__ = [
@@ -112,14 +114,8 @@ def attention_rollout(
             "attention_rollout needs the full weights (B, L, H, K+1, K+1) of "
             f"attention_weights(), got shape {w.shape}"
         )
-    t = w.shape[-1]
-    eye = np.eye(t)
-    rollout = np.broadcast_to(eye, (w.shape[0], t, t)).copy()
-    for layer in range(w.shape[1]):
-        a = w[:, layer].mean(axis=1) + eye
-        a /= a.sum(axis=-1, keepdims=True)
-        rollout = a @ rollout
-    rows = rollout[:, -1, :-1]
+    # the agents' rollout (the one the attention regulariser trains), in float64
+    rows = rollout_of_query(torch.tensor(w).transpose(0, 1)).numpy()
     if normalize:
         return _normalise(rows, mask)
     return (rows if mask is None else np.where(mask, rows, 0.0)).astype(np.float32)

@@ -47,13 +47,13 @@ from noetik.explain.attention import attention_rollout, attention_weights
 from noetik.explain.attribute import METHODS, attribute, evaluating, to_agent
 from noetik.explain.targets import Target, default_target, target_path
 from noetik.simulators.kuairand.model import FittedSimulator
+from noetik.utils.bootstrap import bootstrap_means
 
 __all__ = [
     "FAITHFULNESS_METHODS",
     "FaithfulnessConfig",
     "FaithfulnessCurves",
     "Perturbation",
-    "bootstrap_interval",
     "curve_metrics",
     "deletion_curve",
     "faithfulness",
@@ -277,28 +277,6 @@ def curve_metrics(curves: FaithfulnessCurves, ks: tuple[int, ...]) -> dict[str, 
     }
 
 
-def bootstrap_interval(
-    num: np.ndarray,
-    den: np.ndarray | None = None,
-    *,
-    n_bootstrap: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``mean(num)`` (or ``mean(num) / mean(den)``) over
-    resamples of the B decisions (``num``, ``den`` (B,) float); NaN when B = 0."""
-    if len(num) == 0:
-        return float("nan"), float("nan")
-    idx = np.random.default_rng(seed).integers(0, len(num), size=(n_bootstrap, len(num)))
-    stats = num[idx].mean(1)
-    if den is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            stats = stats / den[idx].mean(1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.nanquantile(stats, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
 def summarize(
     curves: FaithfulnessCurves,
     config: FaithfulnessConfig | None = None,
@@ -315,11 +293,18 @@ def summarize(
     out: dict[str, float] = {"n": float(len(m["span"])), **curves.extra}
 
     def put(name: str, num: np.ndarray, den: np.ndarray | None) -> None:
+        if not len(num):
+            out[name] = out[f"{name}_lo"] = out[f"{name}_hi"] = float("nan")
+            return
         mean = float(num.mean() / den.mean()) if den is not None else float(num.mean())
-        out[name] = mean if len(num) else float("nan")
-        out[f"{name}_lo"], out[f"{name}_hi"] = bootstrap_interval(
-            num, den, n_bootstrap=cfg.n_bootstrap, confidence=cfg.confidence, seed=cfg.seed
-        )
+        est = bootstrap_means(
+            {name: num},
+            None if den is None else {name: den},
+            n_boot=cfg.n_bootstrap,
+            level=cfg.confidence,
+            seed=cfg.seed,
+        )[name]
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = mean, est.low, est.high
 
     span = m["span"]
     put("span", span, None)

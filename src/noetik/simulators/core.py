@@ -40,10 +40,10 @@ BoolArray = npt.NDArray[np.bool_]
 #: Named feedback signals of one step, each of shape ``(B,)`` (``"click"``, ``"watch_time"``…).
 Signals = dict[str, FloatArray]
 
-_B = TypeVar("_B", bound="Batch")
+_B = TypeVar("_B", bound="RowBatch")
 
 
-class Batch:
+class RowBatch:
     """Dataclass mixin: every array field (or nested batch, or dict of arrays) has leading dim B."""
 
     def take(self: _B, index: Any) -> _B:
@@ -51,7 +51,7 @@ class Batch:
         values = {f.name: _take(getattr(self, f.name), index) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
         return type(self)(**values)
 
-    def put(self, index: IntArray | BoolArray, other: Batch) -> None:
+    def put(self, index: IntArray | BoolArray, other: RowBatch) -> None:
         """Overwrite the rows ``index`` with the rows of ``other`` (same fields, in place)."""
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             _put(getattr(self, f.name), index, getattr(other, f.name))
@@ -60,7 +60,7 @@ class Batch:
 def _take(value: Any, index: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value[index]
-    if isinstance(value, Batch):
+    if isinstance(value, RowBatch):
         return value.take(index)
     if isinstance(value, dict):
         return {k: v[index] for k, v in value.items()}
@@ -70,7 +70,7 @@ def _take(value: Any, index: Any) -> Any:
 def _put(value: Any, index: IntArray | BoolArray, other: Any) -> None:
     if isinstance(value, np.ndarray):
         value[index] = other
-    elif isinstance(value, Batch):
+    elif isinstance(value, RowBatch):
         value.put(index, other)
     elif isinstance(value, dict):
         for k, v in value.items():
@@ -78,7 +78,7 @@ def _put(value: Any, index: IntArray | BoolArray, other: Any) -> None:
 
 
 @dataclass
-class Items(Batch):
+class Items(RowBatch):
     """Item (document) features; leading dims are ``(n,)`` for a catalog, ``(B, n)`` for pools."""
 
     item_id: IntArray
@@ -94,7 +94,7 @@ class Items(Batch):
 
 
 @dataclass
-class Users(Batch):
+class Users(RowBatch):
     """The session state of a batch of B users (mutated in place by the parts)."""
 
     user_id: IntArray

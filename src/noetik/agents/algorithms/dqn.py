@@ -36,35 +36,19 @@ from noetik.agents.core.base import (
     AgentConfig,
     BatchSource,
     ProblemSpec,
-    item_scorer,
     register,
 )
 from noetik.agents.core.batches import Batch
 from noetik.agents.core.reward_scale import RewardScale, RewardScaleMode, check_reward_scale_mode
+from noetik.agents.core.target import soft_update
 from noetik.agents.fast.grad_clip import clip_grad_norm
-from noetik.agents.networks.encoders import Encoder, History, make_encoder
+from noetik.agents.networks.encoders import Encoder, History
 from noetik.agents.networks.heads import FusedEnsemble
+from noetik.agents.networks.q import QNetwork
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
-__all__ = ["DQNAgent", "DQNConfig", "QEnsemble", "QNetwork", "ensemble_mean"]
-
-
-class QNetwork(nn.Module):
-    """``(obs (B, D), history | None) -> (B, A)`` float32: shared encoder + :class:`ItemScorer`."""
-
-    def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
-        super().__init__()
-        self.encoder = make_encoder(config.encoder, spec)
-        self.head = item_scorer(self.encoder.out_dim, config, spec)
-
-    def forward(
-        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
-    ) -> Tensor:
-        """(B, A) Q of every action, or (B,) Q of ``actions`` (B,) int64 only."""
-        h = self.encoder(obs, history)
-        out: Tensor = self.head(h) if actions is None else self.head.score_actions(h, actions)
-        return out
+__all__ = ["DQNAgent", "DQNConfig", "QEnsemble", "ensemble_mean"]
 
 
 class QEnsemble(nn.Module):
@@ -199,10 +183,7 @@ class DQNAgent(Agent):
         self._updates += 1
         self.n_updates.add_(1)
         if self._updates % self.config.target_update_interval == 0:
-            with torch.no_grad():
-                online: list[Tensor] = list(self.q.parameters())
-                target: list[Tensor] = list(self.q_target.parameters())
-                torch._foreach_lerp_(target, online, self.config.tau)
+            soft_update(self.q_target.parameters(), self.q.parameters(), self.config.tau)
 
 
 def ensemble_mean(q: Tensor) -> Tensor:

@@ -35,8 +35,10 @@ from noetik.agents.core.base import (
 )
 from noetik.agents.core.batches import Batch
 from noetik.agents.core.reward_scale import RewardScaleMode, check_reward_scale_mode, reward_scale
+from noetik.agents.core.target import soft_update
 from noetik.agents.networks.encoders import EncoderConfig, History, make_encoder
 from noetik.agents.networks.heads import FusedEnsemble
+from noetik.agents.networks.q import QNetwork
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
@@ -44,7 +46,6 @@ from noetik.errors import ConfigError
 __all__ = [
     "IQLAgent",
     "IQLConfig",
-    "QNetwork",
     "ValueNetwork",
     "awr_weights",
     "expectile_loss",
@@ -77,21 +78,6 @@ def _cat_history(a: History | None, b: History | None) -> History | None:
 
 
 # -- the networks -------------------------------------------------------------------------------
-class QNetwork(nn.Module):
-    """``Q(s, ·) = ItemScorer(encoder(s, history))``: all A items, or only given actions."""
-
-    def __init__(self, config: IQLConfig, spec: ProblemSpec) -> None:
-        super().__init__()
-        self.encoder = make_encoder(config.encoder, spec)
-        self.head = item_scorer(self.encoder.out_dim, config, spec)
-
-    def forward(self, obs: Tensor, history: History | None, actions: Tensor | None) -> Tensor:
-        """(B,) Q of ``actions`` (B,) int64, or (B, A) Q of every item when ``actions`` is None."""
-        h = self.encoder(obs, history)
-        out: Tensor = self.head(h) if actions is None else self.head.score_actions(h, actions)
-        return out
-
-
 class ValueNetwork(nn.Module):
     """``V(s) = linear(encoder(s, history))``: (B,) float32."""
 
@@ -111,8 +97,8 @@ class IQLAgent(Agent):
 
     Modules (all in ``state_dict``): ``encoder`` + ``actor_head`` (the policy; ``encoder`` is
     what :meth:`Agent.attention` explains), ``v_net``, ``q_net`` (a :class:`FusedEnsemble` of
-    two :class:`QNetwork`, parameters stacked (2, ...)), ``q_target`` (its Polyak average) and
-    the buffer ``reward_scale`` (the constant c of :func:`reward_scale`).
+    two :class:`~noetik.agents.networks.q.QNetwork`, parameters stacked (2, ...)), ``q_target``
+    (its Polyak average) and the buffer ``reward_scale`` (the constant c of :func:`reward_scale`).
     """
 
     config: IQLConfig
@@ -208,10 +194,7 @@ class IQLAgent(Agent):
         )
         self._step(("actor", "q"), actor_total + q_loss)
 
-        with torch.no_grad():
-            torch._foreach_lerp_(
-                list(self.q_target.parameters()), list(self.q_net.parameters()), cfg.tau
-            )
+        soft_update(self.q_target.parameters(), self.q_net.parameters(), cfg.tau)
         return {
             "v_loss": v_loss.detach(),
             "q_loss": q_loss.detach(),

@@ -26,6 +26,14 @@ from gymnasium import spaces
 
 from noetik.data.features import TAG_BUCKETS
 from noetik.errors import ConfigError
+from noetik.utils.bootstrap import (
+    Estimate,
+    check_bootstrap,
+    mean_replicates,
+    nan_means,
+    percentile_interval,
+    replicates,
+)
 
 __all__ = [
     "bootstrap_table",
@@ -33,12 +41,8 @@ __all__ = [
     "coverage",
     "distinct_fraction",
     "intra_similarity",
-    "resample_counts",
     "session_lengths",
 ]
-
-#: Bootstrap resamples drawn per block (bounds the (block, N) count matrix in memory).
-_BLOCK = 128
 
 
 def session_lengths(items: np.ndarray) -> np.ndarray:
@@ -97,15 +101,6 @@ def coverage(items: np.ndarray, n_items: int) -> float:
     return float(len(np.unique(items[items >= 0])) / n_items)
 
 
-def resample_counts(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:
-    """(n_boot, n) float64: how often each of ``n`` sessions is drawn in each resample of
-    ``n`` draws with replacement."""
-    small = n_boot * n < 2**31  # int32: faster draws and counts
-    draws: np.ndarray = rng.integers(0, n, size=(n_boot, n), dtype=np.int32 if small else np.int64)
-    draws += (np.arange(n_boot) * n).astype(draws.dtype)[:, None]
-    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
-
-
 def _covered(drawn: np.ndarray, pair_user: np.ndarray, item_starts: np.ndarray) -> np.ndarray:
     """(B,) distinct items shown to the drawn sessions: ``drawn`` (B, N) bool, the distinct
     (session, item) pairs sorted by item as ``pair_user`` (K,) and ``item_starts`` (I,)."""
@@ -134,51 +129,33 @@ def bootstrap_table(
     clipped to [0, 1].
     Every metric uses the same resamples, drawn from ``seed``.
     """
-    if not 0.0 < level < 1.0 or n_boot < 1:
-        raise ConfigError(f"level must be in (0, 1) and n_boot >= 1, got {level}, {n_boot}")
+    check_bootstrap(n_boot, level)
     names = list(per_session)
     values = np.column_stack([np.asarray(per_session[k], dtype=np.float64) for k in names])
     n = values.shape[0]
     if n < 1:
         raise ConfigError("bootstrap_table: no sessions to summarise")
-    has = np.isfinite(values)
-    counted = has.sum(axis=0)
-    centre = np.where(has, values, 0.0).sum(axis=0) / np.maximum(counted, 1)
-    deviations = np.where(has, values - centre, 0.0)  # a constant metric resamples exactly
+    means = mean_replicates(values)
     pairs = None
     if items is not None and n_items is not None:
         pairs = _session_item_pairs(np.asarray(items, dtype=np.int64))
-    rng = np.random.default_rng(seed)
-    means, covered = [], []
-    for start in range(0, n_boot, _BLOCK):
-        w = resample_counts(rng, min(_BLOCK, n_boot - start), n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means.append(centre + (w @ deviations) / (w @ has))
-        if pairs is not None:
-            covered.append(_covered(w > 0, *pairs))
-    boot = np.concatenate(means)
-    alpha = (1.0 - level) / 2.0
-    out: dict[str, dict[str, float]] = {}
-    for j, name in enumerate(names):
-        mean = float(centre[j]) if counted[j] else float("nan")
-        low, high = _quantiles(boot[:, j], alpha)
-        out[name] = {"mean": mean, "low": low, "high": high}
+
+    def statistic(counts: np.ndarray) -> np.ndarray:
+        out = means(counts)
+        return out if pairs is None else np.column_stack([out, _covered(counts > 0, *pairs)])
+
+    boot = replicates(statistic, n, n_boot=n_boot, seed=seed)
+    out = {
+        name: Estimate(float(mean), *percentile_interval(boot[:, j], level)).as_dict()
+        for j, (name, mean) in enumerate(zip(names, nan_means(values)[0], strict=True))
+    }
     if pairs is not None and n_items is not None:
         observed = coverage(np.asarray(items), n_items)
-        counts = np.concatenate(covered)
-        low, high = _quantiles(counts + (observed * n_items - counts.mean()), alpha)
+        counts = boot[:, -1]
+        low, high = percentile_interval(counts + (observed * n_items - counts.mean()), level)
         low, high = max(low / n_items, 0.0), min(high / n_items, 1.0)  # a share: within [0, 1]
-        out["coverage"] = {"mean": observed, "low": low, "high": high}
+        out["coverage"] = Estimate(observed, low, high).as_dict()
     return out
-
-
-def _quantiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    """The ``alpha`` and ``1 - alpha`` quantiles of the finite ``values`` (NaN if none)."""
-    finite = values[np.isfinite(values)]
-    if not len(finite):
-        return float("nan"), float("nan")
-    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
-    return float(low), float(high)
 
 
 def _session_item_pairs(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -55,7 +55,6 @@ __all__ = [
     "EnvPolicy",
     "SessionStats",
     "acts_on_history",
-    "bootstrap_ci",
     "catalogue",
     "evaluate_online",
     "evaluate_policy",
@@ -285,16 +284,6 @@ def session_table(
         if features is not None:
             per["intra_similarity"] = intra_similarity(items, features)
     return bootstrap_table(per, items, n_items, level=level, n_boot=n_boot, seed=seed)
-
-
-def bootstrap_ci(
-    values: np.ndarray, level: float = 0.95, n_boot: int = 2_000, seed: int = 0
-) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean of ``values`` (N,) float64 and a percentile bootstrap
-    interval (the resamples of :func:`~noetik.evaluation.online.metrics.bootstrap_table`)."""
-    table = bootstrap_table({"v": values}, level=level, n_boot=n_boot, seed=seed)
-    row = table["v"]
-    return row["mean"], row["low"], row["high"]
 
 
 def make_eval_envs(

@@ -50,6 +50,7 @@ from noetik.evaluation.ope.simulated_logs import (
     make_problem,
     rollout,
 )
+from noetik.utils.bootstrap import percentile_interval
 from noetik.utils.progress import track
 from noetik.utils.seeding import rng as seeded_rng
 
@@ -221,7 +222,7 @@ def _evaluate_dataset(
         reps = bootstrap_replicates(data, config.clip, config.n_boot, rng)
         for est in config.estimators:
             point = _point(est, data, config.clip)
-            low, high = np.quantile(reps[est], [0.025, 0.975])
+            low, high = percentile_interval(reps[est], 0.95)
             ess = np.nan if point.ess is None else point.ess
             out[spec.name, est] = (point.value, float(low), float(high), float(ess))
     return out, kls

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from noetik.utils.bootstrap import check_bootstrap, percentile_interval, replicates
+
 __all__ = [
     "LoggedEpisodes",
     "OPEEstimate",
@@ -270,18 +272,18 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile ``1 − alpha`` interval of ``estimator_fn`` over episode resamples.
 
-    Each of the ``n_boot`` replicates draws N episodes with replacement (``numpy`` generator
-    seeded by ``seed``, so the interval is reproducible) and re-runs ``estimator_fn`` on them;
-    self-normalised estimators renormalise within each replicate. Returns ``(low, high)``.
+    Each of the ``n_boot`` replicates draws N episodes with replacement (the resamples of
+    :func:`noetik.utils.bootstrap.replicates`, seeded by ``seed``, so the interval is
+    reproducible) and re-runs ``estimator_fn`` on them; self-normalised estimators renormalise
+    within each replicate. Returns ``(low, high)``.
     """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    rng = np.random.default_rng(seed)
+    check_bootstrap(n_boot, 1.0 - alpha)
     n = data.n_episodes
-    values = np.array(
-        [estimator_fn(data.take(rng.integers(0, n, size=n))).value for _ in range(n_boot)]
-    )
-    low, high = np.quantile(values, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(low), float(high)
+    episodes = np.arange(n)
+
+    def statistic(counts: np.ndarray) -> np.ndarray:
+        drawn = counts.astype(np.int64)
+        return np.array([estimator_fn(data.take(np.repeat(episodes, c))).value for c in drawn])
+
+    values = replicates(statistic, n, n_boot=n_boot, seed=seed)
+    return percentile_interval(values, 1.0 - alpha)

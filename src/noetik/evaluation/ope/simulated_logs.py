@@ -30,6 +30,7 @@ from noetik.agents.core.base import ProblemSpec
 from noetik.errors import ConfigError
 from noetik.evaluation.ope.estimators import LoggedEpisodes, dr_estimate, step_ratios
 from noetik.evaluation.oracle import GreedyConfig
+from noetik.utils.bootstrap import resample_counts
 from noetik.utils.seeding import rng as seeded_rng
 
 __all__ = [
@@ -279,8 +280,7 @@ def bootstrap_replicates(
     is how often episode ``i`` was drawn, so a mean over the resample is ``counts @ x / N``.
     """
     n, h = data.mask.shape
-    flat = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    counts = resample_counts(rng, n_boot, n)
     cumulative = np.cumprod(step_ratios(data, clip), axis=1)
     weights = cumulative[:, -1]
     discounted = data.rewards * data.gamma ** np.arange(h, dtype=np.float64)

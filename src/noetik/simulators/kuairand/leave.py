@@ -32,7 +32,7 @@ MIN_AT_RISK = 30
 
 
 @dataclass(frozen=True, eq=False)
-class SessionStats:
+class LogSessionStats:
     """Session statistics of the standard log under one session gap."""
 
     lengths: np.ndarray
@@ -47,7 +47,7 @@ class SessionStats:
     """(G,) float64 seconds between a user's consecutive sessions (at least one entry)."""
 
 
-def session_stats(log: LogArrays, gap_minutes: float) -> SessionStats:
+def session_stats(log: LogArrays, gap_minutes: float) -> LogSessionStats:
     """Cut ``log`` (sorted by user, time) into sessions at gaps longer than ``gap_minutes``."""
     n = len(log.time_ms)
     if n == 0:
@@ -63,7 +63,7 @@ def session_stats(log: LogArrays, gap_minutes: float) -> SessionStats:
     if not len(between):
         between = np.array([2.0 * gap_minutes * 60.0])
     tab = np.clip(log.tab[starts], 0, 14)
-    return SessionStats(lengths, log.time_ms[starts] / 1000.0, tab, within, between)
+    return LogSessionStats(lengths, log.time_ms[starts] / 1000.0, tab, within, between)
 
 
 def empirical_hazard(lengths: np.ndarray, max_steps: int) -> FloatArray:
@@ -121,7 +121,7 @@ class HazardLeave(core.Termination):
     ) -> None:
         clipped = np.clip(hazard, 1e-9, 1.0 - 1e-9)
         self.hazard, self.logit = hazard, np.log(clipped / (1.0 - clipped))
-        self.weights = reward.weight_vector().astype(np.float64)
+        self.reward = reward
         self.coef, self.ref, self.max_steps = coef, ref, max_steps
 
     def __call__(self, users: core.Users) -> tuple[BoolArray, BoolArray]:
@@ -130,7 +130,7 @@ class HazardLeave(core.Termination):
         if self.coef == 0.0:
             p = self.hazard[t]
         else:
-            r = kr.signals @ self.weights
+            r = reward_from_signals(kr.signals, self.reward, dtype=np.float64)
             p = 1.0 / (1.0 + np.exp(self.coef * (r - self.ref) - self.logit[t]))
         kr.leave_prob[:] = p
         left: BoolArray = kr.leave_draw < p

@@ -28,7 +28,7 @@ from gymnasium import spaces
 
 from noetik.data.features import STATE_DIM, STATE_SLICES
 from noetik.data.online_state import DEFAULT_CLOCK_LAG_S, LoggedHistory, OnlineStates
-from noetik.data.rewards import SIGNALS, RewardConfig
+from noetik.data.rewards import SIGNALS, RewardConfig, reward_from_signals
 from noetik.errors import ConfigError
 from noetik.simulators import core
 from noetik.simulators.core import Float32Array, FloatArray, IntArray, Signals, Users
@@ -37,7 +37,7 @@ from noetik.simulators.kuairand.examples import HEADS
 from noetik.simulators.kuairand.leave import (
     FixedLength,
     HazardLeave,
-    SessionStats,
+    LogSessionStats,
     empirical_hazard,
     reference_reward,
     session_stats,
@@ -77,7 +77,7 @@ def _take_history(h: LoggedHistory, rows: IntArray) -> LoggedHistory:
 class LoggedUsers(core.UserSampler):
     """Users of the standard log, uniformly, with their logged past (warm) or none (cold)."""
 
-    def __init__(self, world: KuaiRandWorld, config: KuaiRandEnvConfig, sessions: SessionStats):
+    def __init__(self, world: KuaiRandWorld, config: KuaiRandEnvConfig, sessions: LogSessionStats):
         n = len(world.population) if config.n_users is None else config.n_users
         if n > len(world.population):
             raise ConfigError(
@@ -192,14 +192,11 @@ class ConfigReward(core.RewardFunction):
     """The weighted sum of signals of a :class:`RewardConfig` (float64)."""
 
     def __init__(self, reward: RewardConfig) -> None:
-        self.weights = reward.weights
+        self.reward = reward
 
     def __call__(self, signals: Signals, users: Users) -> FloatArray:
-        """Reward (B,)."""
-        total = np.zeros(len(users.t), dtype=np.float64)
-        for name, weight in self.weights:
-            total += weight * signals[name]
-        return total
+        """Reward (B,) float64 (:func:`~noetik.data.rewards.reward_from_signals`)."""
+        return reward_from_signals(signals, self.reward, dtype=np.float64)
 
 
 #: Slices whose every dimension is at most 1.

@@ -3,8 +3,8 @@ whose rows also carry each user's incremental 128-d state (:class:`OnlineStates`
 
 :class:`OnlineStates` keeps B rows of arrays (ring buffer of the last K interactions, running
 sums). Here those arrays live in :attr:`KuaiRandUsers.online` (a dict of arrays with leading
-dim B), so :meth:`Batch.take` and :meth:`Batch.put` (the vector env's autoreset) copy them
-with the other fields; :meth:`KuaiRandUsers.states` binds an :class:`OnlineStates` to them,
+dim B), so :meth:`RowBatch.take` and :meth:`RowBatch.put` (the vector env's autoreset) copy
+them with the other fields; :meth:`KuaiRandUsers.states` binds an :class:`OnlineStates` to them,
 whose ``observe``/``push``/``history`` then read and update the batch in place.
 """
 

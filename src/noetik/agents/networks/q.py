@@ -1,0 +1,33 @@
+"""The Q network of the value-based agents (DQN, CQL, IQL): an encoder and an item scorer.
+
+``Q(s, ·) = ItemScorer(encoder(s, history))``: the Q value of every one of the A items, or of
+given actions only (scored without the (B, A) matrix in the embedding mode). Its state-dict
+keys are ``encoder.*`` and ``head.*``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from noetik.agents.core.base import AgentConfig, ProblemSpec, item_scorer
+from noetik.agents.networks.encoders import History, make_encoder
+
+__all__ = ["QNetwork"]
+
+
+class QNetwork(nn.Module):
+    """``(obs (B, D) float32, history | None) -> (B, A)`` float32 Q of every action, or
+    ``(B,)`` of given ``actions`` (B,) int64."""
+
+    def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
+        super().__init__()
+        self.encoder = make_encoder(config.encoder, spec)
+        self.head = item_scorer(self.encoder.out_dim, config, spec)
+
+    def forward(
+        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+    ) -> Tensor:
+        """(B, A) Q of every action, or (B,) Q of ``actions`` (B,) int64 only."""
+        h = self.encoder(obs, history)
+        out: Tensor = self.head(h) if actions is None else self.head.score_actions(h, actions)
+        return out

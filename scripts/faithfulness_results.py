@@ -36,7 +36,7 @@ from noetik.agents.core.base import Agent
 from noetik.agents.core.runs import RunSource, offline_transitions, read_run, train_run
 from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
-from noetik.explain.attribute import attribute
+from noetik.explain.attributions import attribute
 from noetik.explain.faithfulness import (
     FaithfulnessConfig,
     FaithfulnessCurves,

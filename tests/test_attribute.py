@@ -16,7 +16,7 @@ from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.data.state_layout import STATE_SLICES
 from noetik.data.transitions import ItemVocab
 from noetik.errors import ConfigError
-from noetik.explain.attribute import attribute
+from noetik.explain.attributions import attribute
 from noetik.simulators.kuairand.examples import HEADS, ItemTable
 from noetik.simulators.kuairand.model import FittedSimulator, ResponseModelConfig, ResponseNet
 

@@ -44,3 +44,31 @@ def test_import_noetik_stays_cheap() -> None:
         "assert not heavy, heavy\n"
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_explain_attribute_is_the_function_as_the_readme_calls_it() -> None:
+    import numpy as np
+    import torch
+
+    import noetik.explain
+    from noetik.agents import ProblemSpec
+    from noetik.agents.algorithms.iql import IQLConfig
+    from noetik.agents.networks.encoders import EncoderConfig, History
+    from noetik.explain.attributions import Attribution
+
+    assert callable(noetik.explain.attribute)
+    encoder = EncoderConfig(kind="transformer", d_model=8, n_heads=2, n_layers=1, history_len=3)
+    agent = IQLConfig(encoder=encoder, device="cpu").create(ProblemSpec(n_actions=5, obs_dim=128))
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(2, 128, generator=g)
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    history = History(
+        torch.randint(0, 5, (2, 3), generator=g),
+        torch.rand(2, 3, 12, generator=g),
+        torch.rand(2, 3, generator=g) * 100,
+        mask,
+    )
+    for method, target in (("integrated_gradients", "q"), ("saliency", "logp")):
+        a = noetik.explain.attribute(agent, obs, history, method=method, target=target)
+        assert isinstance(a, Attribution) and a.target_kind == target
+        assert a.history is not None and np.abs(a.history).sum() > 0  # the history is read

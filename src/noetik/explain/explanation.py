@@ -2,7 +2,7 @@
 
 :func:`explain_recommendation` scores every candidate for one :class:`DecisionContext`, takes
 the best (the recommendation, as ``noetik act`` ranks them) and its runner-ups, attributes the
-recommendation's target to the inputs (:func:`noetik.explain.attribute.attribute`, integrated
+recommendation's target to the inputs (:func:`noetik.explain.attribute`, integrated
 gradients by default) and names the largest contributions with the data behind them:
 
 * **history items**: per-position attributions over the last K interactions (Transformer
@@ -36,7 +36,7 @@ from noetik.agents.core.base import Agent
 from noetik.data.state_layout import STATE_LAYOUT, STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
-from noetik.explain.attribute import Method, Target, attribute
+from noetik.explain.attributions import Method, Target, attribute
 from noetik.explain.explain_context import DecisionContext, ItemFacts, PastInteraction
 from noetik.explain.explain_text import compose_text, describe_group
 
@@ -287,7 +287,7 @@ def explain_recommendation(
     """Explain ``agent``'s recommendation (its best-scored item) for ``context``.
 
     ``k_runner_ups`` next-best items are reported with their margins; ``method`` and
-    ``n_steps`` choose the attribution (:func:`noetik.explain.attribute.attribute`);
+    ``n_steps`` choose the attribution (:func:`noetik.explain.attribute`);
     ``target`` defaults to :func:`default_target`; the ``n_history`` history positions and
     ``n_state`` state slices with the largest absolute attribution are named.
     """

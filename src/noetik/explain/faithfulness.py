@@ -44,7 +44,7 @@ from noetik.agents.networks.encoders import History
 from noetik.data.state_layout import STATE_DIM, STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_rollout, attention_weights
-from noetik.explain.attribute import METHODS, attribute, evaluating, to_agent
+from noetik.explain.attributions import METHODS, attribute, evaluating, to_agent
 from noetik.explain.targets import Target, default_target, target_path
 from noetik.simulators.kuairand.model import FittedSimulator
 

@@ -168,16 +168,12 @@ def evaluate_run(
         lenses["online"] = evaluate_online(
             agent, config.env_id, config.n_users, kwargs, config.seed
         )
-    if config.ope and not source.online and meta["algo"] not in _NO_OPE:
+    # the OPE lens weighs softmax(scores): only agents whose scores are a policy's logits
+    if config.ope and not source.online and agent.capabilities.policy_logits:
         lenses["ope"] = datasets.ope_lens(agent, _data_dir(source))
     if config.random_log is not None:
         lenses["random_log"] = datasets.random_log_lens(agent, _data_dir(source))
     return _entry(str(run_dir), meta["algo"], **lenses)
-
-
-#: Heuristics: their scores are not a policy's logits (uniform noise, exposure counts, expected
-#: rewards), so the softmax the OPE lens weighs would not be the policy they run.
-_NO_OPE = frozenset({"random", "popular", "greedy"})
 
 
 def evaluate_runs(

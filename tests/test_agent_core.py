@@ -15,6 +15,7 @@ from noetik.agents import (
     ALGOS,
     Agent,
     AgentConfig,
+    Capabilities,
     DeviceReplay,
     EncoderConfig,
     EnsembleMLP,
@@ -64,6 +65,7 @@ class TinyQ(Agent):
     """Test agent: Q(s, a) regressed onto the reward (a contextual-bandit critic)."""
 
     config: TinyQConfig
+    capabilities = Capabilities(offline=True, learned=True)
 
     def __init__(self, config: TinyQConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)

@@ -116,9 +116,12 @@ def read_encoders(path: TargetPath, obs: Tensor, history: History | None) -> Tar
     if history is None or not path.encoders:
         return path
     called: set[int] = set()
-    handles = [
-        enc.item_emb.register_forward_hook(lambda m, *_: called.add(id(m))) for enc in path.encoders
-    ]
+
+    def seen(module: nn.Module, *_: Any) -> None:
+        called.add(id(module))
+
+    embeddings: list[nn.Module] = [enc.get_submodule("item_emb") for enc in path.encoders]
+    handles = [emb.register_forward_hook(seen) for emb in embeddings]
     try:
         with torch.no_grad():
             first = History(*(t[:1] for t in vars(history).values()))

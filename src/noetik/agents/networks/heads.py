@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -176,11 +177,11 @@ class FusedEnsemble(nn.Module):
             raise IndexError(f"member {i} of an ensemble of {self.n_members}")
         module = copy.deepcopy(self._base)  # on the meta device: no memory
         for name in self._names:
-            param = self.params[_key(name)]
-            _bind_row(module, name, param, i, lambda p=param: p)
+            current = functools.partial(getattr, self.params, _key(name))
+            _bind_row(module, name, current(), i, current)
         for name in self._buffer_names:
-            attr = f"buf__{_key(name)}"
-            _bind_row(module, name, getattr(self, attr), i, lambda a=attr: getattr(self, a))
+            current = functools.partial(getattr, self, f"buf__{_key(name)}")
+            _bind_row(module, name, current(), i, current)
         return module.train(self.training)
 
     def members(self) -> tuple[nn.Module, ...]:

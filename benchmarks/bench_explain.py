@@ -36,7 +36,7 @@ from noetik.agents.core.runs import train_run
 from noetik.agents.core.task import TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
-from noetik.explain.attribute import attribute
+from noetik.explain.attributions import attribute
 from noetik.explain.explain_context import run_contexts
 from noetik.explain.explain_text import compose_text
 from noetik.explain.explanation import explain_recommendation

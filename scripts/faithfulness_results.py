@@ -37,7 +37,7 @@ from noetik.agents.core.runs import offline_transitions, read_run, train_run
 from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
-from noetik.explain.attribute import attribute
+from noetik.explain.attributions import attribute
 from noetik.explain.faithfulness import (
     FaithfulnessConfig,
     FaithfulnessCurves,

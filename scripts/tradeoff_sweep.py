@@ -125,7 +125,7 @@ def _faithfulness(agent: Agent, obs: torch.Tensor, history: History) -> dict[str
 
 def _measure(run: Path, args: Any, sim: Path, obs: torch.Tensor, h: History) -> dict[str, Any]:
     from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
-    from noetik.explain.attribute import attribute
+    from noetik.explain.attributions import attribute
 
     agent = Agent.load(run, device="cpu").eval()
     start = time.perf_counter()

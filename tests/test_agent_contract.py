@@ -1,5 +1,6 @@
 """The agent contract, parametrized over EVERY registered algorithm: fit a few steps, act,
-save, load (same actions), and the same seed gives the same weights."""
+save, load (same actions), the same seed gives the same weights, and the declared
+capabilities hold."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import noetik.envs  # noqa: F401
 from noetik.agents import ALGOS, Agent, AgentConfig, ProblemSpec
 from noetik.agents.core.trainer import TrainerConfig
 from noetik.agents.networks.encoders import EncoderConfig
-from noetik.agents.onpolicy.rollout import ActorCriticConfig
+from noetik.errors import ConfigError
 from noetik.evaluation.oracle import GreedyConfig
 from tests.test_agent_core import tiny_transitions
 
@@ -26,7 +27,8 @@ SMALL = EncoderConfig(hidden=(16, 16))
 def _problem(algo: str) -> tuple[AgentConfig, ProblemSpec, Any, np.ndarray]:
     """(config, spec, training data, observations to act on) for ``algo``."""
     cls = ALGOS[algo]
-    if issubclass(cls, ActorCriticConfig):
+    caps = cls.agent_class.capabilities
+    if caps.online:
         envs = gym.make_vec("noetik/RECEnv-v0", num_envs=4, vectorization_mode="vector_entry_point")
         config: AgentConfig = cls(device="cpu", seed=7, encoder=SMALL, n_steps=4, batch_size=8)
         obs = envs.reset(seed=1)[0]
@@ -39,7 +41,8 @@ def _problem(algo: str) -> tuple[AgentConfig, ProblemSpec, Any, np.ndarray]:
         return GreedyConfig.for_env(envs, device="cpu"), ProblemSpec.from_env(envs), None, obs
     t = tiny_transitions()
     config = cls(device="cpu", seed=7, encoder=SMALL, batch_size=16)
-    return config, ProblemSpec.from_transitions(t), t, t.obs[:5].astype(np.float32)
+    data = t if caps.offline else None
+    return config, ProblemSpec.from_transitions(t), data, t.obs[:5].astype(np.float32)
 
 
 def _fit(config: AgentConfig, spec: ProblemSpec, data: Any) -> Agent:
@@ -86,3 +89,46 @@ def test_another_seed_other_weights(algo: str) -> None:
         pytest.skip(f"{algo} has no learned weights")
     other = _fit(config.replace(seed=8), spec, data).state_dict()
     assert any(not torch.equal(v, other[k]) for k, v in agent.state_dict().items())
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_declared_capabilities_hold(algo: str) -> None:
+    config, spec, data, obs = _problem(algo)
+    agent = _fit(config, spec, data).eval()
+    caps = agent.capabilities
+    own = [k for k in type(agent).__mro__ if k is not Agent and "capabilities" in vars(k)]
+    assert own, f"{algo} does not declare its capabilities"
+    obs_t = torch.as_tensor(obs)
+    b, n = len(obs), spec.n_actions
+    scores = agent.scores(obs_t)
+    assert caps.learned == any(p.requires_grad for p in agent.parameters())
+    assert not (caps.online and caps.offline)
+    if caps.q_values:
+        q_all = agent.q_values(obs_t)
+        assert q_all.shape == (b, n) and bool(torch.isfinite(q_all).all())
+        actions = torch.arange(b) % n
+        q = agent.q_values(obs_t, None, actions)
+        assert q.shape == (b,) and q.dtype == torch.float32 and bool(torch.isfinite(q).all())
+        torch.testing.assert_close(q, q_all[torch.arange(b), actions])
+    else:
+        with pytest.raises(ConfigError, match="Q values"):
+            agent.q_values(obs_t)
+    if caps.q_scores:
+        assert caps.q_values
+        torch.testing.assert_close(scores, agent.q_values(obs_t))
+    if caps.policy_logits:
+        assert bool(torch.isfinite(scores).all())
+        torch.testing.assert_close(torch.softmax(scores, -1).sum(-1), torch.ones(b))
+        assert torch.equal(agent.act(obs_t), scores.argmax(-1))
+        torch.testing.assert_close(agent.policy_log_probs(obs_t), torch.log_softmax(scores, -1))
+    else:
+        with pytest.raises(ConfigError, match="policy logits"):
+            agent.policy_log_probs(obs_t)
+    if caps.learned:  # trained above on what it declares; refuses the other kind of data
+        other = tiny_transitions() if caps.online else _envs()
+        with pytest.raises(ConfigError):
+            agent.make_source(other)
+
+
+def _envs() -> Any:
+    return gym.make_vec("noetik/RECEnv-v0", num_envs=2, vectorization_mode="vector_entry_point")

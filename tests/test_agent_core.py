@@ -15,6 +15,7 @@ from noetik.agents import (
     ALGOS,
     Agent,
     AgentConfig,
+    Capabilities,
     DeviceReplay,
     EncoderConfig,
     EnsembleMLP,
@@ -64,6 +65,7 @@ class TinyQ(Agent):
     """Test agent: Q(s, a) regressed onto the reward (a contextual-bandit critic)."""
 
     config: TinyQConfig
+    capabilities = Capabilities(offline=True, learned=True)
 
     def __init__(self, config: TinyQConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
@@ -208,6 +210,40 @@ def test_fused_ensembles_equal_separate_networks() -> None:
         for i in range(2)
     ]
     torch.testing.assert_close(mlp(obs), torch.stack(sep))
+
+
+def test_fused_member_views_share_the_stacked_parameters() -> None:
+    """``member(i)`` equals the fused forward's row i, follows weight updates (no copy) and
+    passes its gradients to the stacked parameters; ``unfused`` runs through such views."""
+    spec = _spec()
+    nets = [TinyQConfig(encoder=TRANSFORMER).create(spec).encoder for _ in range(3)]
+    fused = FusedEnsemble(nets).eval()
+    obs, h = _history(4, 5)
+    views = fused.members()
+    for i, view in enumerate(views):
+        assert type(view).__mro__[1] is type(nets[i]) and not view.training
+        torch.testing.assert_close(view(obs, h), fused(obs, h)[i])
+    stacked = next(p for k, p in fused.params.items() if k.endswith("item_emb__weight"))
+    views[1](obs, h).square().sum().backward()
+    assert stacked.grad is not None
+    assert stacked.grad[1].abs().sum() > 0
+    assert stacked.grad[0].abs().sum() == 0 and stacked.grad[2].abs().sum() == 0
+    assert {id(p) for p in views[1].parameters()} <= {id(p) for p in fused.parameters()}
+    with torch.no_grad():  # an in-place update (as optimizers do) is seen by the view
+        stacked[1].add_(0.5)
+    torch.testing.assert_close(views[1](obs, h), fused(obs, h)[1])
+    fused.double()  # so is a dtype change (buffers are replaced by new tensors)
+    obs, h = obs.double(), History(h.items, h.signals.double(), h.gap_s.double(), h.mask)
+    assert views[2](obs, h).dtype == torch.float64
+    calls: list[int] = []
+    with fused.unfused() as members:
+        assert fused.unfused_members is members and len(members) == 3
+        members[2].item_emb.register_forward_hook(lambda *_: calls.append(2))
+        out = fused(obs, h)
+    assert calls == [2] and fused.unfused_members is None
+    torch.testing.assert_close(out, fused(obs, h))
+    with pytest.raises(IndexError):
+        fused.member(3)
 
 
 def test_config_round_trip() -> None:

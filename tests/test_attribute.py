@@ -11,12 +11,12 @@ from torch import Tensor, nn
 from noetik.agents.algorithms.bc import BCConfig
 from noetik.agents.algorithms.dqn import DQNConfig
 from noetik.agents.algorithms.iql import IQLConfig
-from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec
+from noetik.agents.core.base import Agent, AgentConfig, Capabilities, ProblemSpec
 from noetik.agents.networks.encoders import EncoderConfig, History
 from noetik.data.state_layout import STATE_SLICES
 from noetik.data.transitions import ItemVocab
 from noetik.errors import ConfigError
-from noetik.explain.attribute import attribute
+from noetik.explain.attributions import attribute
 from noetik.simulators.kuairand.examples import HEADS, ItemTable
 from noetik.simulators.kuairand.model import FittedSimulator, ResponseModelConfig, ResponseNet
 
@@ -44,6 +44,8 @@ class AdditiveAgent(Agent):
     attribution is its term.
     """
 
+    capabilities = Capabilities(q_values=True, q_scores=True)
+
     def __init__(self, w: Tensor) -> None:
         super().__init__(AgentConfig(device="cpu"), ProblemSpec(A, D))
         self.encoder = AdditiveEncoder()
@@ -59,10 +61,14 @@ class AdditiveAgent(Agent):
         terms = emb @ self.u + signals @ self.v + self.g * torch.log1p(h.gap_s)
         return terms * h.mask
 
-    def q_values(self, obs: Tensor, history: History | None = None) -> Tensor:
+    def q_values(
+        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+    ) -> Tensor:
         base = obs @ self.w
         if history is not None:
             base = base + self.position_terms(history).sum(1)
+        if actions is not None:
+            return base * (actions + 1.0)
         return base[:, None] * torch.arange(1.0, A + 1.0)
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
@@ -103,13 +109,18 @@ def test_linear_network_known_values() -> None:
 class Quadratic(Agent):
     """``Q(s, 0) = s_0 s_1``, ``Q(s, 1) = 0``."""
 
+    capabilities = Capabilities(q_values=True, q_scores=True)
+
     def __init__(self) -> None:
         super().__init__(AgentConfig(device="cpu"), ProblemSpec(2, D))
         self.dummy = nn.Parameter(torch.zeros(()))
 
-    def q_values(self, obs: Tensor, history: History | None = None) -> Tensor:
+    def q_values(
+        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+    ) -> Tensor:
         q = obs[:, 0] * obs[:, 1] + self.dummy
-        return torch.stack([q, torch.zeros_like(q)], dim=1)
+        both = torch.stack([q, torch.zeros_like(q)], dim=1)
+        return both if actions is None else both.gather(1, actions.view(-1, 1)).squeeze(1)
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         return self.q_values(obs, history)

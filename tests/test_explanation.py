@@ -30,7 +30,7 @@ from noetik.data.schema import Release
 from noetik.data.state_layout import STATE_LAYOUT
 from noetik.data.synthetic import SynthConfig, synthesize
 from noetik.errors import ConfigError
-from noetik.explain.attribute import attribute
+from noetik.explain.attributions import attribute
 from noetik.explain.explain_context import DecisionContext, ItemCatalogue, run_contexts
 from noetik.explain.explain_text import number, percent, share_text
 from noetik.explain.explanation import Explanation, explain_recommendation

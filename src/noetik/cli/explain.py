@@ -63,7 +63,7 @@ def explain(
 ) -> None:
     """Explain the agent's top recommendation for the given users (or a few sample users)."""
     from noetik.agents.core.runs import read_run
-    from noetik.explain.attribute import METHODS
+    from noetik.explain.attributions import METHODS
     from noetik.explain.explain_context import run_contexts
     from noetik.explain.explanation import explain_recommendation
 

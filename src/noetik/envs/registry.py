@@ -1,8 +1,9 @@
 """Versioned ids of the Noetik environments, registered with Gymnasium.
 
-``import noetik.envs`` registers them; then ``gymnasium.make(id, **options)`` builds one user's
-environment and ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``
-the native batched one. Each id's options are the fields of its config dataclass. The passive
+``import noetik`` (or ``import noetik.envs``) registers them; then
+``gymnasium.make(id, **options)`` builds one user's environment and
+``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`` the native
+batched one. Each id's options are the fields of its config dataclass. The passive
 environment checker is off (it costs a wrapper layer on every step); ``tests/test_envs_core.py``
 runs ``gymnasium.utils.env_checker.check_env`` on every id instead. Order enforcement is off
 too: every environment raises on ``step()`` before ``reset()`` itself, without a wrapper.

@@ -182,7 +182,8 @@ def evaluate_run(
     lenses: list[tuple[str, Callable[[], None]]] = []
     if config.online:
         lenses.append(("online", lambda: _online_lens(agent, task, config, name, entry)))
-    if config.ope and not task.online and meta["algo"] not in _NO_OPE:
+    # the OPE lens weighs softmax(scores): only agents whose scores are a policy's logits
+    if config.ope and not task.online and agent.capabilities.policy_logits:
         lenses.append(("ope", lambda: entry.update(ope=datasets.ope_lens(agent, task))))
     if config.random_log is not None:
         lenses.append(
@@ -203,11 +204,6 @@ def _stage(progress: Progress | None, description: str) -> Iterator[None]:
     task = progress.add_task(description, total=1)
     yield
     progress.update(task, completed=1)
-
-
-#: Heuristics: their scores are not a policy's logits (uniform noise, exposure counts, expected
-#: rewards), so the softmax the OPE lens weighs would not be the policy they run.
-_NO_OPE = frozenset({"random", "popular", "greedy"})
 
 
 def evaluate_runs(

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from noetik.agents.algorithms.heuristics import HeuristicAgent
-from noetik.agents.core.base import AgentConfig, ProblemSpec, register
+from noetik.agents.core.base import AgentConfig, Capabilities, ProblemSpec, register
 from noetik.agents.networks.encoders import History
 from noetik.data.rewards import DEFAULT_REWARD_WEIGHTS
 from noetik.errors import ConfigError
@@ -33,6 +33,9 @@ class GreedyAgent(HeuristicAgent):
     """argmax over the candidate pool of the simulator's expected reward for the state."""
 
     config: GreedyConfig
+    #: Nothing beyond the contract: its scores are expected rewards (argmax is its policy, but
+    #: their softmax is not), it reads the simulator and learns nothing.
+    capabilities = Capabilities()
     pool: Tensor
     """(A,) int64 vocabulary index of each action (non-persistent buffer)."""
     head_weights: Tensor

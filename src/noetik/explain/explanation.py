@@ -2,7 +2,7 @@
 
 :func:`explain_recommendation` scores every candidate for one :class:`DecisionContext`, takes
 the best (the recommendation, as ``noetik act`` ranks them) and its runner-ups, attributes the
-recommendation's target to the inputs (:func:`noetik.explain.attribute.attribute`, integrated
+recommendation's target to the inputs (:func:`noetik.explain.attribute`, integrated
 gradients by default) and names the largest contributions with the data behind them:
 
 * **history items**: per-position attributions over the last K interactions (Transformer
@@ -15,8 +15,9 @@ Shares are attributions divided by the total absolute attribution (every state d
 every history position), so the absolute shares of all drivers sum to at most 1. The target is
 the recommendation's log-probability under ``softmax(scores)`` for policy agents (IQL, BC, PPO,
 A2C: the quantity that ranks the items and the confidence that is reported) and its Q-value for
-value-based agents (:data:`Q_SCORED_ALGOS`). The sentences (``Explanation.text``) are composed
-from these numbers by :func:`noetik.explain.explain_text.compose_text`.
+value-based agents (``capabilities.q_scores``: their scores are Q values; DQN, CQL). The
+sentences (``Explanation.text``) are composed from these numbers by
+:func:`noetik.explain.explain_text.compose_text`.
 
 >>> agent, contexts = run_contexts(Path("runs/iql"), users=[3])
 >>> print(explain_recommendation(agent, contexts[0]).text)
@@ -36,22 +37,17 @@ from noetik.agents.core.base import Agent
 from noetik.data.state_layout import STATE_LAYOUT, STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
-from noetik.explain.attribute import Method, Target, attribute
+from noetik.explain.attributions import Method, Target, attribute
 from noetik.explain.explain_context import DecisionContext, ItemFacts, PastInteraction
 from noetik.explain.explain_text import compose_text, describe_group
 
 __all__ = [
-    "Q_SCORED_ALGOS",
     "Candidate",
     "Explanation",
     "HistoryDriver",
     "StateDriver",
     "explain_recommendation",
 ]
-
-#: Algorithms whose scores are Q-values (explained through the Q-value of the choice); the
-#: scores of every other agent are policy logits (explained through the log-probability).
-Q_SCORED_ALGOS = frozenset({"dqn", "cql"})
 
 
 @dataclass(frozen=True)
@@ -264,13 +260,14 @@ def _agreement(
 
 
 def score_kind(agent: Agent) -> str:
-    """What ``agent.scores`` are: ``Q-value`` (:data:`Q_SCORED_ALGOS`) or ``logit``."""
-    return "Q-value" if agent.config.algo in Q_SCORED_ALGOS else "logit"
+    """What ``agent.scores`` are: ``Q-value`` (``capabilities.q_scores``) or ``logit``."""
+    return "Q-value" if agent.capabilities.q_scores else "logit"
 
 
 def default_target(agent: Agent) -> Target:
-    """``q`` for value-based agents (:data:`Q_SCORED_ALGOS`), else ``logp``."""
-    return "q" if agent.config.algo in Q_SCORED_ALGOS else "logp"
+    """``q`` for agents whose scores are Q values (``capabilities.q_scores``), else ``logp``
+    (the policy's log-probability, what ranks the items)."""
+    return "q" if agent.capabilities.q_scores else "logp"
 
 
 def explain_recommendation(
@@ -287,7 +284,7 @@ def explain_recommendation(
     """Explain ``agent``'s recommendation (its best-scored item) for ``context``.
 
     ``k_runner_ups`` next-best items are reported with their margins; ``method`` and
-    ``n_steps`` choose the attribution (:func:`noetik.explain.attribute.attribute`);
+    ``n_steps`` choose the attribution (:func:`noetik.explain.attribute`);
     ``target`` defaults to :func:`default_target`; the ``n_history`` history positions and
     ``n_state`` state slices with the largest absolute attribution are named.
     """
@@ -300,8 +297,7 @@ def explain_recommendation(
     history = context.history_tensors(params.device) if agent.config.encoder.uses_history else None
     with torch.no_grad():
         scores = agent.scores(obs, history)[0].float()
-        q_fn = getattr(agent, "q_values", None)
-        q = q_fn(obs, history)[0].float() if callable(q_fn) else None
+        q = agent.q_values(obs, history)[0].float() if agent.capabilities.q_values else None
     cands = _candidates(context, scores, q, k_runner_ups)
     kind = target or default_target(agent)
     action = torch.tensor([cands[0].item.action], dtype=torch.int64, device=params.device)

@@ -44,8 +44,8 @@ from noetik.agents.networks.encoders import History
 from noetik.data.state_layout import STATE_DIM, STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_rollout, attention_weights
-from noetik.explain.attribute import METHODS, attribute, evaluating, to_agent
-from noetik.explain.targets import Target, default_target, target_path
+from noetik.explain.attributions import METHODS, attribute, evaluating, to_agent
+from noetik.explain.targets import Target, default_target, target_path, unfused
 from noetik.simulators.kuairand.model import FittedSimulator
 from noetik.utils.bootstrap import bootstrap_means
 
@@ -398,27 +398,28 @@ def faithfulness_curves(
             with torch.no_grad():
                 actions = agent.scores(obs, history).argmax(-1)
         acts = actions.to(obs.device, torch.int64)
-        path = target_path(agent, kind, simulator=simulator, signal=signal)
+        with unfused(agent):  # fused critics member by member, as in the attributions
+            path = target_path(agent, kind, simulator=simulator, signal=signal)
 
-        def scorer(x: Tensor, h: History | None, rows: Tensor) -> Tensor:
-            return path.fn(x, h, acts[rows])
+            def scorer(x: Tensor, h: History | None, rows: Tensor) -> Tensor:
+                return path.fn(x, h, acts[rows])
 
-        if method == "random":
-            return _random_curves(scorer, obs, history, cfg, how)
-        scores, extra = unit_scores(
-            agent,
-            obs,
-            history,
-            method,
-            target=kind,
-            unit=unit,
-            actions=acts,
-            n_steps=cfg.n_steps,
-            simulator=simulator,
-            signal=signal,
-        )
-        dele = deletion_curve(scorer, obs, history, scores, how)
-        ins = insertion_curve(scorer, obs, history, scores, how)
+            if method == "random":
+                return _random_curves(scorer, obs, history, cfg, how)
+            scores, extra = unit_scores(
+                agent,
+                obs,
+                history,
+                method,
+                target=kind,
+                unit=unit,
+                actions=acts,
+                n_steps=cfg.n_steps,
+                simulator=simulator,
+                signal=signal,
+            )
+            dele = deletion_curve(scorer, obs, history, scores, how)
+            ins = insertion_curve(scorer, obs, history, scores, how)
     n_units = _valid(history, scores, how).sum(1)
     return FaithfulnessCurves(dele, ins, n_units, method, unit, extra)
 

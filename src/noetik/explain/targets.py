@@ -2,25 +2,28 @@
 
 A :class:`TargetPath` is ``fn(obs (B, D), history | None, actions (B,) int64) -> (B,)``:
 
-* ``"q"``: the chosen action's Q value in raw reward units: ``min(Q1, Q2)`` of IQL's online
-  twin critics (as :meth:`IQLAgent.q_values`), the critics' mean Q of DQN/CQL (as their
-  ``scores``), or ``q_values(...)[a]`` of any other agent that has ``q_values``;
-* ``"logp"``: ``log_softmax(scores)[a]``, the policy's log-probability of the action (IQL's
-  actor, BC, PPO/A2C; for DQN/CQL the softmax of its Q values);
+* ``"q"``: the chosen action's Q value in raw reward units, :meth:`Agent.q_values` of an agent
+  with ``capabilities.q_values`` (``min(Q1, Q2)`` of IQL's online twin critics, the critics'
+  mean Q of DQN/CQL);
+* ``"logp"``: :meth:`Agent.policy_log_probs` ``[a]`` = ``log_softmax(scores)[a]``, the policy's
+  log-probability of the action, for agents with ``capabilities.policy_logits`` (IQL's actor,
+  BC, PPO/A2C; for DQN/CQL the Boltzmann policy of its Q values);
 * ``"signal"``: the fitted simulator's probability of a feedback signal (``is_click``...) for
   the state and the recommended video (mapped to the simulator's vocabulary by video id),
   under random exposure (as :meth:`FittedSimulator.predict_torch`), with gradients.
 
 ``encoders`` lists the history encoders the target reads: each has an ``item_emb`` embedding
 layer whose output :func:`item_vectors_override` can replace, which is how item embeddings
-become attribution inputs. Fused critic ensembles (vmapped, no real submodules) are read
-through stand-alone copies of their members (cached until the weights change).
+become attribution inputs. :func:`target_path` lists every history encoder of the agent and
+:func:`read_encoders` keeps those a forward pass of the target calls. Fused critic ensembles
+(vmapped, no real submodules) are read inside :func:`unfused`, where they run member by member
+through :meth:`FusedEnsemble.member` views: modules of their own over the stacked weights.
 """
 
 from __future__ import annotations
 
 import contextlib
-import weakref
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -28,10 +31,8 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from noetik.agents.algorithms.dqn import DQNAgent
-from noetik.agents.algorithms.iql import IQLAgent
 from noetik.agents.core.base import Agent
-from noetik.agents.networks.encoders import Encoder, History
+from noetik.agents.networks.encoders import History
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.errors import ConfigError
 from noetik.simulators.kuairand.examples import HEADS
@@ -46,15 +47,14 @@ __all__ = [
     "history_encoders",
     "item_vectors",
     "item_vectors_override",
+    "read_encoders",
     "target_path",
+    "unfused",
 ]
 
 Target = Literal["q", "logp", "signal"]
 TARGETS: tuple[str, ...] = get_args(Target)
 TargetFn = Callable[[Tensor, History | None, Tensor], Tensor]
-
-_MEMBERS: weakref.WeakKeyDictionary[FusedEnsemble, tuple[tuple[int, ...], list[nn.Module]]]
-_MEMBERS = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -64,21 +64,45 @@ class TargetPath:
     fn: TargetFn
     """``(obs (B, D) float, history | None, actions (B,) int64) -> (B,)`` target values."""
     encoders: tuple[nn.Module, ...]
-    """History encoders read by ``fn`` (each with an ``item_emb`` :class:`nn.Embedding`)."""
+    """History encoders read by ``fn`` (each with an ``item_emb`` :class:`nn.Embedding`); a
+    superset until :func:`read_encoders` narrows it."""
     kind: str
     """``"q"``, ``"logp"`` or ``"signal"``."""
 
 
 def default_target(agent: Agent) -> Target:
-    """``"q"`` for agents with Q values (IQL, DQN, CQL...), else ``"logp"``."""
-    return "q" if hasattr(agent, "q_values") or isinstance(agent, DQNAgent) else "logp"
+    """``"q"`` for agents with Q values (``capabilities.q_values``: IQL, DQN, CQL), else
+    ``"logp"``."""
+    return "q" if agent.capabilities.q_values else "logp"
+
+
+@contextlib.contextmanager
+def unfused(agent: nn.Module) -> Iterator[None]:
+    """Within the block every :class:`FusedEnsemble` of ``agent`` runs member by member
+    through views of its stacked weights (:meth:`FusedEnsemble.unfused`), so that
+    :func:`history_encoders` finds each member's encoder and hooks on it fire."""
+    with contextlib.ExitStack() as stack:
+        for module in agent.modules():
+            if isinstance(module, FusedEnsemble):
+                stack.enter_context(module.unfused())
+        yield
+
+
+def _walk(module: nn.Module) -> Iterator[nn.Module]:
+    """``module.modules()``, plus the member views of fused ensembles inside :func:`unfused`."""
+    for m in module.modules():
+        yield m
+        members = m.unfused_members if isinstance(m, FusedEnsemble) else None
+        for member in members or ():
+            yield from _walk(member)
 
 
 def history_encoders(*modules: nn.Module) -> tuple[nn.Module, ...]:
-    """Every history encoder (``uses_history`` and an ``item_emb`` embedding) in ``modules``."""
+    """Every history encoder (``uses_history`` and an ``item_emb`` embedding) in ``modules``
+    (with the members of fused ensembles inside :func:`unfused`)."""
     found: dict[int, nn.Module] = {}
     for module in modules:
-        for m in module.modules():
+        for m in _walk(module):
             if getattr(m, "uses_history", False) and isinstance(
                 getattr(m, "item_emb", None), nn.Embedding
             ):
@@ -86,22 +110,27 @@ def history_encoders(*modules: nn.Module) -> tuple[nn.Module, ...]:
     return tuple(found.values())
 
 
-def _members(fused: FusedEnsemble) -> list[nn.Module]:
-    """Stand-alone eval-mode copies of ``fused``'s members, cached until its weights change."""
-    key = tuple(v for p in fused.parameters() for v in (p.data_ptr(), p._version))
-    cached = _MEMBERS.get(fused)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    dtype = next(fused.parameters()).dtype  # the template keeps its construction dtype
-    members = [
-        fused.member(i).to(dtype).eval().requires_grad_(False) for i in range(fused.n_members)
-    ]
-    _MEMBERS[fused] = (key, members)
-    return members
+def read_encoders(path: TargetPath, obs: Tensor, history: History | None) -> TargetPath:
+    """``path`` with only the encoders whose ``item_emb`` a forward of ``path.fn`` on the first
+    decision of ``obs`` (B, D) / ``history`` calls (no gradient; actions 0)."""
+    if history is None or not path.encoders:
+        return path
+    called: set[int] = set()
 
+    def seen(module: nn.Module, *_: Any) -> None:
+        called.add(id(module))
 
-def _nets(module: nn.Module) -> list[nn.Module]:
-    return _members(module) if isinstance(module, FusedEnsemble) else [module]
+    embeddings: list[nn.Module] = [enc.get_submodule("item_emb") for enc in path.encoders]
+    handles = [emb.register_forward_hook(seen) for emb in embeddings]
+    try:
+        with torch.no_grad():
+            first = History(*(t[:1] for t in vars(history).values()))
+            path.fn(obs[:1], first, torch.zeros(1, dtype=torch.int64, device=obs.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    read = tuple(enc for enc in path.encoders if id(enc.item_emb) in called)
+    return dataclasses.replace(path, encoders=read)
 
 
 def _pick(values: Tensor, actions: Tensor) -> Tensor:
@@ -109,49 +138,29 @@ def _pick(values: Tensor, actions: Tensor) -> Tensor:
 
 
 def _q_path(agent: Agent) -> TargetPath:
-    if isinstance(agent, IQLAgent):
-        twins, scale = _nets(agent.q_net), agent.reward_scale
-
-        def iql_q(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
-            return torch.stack([m(obs, h, a) for m in twins]).amin(0) / scale
-
-        return TargetPath(iql_q, history_encoders(*twins), "q")
-    if isinstance(agent, DQNAgent):
-        critics, dqn_scale = _nets(agent.q.net), agent.rewards.scale
-
-        def dqn_q(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
-            return torch.stack([m(obs, h, a) for m in critics]).mean(0) / dqn_scale
-
-        return TargetPath(dqn_q, history_encoders(*critics), "q")
-    q_values = getattr(agent, "q_values", None)
-    if q_values is None:
+    if not agent.capabilities.q_values:
         raise ConfigError(
             f"target 'q' needs an agent with Q values, {type(agent).__name__} "
             "has none (use target='logp')"
         )
 
-    def generic_q(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
-        return _pick(q_values(obs, h), a)
+    def q(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
+        return agent.q_values(obs, h, a)
 
-    return TargetPath(generic_q, history_encoders(agent), "q")
+    return TargetPath(q, history_encoders(agent), "q")
 
 
 def _logp_path(agent: Agent) -> TargetPath:
-    if isinstance(agent, DQNAgent):
-        critics, scale = _nets(agent.q.net), agent.rewards.scale
-
-        def dqn_logp(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
-            q = torch.stack([m(obs, h) for m in critics]).mean(0) / scale
-            return _pick(torch.log_softmax(q, dim=-1), a)
-
-        return TargetPath(dqn_logp, history_encoders(*critics), "logp")
-    encoder = getattr(agent, "encoder", None)
-    reads = history_encoders(encoder if isinstance(encoder, Encoder) else agent)
+    if not agent.capabilities.policy_logits:
+        raise ConfigError(
+            f"target 'logp' needs an agent whose scores are policy logits, "
+            f"{type(agent).__name__}'s are not"
+        )
 
     def logp(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
-        return _pick(torch.log_softmax(agent.scores(obs, h), dim=-1), a)
+        return _pick(agent.policy_log_probs(obs, h), a)
 
-    return TargetPath(logp, reads, "logp")
+    return TargetPath(logp, history_encoders(agent), "logp")
 
 
 def _signal_path(agent: Agent, simulator: FittedSimulator | None, signal: str) -> TargetPath:

@@ -12,7 +12,7 @@ from noetik.agents.core.recommend import decision_history_len, sample_users
 from noetik.agents.networks.encoders import History
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_maps, attention_rollout, attention_weights
-from noetik.explain.attribute import attribute
+from noetik.explain.attributions import attribute
 from noetik.explain.explain_context import DecisionContext, decision_contexts
 from noetik.explain.explanation import Explanation, default_target, explain_recommendation
 from noetik.explain.faithfulness import FaithfulnessConfig, faithfulness_curves, summarize

@@ -18,7 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec, item_scorer, register
+from noetik.agents.core.base import (
+    Agent,
+    AgentConfig,
+    Capabilities,
+    ProblemSpec,
+    item_scorer,
+    register,
+)
 from noetik.agents.core.batches import Batch
 from noetik.agents.networks.encoders import History, make_encoder
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
@@ -31,6 +38,7 @@ class BCAgent(Agent):
     """Softmax policy trained by cross-entropy on the logged actions."""
 
     config: BCConfig
+    capabilities = Capabilities(policy_logits=True, offline=True, learned=True)
 
     def __init__(self, config: BCConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)

@@ -35,6 +35,7 @@ from noetik.agents.core.base import (
     Agent,
     AgentConfig,
     BatchSource,
+    Capabilities,
     ProblemSpec,
     register,
 )
@@ -69,7 +70,7 @@ class QEnsemble(nn.Module):
         return out.unsqueeze(0) if self.n_critics == 1 else out
 
     def first_encoder(self) -> Encoder:
-        """The encoder of critic 0 (a stand-alone copy when the critics are fused)."""
+        """The encoder of critic 0 (of its member view when the critics are fused)."""
         net = self.net if self.n_critics == 1 else self.net.member(0)  # type: ignore[operator]
         encoder = net.get_submodule("encoder")
         assert isinstance(encoder, Encoder)
@@ -80,6 +81,9 @@ class DQNAgent(Agent):
     """Offline (double) DQN; see the module docstring for the loss."""
 
     config: DQNConfig
+    capabilities = Capabilities(
+        q_values=True, q_scores=True, policy_logits=True, offline=True, learned=True
+    )
     q: QEnsemble
     q_target: QEnsemble
     rewards: RewardScale
@@ -110,6 +114,15 @@ class DQNAgent(Agent):
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 Q values (mean over critics) in raw reward units (Q / c)."""
         q: Tensor = self.q(obs, history)  # (E, B, A), in scaled reward units
+        return ensemble_mean(q) / self.rewards.scale
+
+    def q_values(
+        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+    ) -> Tensor:
+        """:meth:`scores` (B, A), or (B,) the mean Q of ``actions`` (B,) int64 only."""
+        if actions is None:
+            return self.scores(obs, history)
+        q: Tensor = self.q(obs, history, actions)  # (E, B)
         return ensemble_mean(q) / self.rewards.scale
 
     # -- one update, top to bottom ---------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec, register
+from noetik.agents.core.base import Agent, AgentConfig, Capabilities, ProblemSpec, register
 from noetik.agents.networks.encoders import History
 from noetik.data.rewards import SIGNALS
 from noetik.data.transitions import Transitions
@@ -44,7 +44,8 @@ __all__ = [
 
 
 class HeuristicAgent(Agent):
-    """Common part: no gradient steps; ``fit`` counts (or does nothing) and saves."""
+    """Common part: no gradient steps; ``fit`` counts (or does nothing) and saves. Their
+    scores are no policy's logits (``capabilities``: none, unless a subclass says so)."""
 
     def update(self, batch: Any) -> dict[str, Tensor]:
         """Nothing to learn."""
@@ -80,6 +81,7 @@ class RandomAgent(HeuristicAgent):
     also picks uniformly at random."""
 
     config: RandomConfig
+    capabilities = Capabilities()  # uniform draws: its scores are noise, it learns nothing
 
     def __init__(self, config: RandomConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
@@ -142,6 +144,7 @@ class PopularAgent(HeuristicAgent):
     """Most popular first; skips items in the history window (see module docs)."""
 
     config: PopularConfig
+    capabilities = Capabilities(offline=True)  # counts the log; scores are ranks, not logits
     counts: Tensor
     """(A,) float64 buffer: exposure (or signal) count of every action."""
     priority: Tensor

@@ -29,6 +29,7 @@ from noetik.agents.core.base import (
     Agent,
     AgentConfig,
     BatchSource,
+    Capabilities,
     ProblemSpec,
     item_scorer,
     register,
@@ -102,6 +103,7 @@ class IQLAgent(Agent):
     """
 
     config: IQLConfig
+    capabilities = Capabilities(q_values=True, policy_logits=True, offline=True, learned=True)
     reward_scale: Tensor
     """() float32, the reward multiplier c; set from the data by :meth:`make_source`."""
 
@@ -132,13 +134,16 @@ class IQLAgent(Agent):
         out: Tensor = self.actor_head(self.encoder(obs, history))
         return out
 
-    def q_values(self, obs: Tensor, history: History | None = None) -> Tensor:
-        """(B, A) float32 ``min(Q1, Q2)`` of the online critics, in raw reward units.
+    def q_values(
+        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+    ) -> Tensor:
+        """(B, A) float32 ``min(Q1, Q2)`` of the online critics, in raw reward units, or (B,)
+        of ``actions`` (B,) int64 only.
 
         Only logged actions are trained: values of items never logged in a state are not
         meaningful (IQL never queries them).
         """
-        q: Tensor = self.q_net(obs, history, None).amin(dim=0)
+        q: Tensor = self.q_net(obs, history, actions).amin(dim=0)
         return q / self.reward_scale
 
     def value(self, obs: Tensor, history: History | None = None) -> Tensor:

@@ -5,11 +5,14 @@
 >>> agent.fit(train, steps=100_000, out_dir="runs/iql")       # see noetik.agents.core.trainer
 >>> agent.act(obs)                                             # (B,) int64 action indices
 >>> Agent.load("runs/iql/checkpoint")                          # config.json + safetensors
+>>> agent.capabilities.q_values                                # what it offers beyond that
 
 Every algorithm is one module with a config (``@register("name")``, a frozen dataclass that
 subclasses :class:`AgentConfig`) and an :class:`Agent` subclass that implements
-:meth:`Agent.update` and :meth:`Agent.scores`. Nothing is pickled: weights, optimizer state
-and RNG states are safetensors, everything else JSON.
+:meth:`Agent.update` and :meth:`Agent.scores` and declares its :class:`Capabilities`; callers
+ask for a capability (``agent.capabilities.policy_logits``), never for a class or an
+algorithm name. Nothing is pickled: weights, optimizer state and RNG states are safetensors,
+everything else JSON.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "BatchSource",
+    "Capabilities",
     "ProblemSpec",
     "register",
     "resolve_device",
@@ -74,6 +78,35 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an agent offers beyond the contract (``update``, ``scores``, ``act``, ``save``).
+
+    Each agent class declares its own (``Agent.capabilities``); callers such as the
+    explanations and the leaderboard's OPE lens ask for a capability instead of checking a
+    class or an algorithm name. ``tests/test_agent_contract.py`` checks every registered
+    algorithm's declaration against what the agent does.
+    """
+
+    q_values: bool = False
+    """:meth:`Agent.q_values` gives Q(s, a) in raw reward units: (B, A) float32 for every
+    action, or (B,) for one given action per row (IQL's twin critics, DQN's and CQL's)."""
+    q_scores: bool = False
+    """:meth:`Agent.scores` are those Q values (value-based agents: DQN, CQL)."""
+    policy_logits: bool = False
+    """``softmax(scores)`` is the stochastic policy the agent runs (what ``act`` samples when
+    not ``deterministic``; for DQN/CQL the Boltzmann policy of its Q values) and greedy ``act``
+    is its argmax, so :meth:`Agent.policy_log_probs` is ``log_softmax(scores)``. False for
+    heuristics whose scores are noise, counts or expected rewards."""
+    online: bool = False
+    """Trains in an environment: ``fit`` takes a Gymnasium ``VectorEnv`` (PPO, A2C)."""
+    offline: bool = False
+    """Trains on logged :class:`Transitions`: ``fit`` takes them (IQL, BC, DQN, CQL; the
+    popularity heuristic counts them)."""
+    learned: bool = False
+    """Has weights trained by gradient steps (false for heuristics, even those with state)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -231,6 +264,8 @@ class Agent(nn.Module):
     """
 
     config: AgentConfig
+    #: What this agent class offers (see :class:`Capabilities`); every algorithm declares it.
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
         super().__init__()
@@ -246,6 +281,23 @@ class Agent(nn.Module):
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 action scores (Q values or policy logits) for states (B, obs_dim)."""
         raise NotImplementedError
+
+    def q_values(
+        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+    ) -> Tensor:
+        """Q(s, a) in raw reward units: (B, A) float32 for every action, or (B,) for
+        ``actions`` (B,) int64; agents with ``capabilities.q_values`` implement it."""
+        raise ConfigError(f"{type(self).__name__} has no Q values (capabilities.q_values)")
+
+    def policy_log_probs(self, obs: Tensor, history: History | None = None) -> Tensor:
+        """(B, A) float32 ``log pi(a | s)`` = ``log_softmax(scores)`` of agents whose scores
+        are policy logits (``capabilities.policy_logits``); others raise ConfigError."""
+        if not self.capabilities.policy_logits:
+            raise ConfigError(
+                f"{type(self).__name__}'s scores are not policy logits "
+                "(capabilities.policy_logits is false)"
+            )
+        return torch.log_softmax(self.scores(obs, history), dim=-1)
 
     @torch.no_grad()
     def act(

@@ -5,22 +5,27 @@
   (plus an optional projection of item side features), so memory is O(A * d) with d << H.
 * :class:`FusedEnsemble` evaluates E copies of any module (e.g. twin Q networks) in one
   vectorised call (``torch.func.vmap``); its parameters are stacked (E, ...) tensors, so one
-  optimizer step updates all members.
+  optimizer step updates all members. ``member(i)`` is member ``i`` as a plain module that
+  reads row ``i`` of the stacked tensors (a view: no copy to keep in sync, gradients reach the
+  stacked parameters).
 * :class:`EnsembleMLP` is the same for plain MLPs with batched matrix products (fastest).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.utils import parametrize
 
 from noetik.agents.fast.linear import linear
 
@@ -133,9 +138,17 @@ class FusedEnsemble(nn.Module):
     ``FusedEnsemble([q1, q2])(obs, history)`` equals ``torch.stack([q1(obs, history),
     q2(obs, history)])`` (E, ...). Members must share their architecture; each keeps its own
     initial weights. Parameters are registered as ``params.<name with . -> __>`` (E, ...).
+
+    ``member(i)`` is member ``i`` as a module of its own whose parameters and buffers are row
+    ``i`` of the stacked tensors, read at every access: it always sees the current weights
+    (optimizer steps, ``load_state_dict``, ``.to()``), and its gradients flow to the stacked
+    parameters. Inside ``with ensemble.unfused():`` the ensemble's own forward runs member by
+    member through such views, so forward hooks on a member's submodules (an encoder's item
+    embedding, say) fire, per member.
     """
 
     _base: nn.Module
+    _unfused: tuple[nn.Module, ...] | None
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()
@@ -150,6 +163,7 @@ class FusedEnsemble(nn.Module):
             self.register_buffer(f"buf__{_key(name)}", value)
         base = copy.deepcopy(members[0]).to("meta")
         object.__setattr__(self, "_base", base)  # a template only: not a submodule
+        self._unfused = None
 
     def train(self, mode: bool = True) -> FusedEnsemble:
         super().train(mode)
@@ -157,19 +171,42 @@ class FusedEnsemble(nn.Module):
         return self
 
     def member(self, i: int) -> nn.Module:
-        """A stand-alone copy of member ``i`` (for inspection or export)."""
-        module: nn.Module = copy.deepcopy(self._base).to_empty(device=self._device())
-        state = {n: self.params[_key(n)][i].detach() for n in self._names}
-        state |= {n: getattr(self, f"buf__{_key(n)}")[i] for n in self._buffer_names}
-        module.load_state_dict(state)
+        """Member ``i`` (0 <= i < E) as a plain module of the members' class, in this
+        ensemble's train/eval mode; a view of the stacked tensors, not a copy (class docs)."""
+        if not 0 <= i < self.n_members:
+            raise IndexError(f"member {i} of an ensemble of {self.n_members}")
+        module = copy.deepcopy(self._base)  # on the meta device: no memory
+        for name in self._names:
+            current = functools.partial(getattr, self.params, _key(name))
+            _bind_row(module, name, current(), i, current)
+        for name in self._buffer_names:
+            current = functools.partial(getattr, self, f"buf__{_key(name)}")
+            _bind_row(module, name, current(), i, current)
         return module.train(self.training)
 
-    def _device(self) -> torch.device:
-        device: torch.device = next(iter(self.params.values())).device
-        return device
+    def members(self) -> tuple[nn.Module, ...]:
+        """``(member(0), ..., member(E - 1))``."""
+        return tuple(self.member(i) for i in range(self.n_members))
+
+    @property
+    def unfused_members(self) -> tuple[nn.Module, ...] | None:
+        """The member views the forward runs through inside :meth:`unfused` (None outside)."""
+        return self._unfused
+
+    @contextlib.contextmanager
+    def unfused(self) -> Iterator[tuple[nn.Module, ...]]:
+        """Within the block, ``forward`` stacks the outputs of :meth:`members` views called one
+        by one (the same values up to rounding, hooks on their submodules fire); yields them."""
+        previous, self._unfused = self._unfused, self.members()
+        try:
+            yield self._unfused
+        finally:
+            self._unfused = previous
 
     def forward(self, *args: Any) -> Tensor:
         """(E, ...) stacked outputs of every member on the same ``args``."""
+        if self._unfused is not None:
+            return torch.stack([m(*args) for m in self._unfused])
         params = {n: self.params[_key(n)] for n in self._names}
         buffers = {n: getattr(self, f"buf__{_key(n)}") for n in self._buffer_names}
 
@@ -181,6 +218,34 @@ class FusedEnsemble(nn.Module):
         fused = vmap(call, in_dims=dims, randomness="different")
         result: Tensor = fused(params, buffers, *args)
         return result
+
+
+class _Row(nn.Module):
+    """Parametrization: row ``index`` of the ensemble's current stacked (E, ...) tensor."""
+
+    def __init__(self, index: int, current: Callable[[], Tensor]) -> None:
+        super().__init__()
+        self.index = index
+        self.current = current
+        """Returns the stacked tensor as the ensemble holds it now (buffers are replaced, not
+        updated in place, when the ensemble moves to another device or dtype)."""
+
+    def forward(self, registered: Tensor) -> Tensor:
+        return self.current()[self.index]
+
+
+def _bind_row(
+    module: nn.Module, name: str, stacked: Tensor, index: int, current: Callable[[], Tensor]
+) -> None:
+    """Make ``module.<name>`` read row ``index`` of ``current()``; ``stacked`` is registered in
+    its place (the ensemble's own parameter object, so the view's parameters are the ensemble's)."""
+    owner_name, _, leaf = name.rpartition(".")
+    owner = module.get_submodule(owner_name)
+    if leaf in owner._parameters:
+        owner._parameters[leaf] = stacked  # type: ignore[assignment]
+    else:
+        owner._buffers[leaf] = stacked
+    parametrize.register_parametrization(owner, leaf, _Row(index, current), unsafe=True)
 
 
 def _key(name: str) -> str:

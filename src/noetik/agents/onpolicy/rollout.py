@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec, item_scorer
+from noetik.agents.core.base import Agent, AgentConfig, Capabilities, ProblemSpec, item_scorer
 from noetik.agents.fast.grad_clip import clip_grad_norm
 from noetik.agents.fast.threads import auto_threads, with_intra_op_threads
 from noetik.agents.networks.encoders import History, make_encoder
@@ -338,6 +338,7 @@ class ActorCriticAgent(Agent):
     """Encoder -> ``ItemScorer`` policy logits (B, A); (critic) encoder -> value (B,)."""
 
     config: ActorCriticConfig
+    capabilities = Capabilities(policy_logits=True, online=True, learned=True)
     n_updates: Tensor
     """0-d int64 buffer: updates done (drives learning-rate annealing; checkpointed)."""
 

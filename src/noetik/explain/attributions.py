@@ -53,7 +53,9 @@ from noetik.explain.targets import (
     default_target,
     item_vectors,
     item_vectors_override,
+    read_encoders,
     target_path,
+    unfused,
 )
 from noetik.simulators.kuairand.model import FittedSimulator
 
@@ -351,12 +353,15 @@ def attribute(
             with torch.no_grad():
                 actions = agent.scores(obs, h).argmax(-1)
         actions = actions.to(device=device, dtype=torch.int64)
-        path = target_path(agent, kind, simulator=simulator, signal=signal)
         rows = max(obs.shape[0], min(obs.shape[0] * n_steps, MAX_ROWS))
         o = _Options(method, n_steps, rows, ig_method, vary)
-        if method == "layer_integrated_gradients":
-            return _layer_attribution(path, obs, h, actions, o)
-        return _input_attribution(path, obs, h, actions, o=o, base=_state_baseline(obs, baseline))
+        with unfused(agent):  # fused critics member by member: their encoders are hookable
+            path = target_path(agent, kind, simulator=simulator, signal=signal)
+            path = read_encoders(path, obs, h)
+            if method == "layer_integrated_gradients":
+                return _layer_attribution(path, obs, h, actions, o)
+            base = _state_baseline(obs, baseline)
+            return _input_attribution(path, obs, h, actions, o=o, base=base)
 
 
 def _input_attribution(

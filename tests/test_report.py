@@ -269,7 +269,9 @@ def test_missing_inputs_say_why(built: Built, tmp_path: Path) -> None:
 def test_html_helpers_known_answers() -> None:
     assert h.fmt(None) == "-" and h.fmt(float("nan")) == "-" and h.fmt(1234) == "1,234"
     assert h.fmt(0.5) == "0.5000" and h.fmt(2.5e-05) == "2.5e-05" and h.fmt(True) == "True"
-    assert h.interval({"mean": 1.0, "low": 0.5, "high": 1.5}, 2) == "1.00 [0.50, 1.50]"
+    assert h.interval({"mean": 1.0, "low": 0.5, "high": 1.5}) == "1.00 [0.50, 1.50]"
+    coverage = {"mean": 0.0075, "low": 0.0075, "high": 0.0075}  # was "0.007 [0.008, 0.008]"
+    assert h.interval(coverage) == "0.007500 [0.007500, 0.007500]"
     assert h.table(["a<"], [[1.5], ["<b>"]]) == (
         '<table>\n<tr><th>a&lt;</th></tr>\n<tr><td class="num">1.5000</td></tr>\n'
         "<tr><td>&lt;b&gt;</td></tr>\n</table>"

@@ -165,6 +165,9 @@ def test_train_reward_and_task_flags_are_validated(
     task.write_text(json.dumps({"reward": {"weights": {"is_like": "high"}}}))
     assert _train(project, tmp_path / "c", "--task", str(task)) == 2
     assert f"{task}: field 'reward.weights[0][1]' must be a number" in capsys.readouterr().err
+    task.write_text(json.dumps({"states": {"history_len": 5}}))
+    assert _train(project, tmp_path / "w", "--task", str(task)) == 2
+    assert "encoder.history_len (10) differs" in capsys.readouterr().err
     task.write_text(json.dumps({"reward": {"weights": {"long_view": 2.0}}, "train_rows": "all"}))
     assert _train(project, tmp_path / "d", "--task", str(task)) == 0
     _, loaded = read_run(tmp_path / "d")
@@ -310,8 +313,9 @@ def test_interrupt_saves_a_checkpoint_and_says_how_to_resume(project: Path, tmp_
 
 
 def test_negative_user_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["act", str(project / "runs" / "like"), "--user", "-7"]) == 2
-    assert "non-negative" in capsys.readouterr().err
+    for command in ("act", "explain"):
+        assert main([command, str(project / "runs" / "like"), "--user", "-7"]) == 2
+        assert "non-negative user id, got -7" in capsys.readouterr().err
 
 
 def test_long_steps_print_timed_lines_in_logs(
@@ -335,3 +339,15 @@ def test_task_json_round_trip(tmp_path: Path) -> None:
     task = TaskConfig(DataSource(str(tmp_path)), reward=parse_reward("is_like=1,is_hate=-2"))
     assert TaskConfig.from_json(task.to_json(), "x") == task
     assert TaskConfig.from_json(json.loads(json.dumps(task.to_json(tmp_path))), "x") == task
+
+
+def test_the_leaderboard_table_never_prints_a_mean_outside_its_interval() -> None:
+    from rich.console import Console
+
+    from noetik.cli.evaluate import _table
+
+    coverage = {"mean": 0.0075, "low": 0.0075, "high": 0.0075}  # was "0.007 [0.008, 0.008]"
+    entry = {"run": "r", "algo": "bc", "online": {"coverage": coverage}}
+    console = Console(width=200, record=True)
+    console.print(_table([entry], "t"))
+    assert "0.00750 [0.00750, 0.00750]" in console.export_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from noetik.cli.options import EnvOptionOpt, parse_env_options
 from noetik.errors import ConfigError
+from noetik.utils.bootstrap import format_estimate
 
 _OUT = Console()
 if not _OUT.is_terminal:
@@ -121,16 +121,6 @@ def _task_lines(entries: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def format_estimate(v: dict[str, float]) -> str:
-    """``mean [low, high]`` with one number of decimals for all three, enough to show the
-    mean's digits, and the mean never printed outside its interval."""
-    mean = v["mean"]
-    low, high = min(v["low"], mean), max(v["high"], mean)
-    scale = max(abs(mean), abs(low), abs(high))
-    decimals = 3 if scale == 0 or scale >= 0.1 else min(8, 2 - math.floor(math.log10(scale)))
-    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
-
-
 def _table(entries: list[dict[str, Any]], title: str) -> Table:
     """The terminal table: the shown columns that at least one entry has."""
     columns = [c for c in SHOWN if any(c[1] in (e.get(c[0]) or {}) for e in entries)]
@@ -139,7 +129,7 @@ def _table(entries: list[dict[str, Any]], title: str) -> Table:
         cells = []
         for lens, metric, _ in columns:
             v = (entry.get(lens) or {}).get(metric)
-            cells.append(format_estimate(v) if v else "-")
+            cells.append(format_estimate(v["mean"], v["low"], v["high"]) if v else "-")
         table.add_row(Path(entry["run"]).name, entry["algo"], *cells)
     return table
 

@@ -277,6 +277,8 @@ def run_contexts(
 ) -> tuple[Agent, list[DecisionContext]]:
     """The agent of run folder ``run_dir`` (eval mode) and the decision contexts of ``users``
     (or ``n_sample`` users drawn with ``seed``) on the data it was trained on."""
+    if users and min(users) < 0:
+        raise ConfigError(f"--user must be a non-negative user id, got {min(users)}")
     _, task, agent = load_run(run_dir)
     if task.online:
         raise ConfigError(f"{run_dir}: explain needs an agent trained on logged data (--data)")

@@ -42,7 +42,7 @@ def pareto_front(ret: np.ndarray, cost: np.ndarray) -> np.ndarray:
 
 def _cell(value: Any) -> Any:
     if isinstance(value, dict) and "mean" in value:
-        return h.interval(value, 3)
+        return h.interval(value)
     return value
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from noetik.utils.bootstrap import format_estimate
+
 __all__ = [
     "CSS",
     "IMAGE_SCRIPT",
@@ -106,14 +108,12 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def interval(entry: dict[str, Any] | None, digits: int = 4) -> str:
-    """``mean [low, high]`` of a ``{"mean", "low", "high"}`` dict (``-`` when absent)."""
-    if not entry:
+def interval(entry: dict[str, Any] | None) -> str:
+    """``mean [low, high]`` of a ``{"mean", "low", "high"}`` dict (``-`` when absent), as
+    :func:`~noetik.utils.bootstrap.format_estimate` prints it (the mean never outside)."""
+    if not entry or any(entry.get(k) is None for k in ("mean", "low", "high")):
         return "-"
-    return (
-        f"{fmt(entry.get('mean'), digits)} [{fmt(entry.get('low'), digits)}, "
-        f"{fmt(entry.get('high'), digits)}]"
-    )
+    return format_estimate(entry["mean"], entry["low"], entry["high"], digits=3)
 
 
 def para(text: str, cls: str | None = None) -> str:

@@ -192,7 +192,7 @@ _METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
 
 
 def _ci(s: dict[str, float], key: str) -> str:
-    return h.interval({"mean": s[key], "low": s[f"{key}_lo"], "high": s[f"{key}_hi"]}, 3)
+    return h.interval({"mean": s[key], "low": s[f"{key}_lo"], "high": s[f"{key}_hi"]})
 
 
 def faithfulness_section(data: RunData) -> str:

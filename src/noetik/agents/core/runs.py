@@ -147,6 +147,12 @@ def train_run(
         raise ConfigError(f"steps must be >= 1, got {steps}")
     if resume and overwrite:
         raise ConfigError("give --resume or --overwrite, not both")
+    window = config.encoder.history_len
+    if not task.online and window != task.states.history_len:
+        raise ConfigError(
+            f"encoder.history_len ({window}) differs from the task's states.history_len "
+            f"({task.states.history_len}); decisions are scored on one window: set both alike"
+        )
     out = Path(out).resolve()
     task = finalise_task(task)
     with run_lock(out):

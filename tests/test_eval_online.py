@@ -96,7 +96,7 @@ def test_env_policy_without_pool_uses_agent_actions() -> None:
 
 
 def test_history_items_are_mapped_from_env_vocabulary_to_agent_actions() -> None:
-    from noetik.evaluation.online.history import history_map as _history_map
+    from noetik.agents.onpolicy.history import history_map as _history_map
 
     agent = _agent(4, np.array([10, 20, 30, 40]))
     mapping = _history_map(agent, np.array([40, 30, 20, 10, 99]))
@@ -360,7 +360,7 @@ def test_the_evaluation_keeps_every_agent_off_the_history_window(sim_dir: str) -
 
 
 def test_history_window_is_cut_or_padded_to_the_agents_length() -> None:
-    from noetik.evaluation.online.history import last_k
+    from noetik.agents.onpolicy.history import last_k
 
     items = np.array([[1, 2, 3]])
     signals = np.arange(3 * 12, dtype=np.float32).reshape(1, 3, 12)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from noetik.agents.onpolicy.collect import Collector, Step
 from noetik.analysis.frame import FEEDBACK_FLAGS, REQUIRED_COLUMNS
 from noetik.errors import ConfigError
 
@@ -84,19 +85,17 @@ def simulate_log(
     frames: list[pl.DataFrame] = []
     drawn = np.zeros(0, dtype=np.int64)
     for r in range(rounds):
-        obs, info = envs.reset(seed=seed + r)
-        repeats, drawn = _repeat_days(np.asarray(info["user_id"], dtype=np.int64), drawn)
+        collector = Collector(envs, seed=seed + r)
+        users = np.asarray(collector.info["user_id"], dtype=np.int64)
+        repeats, drawn = _repeat_days(users, drawn)
         shift = repeats * _DAY_MS
-        active = np.ones(envs.num_envs, dtype=bool)
-        for _ in range(max_steps):
-            before = info
-            obs, _, terminated, truncated, info = envs.step(policy(obs, info))
-            rows = np.flatnonzero(active)
-            step = _step_rows(before, info, rows)
-            frames.append(step.with_columns(pl.col("time_ms") + pl.Series(shift[rows])))
-            active &= ~(np.asarray(terminated) | np.asarray(truncated))
-            if not active.any():
-                break
+
+        def record(step: Step, shift: np.ndarray = shift) -> None:
+            rows = np.flatnonzero(step.active)
+            rows_frame = _step_rows(step.info, step.next_info, rows)
+            frames.append(rows_frame.with_columns(pl.col("time_ms") + pl.Series(shift[rows])))
+
+        collector.run(policy, max_steps, until_done=True, hooks=(record,))
     local = pl.from_epoch(pl.col("time_ms"), "ms").dt.replace_time_zone("UTC")
     local = local.dt.convert_time_zone("Asia/Shanghai")
     log = pl.concat(frames).with_columns(

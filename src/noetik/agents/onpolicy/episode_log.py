@@ -1,6 +1,6 @@
 """Episode bookkeeping of a next-step-autoreset ``VectorEnv`` rollout, after the fact.
 
-:class:`~noetik.agents.onpolicy.rollout.EnvRollouts` only records what ``env.step`` returned;
+:class:`~noetik.agents.onpolicy.collect.Collector` only records what ``env.step`` returned;
 this module turns the raw (T, N) ``terminated`` / ``truncated`` / ``reward`` arrays into the
 rollout's ``valid`` mask, masked flags and rewards, and the returns of the episodes that ended,
 in a few array passes instead of a dozen small numpy calls per step.

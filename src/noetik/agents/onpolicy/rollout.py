@@ -36,9 +36,9 @@ from noetik.agents.fast.grad_clip import clip_grad_norm
 from noetik.agents.fast.threads import auto_threads, with_intra_op_threads
 from noetik.agents.networks.encoders import History, make_encoder
 from noetik.agents.networks.heads import ItemScorer
-from noetik.agents.onpolicy.episode_log import episode_log
+from noetik.agents.onpolicy.collect import Collector
+from noetik.agents.onpolicy.history import HistoryView
 from noetik.errors import ConfigError
-from noetik.utils.arrays import IdIndex
 
 __all__ = [
     "ActorCriticAgent",
@@ -47,14 +47,11 @@ __all__ = [
     "Rollout",
     "entropy_and_logp",
     "gae",
-    "history_from_info",
     "nstep_returns",
     "sample_actions",
     "take_history",
     "valid_rows",
 ]
-
-_HISTORY_KEYS = ("history_items", "history_signals", "history_gap_s", "history_mask")
 
 
 @dataclass(frozen=True)
@@ -146,41 +143,10 @@ def nstep_returns(r: Rollout, gamma: float, n: int) -> Tensor:
     return out
 
 
-def history_from_info(
-    info: dict[str, Any], k: int, pool: np.ndarray | None, n_actions: int, device: torch.device
-) -> History:
-    """The :class:`History` (B, K) of a KuaiRand env's ``info`` (``return_history=True``).
-
-    The env reports vocabulary indices; they are mapped to action indices through ``pool``
-    (the sorted (A,) vocabulary index of each action). Past items outside the pool (logged
-    history) keep their token (signals, gap) but get the padding item id ``n_actions``.
-    """
-    if any(key not in info for key in _HISTORY_KEYS):
-        raise ConfigError(
-            "the transformer encoder needs the env's history: make it with return_history=True"
-        )
-    items, signals, gap, mask = (np.asarray(info[key]) for key in _HISTORY_KEYS)
-    if items.shape[1] < k:
-        raise ConfigError(
-            f"the env reports {items.shape[1]} past interactions, encoder history_len is {k}"
-        )
-    items, signals, gap, mask = items[:, -k:], signals[:, -k:], gap[:, -k:], mask[:, -k:]
-    if pool is not None:
-        idx, found = IdIndex(pool).lookup(items.ravel())
-        items = np.where(found, idx, n_actions).reshape(items.shape)
-    items = np.where(mask, items, n_actions)
-    return History.from_numpy((items, signals, gap, mask), device)
-
-
-def _env_pool(env: Any) -> np.ndarray | None:
-    """(A,) sorted vocabulary index of each action of a KuaiRand env, else None."""
-    sim = getattr(getattr(env, "unwrapped", env), "simulator", None)
-    pool = getattr(getattr(sim, "item_model", None), "pool", None)
-    return None if pool is None else np.asarray(pool, dtype=np.int64)
-
-
 class EnvRollouts:
-    """Steps a next-step-autoreset ``VectorEnv`` with ``agent``'s policy, ``n_steps`` at a time.
+    """Steps a next-step-autoreset ``VectorEnv`` with ``agent``'s policy, ``n_steps`` at a time
+    (:class:`~noetik.agents.onpolicy.collect.Collector`: host observation buffer, raw step
+    arrays, episode bookkeeping afterwards).
 
     Actions are softmax samples drawn with a seeded generator (checkpointed); the env is reset
     with the agent's seed when the source is built (a resumed run restarts its episodes).
@@ -192,15 +158,14 @@ class EnvRollouts:
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         enc = agent.config.encoder
-        self.history_len = enc.history_len if enc.uses_history else 0
-        self.pool = _env_pool(env)
-        mode = getattr(env, "metadata", {}).get("autoreset_mode")
-        if mode is not None and getattr(mode, "value", mode) != "NextStep":
-            raise ConfigError(f"on-policy agents need a next-step autoreset env, got {mode}")
-        self.obs, self.info = env.reset(seed=seed)
-        self.num_envs = int(self.obs.shape[0])
-        self.ep_return = np.zeros(self.num_envs)
-        self.ended = np.zeros(self.num_envs, dtype=bool)  # rows the next step restarts
+        self.view = (
+            HistoryView.for_env(env, agent.spec.n_actions, enc.history_len)
+            if enc.uses_history
+            else None
+        )
+        """The agent's reading of the env's history window (None: the encoder reads none)."""
+        self.collector = Collector(env, seed=seed, next_step=True)
+        self.num_envs = self.collector.num_envs
 
     def state_tensors(self) -> dict[str, Tensor]:
         """The action sampler's RNG state."""
@@ -210,14 +175,8 @@ class EnvRollouts:
         """Restore :meth:`state_tensors`."""
         self.generator.set_state(tensors["generator"].cpu())
 
-    def _history(self) -> History | None:
-        if not self.history_len:
-            return None
-        n = self.agent.spec.n_actions
-        return history_from_info(self.info, self.history_len, self.pool, n, self.device)
-
-    def _current(self) -> tuple[Tensor, History | None]:
-        return self._tensor(np.asarray(self.obs, dtype=np.float32)), self._history()
+    def _history(self, info: dict[str, Any]) -> History | None:
+        return None if self.view is None else self.view(info, self.device)
 
     @property
     def intra_op_threads(self) -> int:
@@ -229,25 +188,26 @@ class EnvRollouts:
     def sample(self) -> Rollout:
         """One rollout of ``n_steps`` calls to ``env.step`` (episode bookkeeping afterwards,
         in :func:`~noetik.agents.onpolicy.episode_log.episode_log`)."""
-        t_max, n = self.n_steps, self.num_envs
-        obs_buf = np.empty((t_max, *np.shape(self.obs)), dtype=np.float32)
-        rew = np.zeros((t_max, n), dtype=np.float32)
-        term, trunc = np.zeros((t_max, n), dtype=bool), np.zeros((t_max, n), dtype=bool)
-        outs: list[tuple[Tensor, Tensor, Tensor]] = []
-        hist_l: list[History | None] = []
-        uniform = torch.rand(t_max, n, 1, generator=self.generator, device=self.device)
-        for t in range(t_max):
-            obs_buf[t] = self.obs
-            hist = self._history()
-            logits, value = self.agent.policy_value(self._tensor(obs_buf[t]), hist)
-            action, logp = sample_actions(logits, uniform[t])
-            self.obs, rew[t], term[t], trunc[t], self.info = self.env.step(action.cpu().numpy())
-            outs.append((action, logp, value))
-            hist_l.append(hist)
-        last_value = self.agent.value(*self._current())
-        log = episode_log(rew, term, trunc, ended=self.ended, carry=self.ep_return)
-        self.ended, self.ep_return = log.ended, log.carry
-        action_t, logp_t, value_t = (torch.stack(x) for x in zip(*outs, strict=True))
+        uniform = torch.rand(
+            self.n_steps, self.num_envs, 1, generator=self.generator, device=self.device
+        )
+        draws = iter(uniform)
+
+        def act(obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
+            hist = self._history(info)
+            logits, value = self.agent.policy_value(self._tensor(obs), hist)
+            action, logp = sample_actions(logits, next(draws))
+            return action.cpu().numpy(), (action, logp, value, hist)
+
+        got = self.collector.run(act, self.n_steps, keep_obs=True, keep_steps=True, episodes=True)
+        c = self.collector
+        last_value = self.agent.value(
+            self._tensor(np.asarray(c.obs, dtype=np.float32)), self._history(c.info)
+        )
+        log, obs_buf = got.episodes, got.obs
+        assert log is not None and obs_buf is not None  # keep_obs and episodes were asked
+        cols = list(zip(*got.extras, strict=True))
+        action_t, logp_t, value_t = (torch.stack(list(x)) for x in cols[:3])
         dev = self.device
         return Rollout(
             obs=self._tensor(obs_buf),
@@ -259,7 +219,7 @@ class EnvRollouts:
             truncated=torch.from_numpy(log.truncated).to(dev),
             valid=torch.from_numpy(log.valid).to(dev),
             last_value=last_value,
-            history=_stack_history(hist_l),
+            history=_stack_history(list(cols[3])),
             episode_return=torch.tensor(
                 float(log.returns.mean()) if len(log.returns) else 0.0, device=dev
             ),

@@ -40,9 +40,9 @@ import torch
 from gymnasium import spaces
 
 from noetik.agents.core.base import Agent
-from noetik.agents.networks.encoders import History
+from noetik.agents.onpolicy.collect import Collector, SessionTotals
+from noetik.agents.onpolicy.history import HISTORY_KEYS, HistoryView, seen_map
 from noetik.errors import ConfigError
-from noetik.evaluation.online.history import history_map, last_k, seen_map
 from noetik.evaluation.online.metrics import (
     bootstrap_table,
     catalogue,
@@ -65,7 +65,6 @@ __all__ = [
     "wants_history",
 ]
 
-_HISTORY_KEYS = ("history_items", "history_signals", "history_gap_s", "history_mask")
 SIGNALS = ("is_click", "watch_ratio", "is_like", "is_hate")
 #: A policy: ``(obs (B, obs_dim) float32, info with (B, ...) arrays) -> actions (B,) int64``.
 Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
@@ -109,7 +108,8 @@ class EnvPolicy:
                 self._cols = torch.as_tensor(np.maximum(self.pool_actions, 0), device=self.device)
             if not found.all():
                 self._unknown = torch.as_tensor(~found, device=self.device)
-        self.history_map = history_map(agent, getattr(envs, "vocab_video_ids", None))
+        self.history = HistoryView.for_agent(agent, envs)
+        """The agent's reading of the env's history window."""
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def reseed(self, seed: int) -> None:
@@ -119,7 +119,7 @@ class EnvPolicy:
     def __call__(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         """Actions (B,) int64 for observations ``obs`` (B, obs_dim) float32."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        history = self._history(info)
+        history = self.history(info, self.device)
         with torch.inference_mode():
             scores = self.agent.scores(obs_t, history)
             if self._cols is not None:
@@ -136,7 +136,7 @@ class EnvPolicy:
 
     def _mask_seen(self, scores: torch.Tensor, info: dict[str, Any]) -> torch.Tensor:
         """``scores`` (B, P) with ``-inf`` on the env actions of the history window's videos."""
-        if self.seen_map is None or not all(k in info for k in _HISTORY_KEYS[::3]):
+        if self.seen_map is None or not all(k in info for k in HISTORY_KEYS[::3]):
             return scores
         items = self.seen_map[np.asarray(info["history_items"])]
         seen = np.where(np.asarray(info["history_mask"], dtype=bool), items, -1)
@@ -148,21 +148,6 @@ class EnvPolicy:
         blocked.scatter_(1, cols, True)  # padding and out-of-pool videos land in column p
         blocked = blocked[:, :p]
         return scores.masked_fill(blocked, float("-inf"))
-
-    def _history(self, info: dict[str, Any]) -> History | None:
-        """The agent's view of the raw history window in ``info`` (None when absent)."""
-        if not all(k in info for k in _HISTORY_KEYS):
-            return None
-        items, signals, gaps, mask = (np.asarray(info[k]) for k in _HISTORY_KEYS)
-        padding = self.agent.spec.n_actions
-        if self.history_map is not None:
-            items = self.history_map[items]
-        items = np.where(mask & (items < padding), items, padding)
-        k: int = items.shape[1]
-        encoder = getattr(self.agent.config, "encoder", None)
-        if encoder is not None:
-            k = int(encoder.history_len)
-        return History.from_numpy(last_k((items, signals, gaps, mask), k, padding), self.device)
 
 
 @dataclass
@@ -193,47 +178,11 @@ def run_sessions(
     (``obs`` and every ``(B, ...)`` array of ``info`` restricted to them), so a short session
     costs no policy calls after its end. Signals the environment never reports are left out.
     """
-    n = envs.num_envs
-    obs, info = envs.reset(seed=seed)
-    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
-    sums: dict[str, np.ndarray] = {}
+    collector = Collector(envs, seed=seed)
     record = isinstance(getattr(envs, "single_action_space", None), spaces.Discrete)
-    shown: list[np.ndarray] = []
-    active = np.ones(n, dtype=bool)
-    for _ in range(max_steps):
-        actions = _act(policy, obs, info, active)
-        obs, reward, terminated, truncated, info = envs.step(actions)
-        returns += np.where(active, reward, 0.0)
-        lengths += active
-        for s in signal_names:
-            if s in info:
-                value = np.where(active, np.asarray(info[s], dtype=np.float64), 0.0)
-                sums[s] = sums[s] + value if s in sums else value
-        if record:
-            shown.append(np.where(active, actions, -1))
-        active &= ~(np.asarray(terminated) | np.asarray(truncated))
-        if not active.any():
-            break
-    means = {s: v / np.maximum(lengths, 1) for s, v in sums.items()}
-    items = np.stack(shown) if shown else None
-    return SessionStats(returns, lengths, means, items)
-
-
-def _act(policy: Policy, obs: np.ndarray, info: dict[str, Any], active: np.ndarray) -> np.ndarray:
-    """(B, ...) int64 actions of every row; rows not ``active`` (B,) get action 0 unasked."""
-    if active.all():
-        return np.asarray(policy(obs, info), dtype=np.int64)
-    n = len(active)
-    rows = np.flatnonzero(active)
-    sub = {
-        k: v[rows]
-        for k, v in info.items()
-        if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n
-    }
-    chosen = np.asarray(policy(obs[rows], sub), dtype=np.int64)
-    out = np.zeros((n, *chosen.shape[1:]), dtype=np.int64)
-    out[rows] = chosen
-    return out
+    totals = SessionTotals(collector.num_envs, signal_names, record)
+    collector.run(policy, max_steps, until_done=True, active_only=True, hooks=(totals,))
+    return SessionStats(totals.returns, totals.lengths, totals.means(), totals.items())
 
 
 def pool_sessions(runs: Sequence[SessionStats]) -> SessionStats:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from noetik.agents.core.base import ProblemSpec
+from noetik.agents.onpolicy.collect import Collector, Step
 from noetik.errors import ConfigError
 from noetik.evaluation.ope.estimators import LoggedEpisodes, dr_estimate, step_ratios
 from noetik.evaluation.oracle import GreedyConfig
@@ -249,23 +250,26 @@ def rollout(
     """One episode per user of ``envs`` following ``policy`` (obs -> probabilities (B, A)),
     truncated at ``horizon``. ``seeds``: the env reset seed and the action sampler."""
     reset_seed, rng = seeds
-    obs, _ = envs.reset(seed=reset_seed)
-    n = len(obs)
-    out_obs = np.zeros((n, horizon, obs.shape[1]), dtype=np.float32)
+    collector = Collector(envs, seed=reset_seed)
+    n = collector.num_envs
+    out_obs = np.zeros((n, horizon, collector.obs.shape[1]), dtype=np.float32)
     actions = np.zeros((n, horizon), dtype=np.int64)
     rewards, probs = np.zeros((n, horizon)), np.ones((n, horizon))
     mask = np.zeros((n, horizon), dtype=bool)
-    active = np.ones(n, dtype=bool)
-    for t in range(horizon):
+
+    def act(obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
         p = policy(obs)
-        act = np.minimum((p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1), p.shape[1] - 1)
-        out_obs[:, t] = np.where(active[:, None], obs, 0.0)
-        actions[:, t], probs[:, t], mask[:, t] = act, p[np.arange(n), act], active
-        obs, reward, terminated, truncated, _ = envs.step(problem.env_action(act))
-        rewards[:, t] = np.where(active, reward, 0.0)
-        active = active & ~(np.asarray(terminated) | np.asarray(truncated))
-        if not active.any():
-            break
+        chosen = np.minimum((p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1), p.shape[1] - 1)
+        return problem.env_action(chosen), (chosen, p[np.arange(n), chosen])
+
+    def record(step: Step) -> None:
+        t, active = step.t, step.active
+        out_obs[:, t] = np.where(active[:, None], step.obs, 0.0)
+        actions[:, t], probs[:, t] = step.extra
+        mask[:, t] = active
+        rewards[:, t] = np.where(active, step.reward, 0.0)
+
+    collector.run(act, horizon, until_done=True, hooks=(record,))
     returns = (rewards * gamma ** np.arange(horizon)).sum(axis=1)
     return Rollout(out_obs, actions, rewards, mask, probs, returns)
 

@@ -351,3 +351,18 @@ def test_the_leaderboard_table_never_prints_a_mean_outside_its_interval() -> Non
     console = Console(width=200, record=True)
     console.print(_table([entry], "t"))
     assert "0.00750 [0.00750, 0.00750]" in console.export_text()
+
+
+def test_online_training_shows_iterations_and_env_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOETIK_PROGRESS_INTERVAL", "0")
+    config = tmp_path / "ppo.json"
+    config.write_text(json.dumps({"n_steps": 4, "batch_size": 16, "encoder": {"hidden": [16]}}))
+    argv = ["train", "ppo", "--env", "noetik/RECEnv-v0", "--num-envs", "8", "--steps", "2"]
+    assert main([*argv, "--config", str(config), "--out", str(tmp_path / "ppo")]) == 0
+    err = capsys.readouterr().err
+    assert "PPOAgent (rollout iterations): 2/2 (100%)" in err
+    assert "64 env steps" in err  # 2 iterations x 4 steps x 8 users
+    task = json.loads((tmp_path / "ppo" / "task.json").read_text())
+    assert task["env"]["id"] == "noetik/RECEnv-v0" and task["env"]["num_envs"] == 8

@@ -166,6 +166,9 @@ class EnvRollouts:
         """The agent's reading of the env's history window (None: the encoder reads none)."""
         self.collector = Collector(env, seed=seed, next_step=True)
         self.num_envs = self.collector.num_envs
+        self.env_steps = 0
+        """Environment steps taken so far by this source (users x steps; the trainer's
+        progress shows it next to the rollout iterations)."""
 
     def state_tensors(self) -> dict[str, Tensor]:
         """The action sampler's RNG state."""
@@ -200,6 +203,7 @@ class EnvRollouts:
             return action.cpu().numpy(), (action, logp, value, hist)
 
         got = self.collector.run(act, self.n_steps, keep_obs=True, keep_steps=True, episodes=True)
+        self.env_steps += self.n_steps * self.num_envs
         c = self.collector
         last_value = self.agent.value(
             self._tensor(np.asarray(c.obs, dtype=np.float32)), self._history(c.info)

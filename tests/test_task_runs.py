@@ -366,3 +366,23 @@ def test_online_training_shows_iterations_and_env_steps(
     assert "64 env steps" in err  # 2 iterations x 4 steps x 8 users
     task = json.loads((tmp_path / "ppo" / "task.json").read_text())
     assert task["env"]["id"] == "noetik/RECEnv-v0" and task["env"]["num_envs"] == 8
+
+
+def test_an_online_run_is_evaluated_where_it_learned(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "ppo.json"
+    config.write_text(json.dumps({"n_steps": 2, "batch_size": 16, "encoder": {"hidden": [16]}}))
+    out = tmp_path / "ppo"
+    argv = ["train", "ppo", "--env", "noetik/KuaiRand-v0", "--num-envs", "8", "--steps", "1"]
+    argv += ["--env-option", f"sim_dir={project / 'sim'}", "--reward", LIKE]
+    assert main([*argv, "--config", str(config), "--out", str(out)]) == 0
+    capsys.readouterr()
+    evaluate = ["evaluate", str(out), "--users", "10", "--json"]
+    assert main(evaluate) == 0
+    entry = json.loads(capsys.readouterr().out)[0]
+    assert "reward 1*is_like" in entry["online_env"] and entry["online"]["return"]
+    assert entry["ope"] == {}  # learned in a simulator: no logged test split
+    assert main([*evaluate, "--env-option", f"sim_dir={project / 'other_sim'}"]) == 0
+    entry = json.loads(capsys.readouterr().out)[0]
+    assert entry["online"] == {} and "another environment" in entry["notes"]["online"]

@@ -2,7 +2,8 @@
 
 * An **online** run is evaluated in the environment it learned in (its task's id and options,
   the task's reward included); evaluation options (``--env-option``, e.g. the leave model or
-  a larger population) are applied on top, except the reward, which stays the task's.
+  a larger population) are applied on top, except the reward, which stays the task's, and a
+  simulator or dataset other than its own, which is refused.
 * An **offline** run is evaluated in ``noetik/KuaiRand-v0`` built on a simulator fitted on
   the run's own data: the one given for the evaluation (``sim_dir``), else the one recorded
   in its task (``noetik train --sim``), else, for the built-in data only, the default
@@ -81,7 +82,15 @@ def online_env(
             "(set it when training with --reward)"
         )
     if task.env is not None:
-        return OnlineEnv(task.env.id, {**task.env_options(), **extra})
+        own = task.env_options()
+        for key in ("sim_dir", "data_dir"):
+            given = extra.pop(key, None)
+            if given is not None and _absolute(given) != _absolute(own.get(key)):
+                raise ConfigError(
+                    f"{run} learned in {task.env.id} with {key}={own.get(key)}; "
+                    f"--env-option {key}={given} would evaluate it in another environment"
+                )
+        return OnlineEnv(task.env.id, {**own, **extra})
     sim_dir = extra.pop("sim_dir", None) or task.simulator
     folder = task.data.folder
     if sim_dir is None and folder is not None:

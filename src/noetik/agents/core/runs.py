@@ -173,6 +173,10 @@ def train_run(
         except TrainingInterrupted as stop:
             _write_status(out, config, steps, "interrupted", done=stop.step)
             raise TrainingInterrupted(stop.step, f"{stop} (run folder {out})") from None
+        except BaseException as exc:  # a second Ctrl-C, or an error: the folder says so
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            _write_status(out, config, steps, status)
+            raise
         agent.save(out)
         _write_status(out, config, steps, "done", done=result.steps)
     return result
@@ -231,7 +235,10 @@ def _prepare_folder(
             " refusing to delete them"
         )
     for path in entries:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 @contextlib.contextmanager

@@ -214,8 +214,9 @@ class TaskConfig:
         if env is not None:
             options = dict(env.options)
             for key in ("sim_dir", "data_dir"):
-                options[key] = moved.get(f"env.options.{key}", options.get(key))
-            env = dataclasses.replace(env, options={k: v for k, v in options.items() if v})
+                if f"env.options.{key}" in moved:
+                    options[key] = moved[f"env.options.{key}"]
+            env = dataclasses.replace(env, options=options)
         simulator = moved.get("simulator", self.simulator)
         return dataclasses.replace(self, data=data, env=env, simulator=simulator)
 

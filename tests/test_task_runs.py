@@ -165,9 +165,6 @@ def test_train_reward_and_task_flags_are_validated(
     task.write_text(json.dumps({"reward": {"weights": {"is_like": "high"}}}))
     assert _train(project, tmp_path / "c", "--task", str(task)) == 2
     assert f"{task}: field 'reward.weights[0][1]' must be a number" in capsys.readouterr().err
-    task.write_text(json.dumps({"states": {"history_len": 5}}))
-    assert _train(project, tmp_path / "w", "--task", str(task)) == 2
-    assert "encoder.history_len (10) differs" in capsys.readouterr().err
     task.write_text(json.dumps({"reward": {"weights": {"long_view": 2.0}}, "train_rows": "all"}))
     assert _train(project, tmp_path / "d", "--task", str(task)) == 0
     _, loaded = read_run(tmp_path / "d")
@@ -386,3 +383,19 @@ def test_an_online_run_is_evaluated_where_it_learned(
     assert main([*evaluate, "--env-option", f"sim_dir={project / 'other_sim'}"]) == 0
     entry = json.loads(capsys.readouterr().out)[0]
     assert entry["online"] == {} and "another environment" in entry["notes"]["online"]
+
+
+def test_decision_states_summarise_the_tasks_window_and_hold_the_encoders(project: Path) -> None:
+    from noetik.agents.core.recommend import user_states, window_states
+    from noetik.agents.core.runs import task_dataset
+
+    task = TaskConfig(DataSource(str(project / "data")))
+    ds = task_dataset(task)
+    t = task_transitions(task, None, ds)
+    ids = np.unique(t.user_id)[:3]
+    mixed = window_states(ds, t, ids, 10, 4)
+    assert np.array_equal(mixed.obs, user_states(ds, t, ids, 10).obs)  # as in training
+    for got, want in zip(mixed.history, user_states(ds, t, ids, 4).history, strict=True):
+        assert np.array_equal(got, want)
+    assert mixed.history[0].shape == (3, 4)
+    assert not np.array_equal(mixed.obs, user_states(ds, t, ids, 4).obs)

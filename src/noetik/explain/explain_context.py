@@ -6,7 +6,7 @@ video id, its tags and duration and the user's feedback on it, the gap to the de
 user's traits (``user_features``) and the decision's context (hour, weekday, tab, step, read
 back from the ``ctx.*`` slices of the state, see :mod:`noetik.data.state_layout`).
 
-The state and history are those of :func:`noetik.agents.core.recommend.user_states` (the same
+The state and history are those of :func:`noetik.agents.core.recommend.window_states` (the same
 decision ``noetik act`` scores). :class:`ItemCatalogue` (tags and durations of every action) is
 built once per dataset and shared by every context, so a context costs O(K) per user.
 
@@ -26,7 +26,7 @@ import polars as pl
 import torch
 
 from noetik.agents.core.base import Agent
-from noetik.agents.core.recommend import decision_history_len, sample_users, user_states
+from noetik.agents.core.recommend import decision_history_len, sample_users, window_states
 from noetik.agents.core.runs import load_run, task_dataset, task_transitions
 from noetik.agents.networks.encoders import History
 from noetik.data.dataset import KuaiRandDataset
@@ -245,8 +245,12 @@ def decision_contexts(
     user_ids: np.ndarray,
     history_len: int = 10,
     catalogue: ItemCatalogue | None = None,
+    *,
+    states_window: int | None = None,
 ) -> list[DecisionContext]:
-    """The current decision of each user of ``user_ids`` (R,) int64, as ``noetik act`` sees it.
+    """The current decision of each user of ``user_ids`` (R,) int64, as ``noetik act`` sees it:
+    a raw history of ``history_len`` interactions and a state summarising ``states_window``
+    (None: ``history_len``; a run's is its task's ``states.history_len``).
 
     ``transitions`` must be the log the users' histories come from (sorted by user, with the
     agent's vocabulary); ``catalogue`` defaults to :meth:`ItemCatalogue.from_dataset`.
@@ -255,7 +259,8 @@ def decision_contexts(
     known = np.isin(ids, transitions.user_id)
     if not known.all():
         raise ConfigError(f"--user {int(ids[~known][0])} has no interaction in {ds.root}")
-    states = user_states(ds, transitions, ids, history_len)
+    window = history_len if states_window is None else states_window
+    states = window_states(ds, transitions, ids, window, history_len)
     catalogue = catalogue or ItemCatalogue.from_dataset(ds, transitions.vocab)
     items, signals, gaps, mask = states.history
     obs = states.obs.astype(np.float32)
@@ -290,4 +295,6 @@ def run_contexts(
             f"the {len(transitions.vocab)} videos of {ds.root}"
         )
     ids = np.asarray(users, dtype=np.int64) if users else sample_users(transitions, n_sample, seed)
-    return agent, decision_contexts(ds, transitions, ids, decision_history_len(agent))
+    window = task.states.history_len
+    k = decision_history_len(agent)
+    return agent, decision_contexts(ds, transitions, ids, k, states_window=window)

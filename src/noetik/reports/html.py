@@ -108,12 +108,13 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def interval(entry: dict[str, Any] | None) -> str:
+def interval(entry: dict[str, Any] | None, digits: int = 3) -> str:
     """``mean [low, high]`` of a ``{"mean", "low", "high"}`` dict (``-`` when absent), as
-    :func:`~noetik.utils.bootstrap.format_estimate` prints it (the mean never outside)."""
+    :func:`~noetik.utils.bootstrap.format_estimate` prints it with ``digits`` significant
+    digits of the interval's width (the mean is never printed outside its interval)."""
     if not entry or any(entry.get(k) is None for k in ("mean", "low", "high")):
         return "-"
-    return format_estimate(entry["mean"], entry["low"], entry["high"], digits=3)
+    return format_estimate(entry["mean"], entry["low"], entry["high"], digits)
 
 
 def para(text: str, cls: str | None = None) -> str:

@@ -122,7 +122,8 @@ def explanations_section(data: RunData) -> str:
     transitions = data.transitions()
     ids = sample_users(transitions, inputs.users, inputs.seed)
     k = decision_history_len(data.agent())  # the states noetik act and noetik explain score
-    contexts = decision_contexts(data.dataset(), transitions, ids, k)
+    window = inputs.task.states.history_len
+    contexts = decision_contexts(data.dataset(), transitions, ids, k, states_window=window)
     parts = [
         h.para(
             f"The current decision of {len(ids)} users drawn with seed {inputs.seed} "

@@ -9,6 +9,7 @@ interaction, at the start of a new session, in the main feed (tab 1).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,18 +62,39 @@ def sample_users(transitions: Transitions, n: int, seed: int = 0) -> np.ndarray:
 
 
 def decision_history_len(agent: Agent) -> int:
-    """K of ``agent``'s decision states: the window of their ``hist.*`` features and the
-    history a Transformer reads. It is the encoder's ``history_len`` (10 by default), for an MLP
-    agent too: ``noetik act``, ``noetik explain`` and the report all take K from here."""
+    """The history window ``agent`` reads at a decision: its encoder's ``history_len`` (what a
+    Transformer attends over; 10 by default). ``noetik act``, ``noetik explain`` and the report
+    all take it from here."""
     return int(agent.config.encoder.history_len)
 
 
-def decision_states(
-    agent: Agent, ds: KuaiRandDataset, transitions: Transitions, user_ids: np.ndarray
+def window_states(
+    ds: KuaiRandDataset,
+    transitions: Transitions,
+    user_ids: np.ndarray,
+    states_window: int,
+    history_window: int,
 ) -> UserStates:
-    """The current decision state of each user in ``user_ids`` (R,) as ``agent`` sees it: the
-    one way to get it (:func:`user_states` with :func:`decision_history_len`)."""
-    return user_states(ds, transitions, user_ids, decision_history_len(agent))
+    """Decision states whose 128-d state summarises the last ``states_window`` interactions
+    (the task's ``states.history_len``, as in training) and whose raw history holds the last
+    ``history_window`` (the encoder's); one pass when the two windows are equal."""
+    states = user_states(ds, transitions, user_ids, states_window)
+    if history_window == states_window:
+        return states
+    raw = user_states(ds, transitions, user_ids, history_window)
+    return dataclasses.replace(states, history=raw.history)
+
+
+def decision_states(
+    agent: Agent,
+    ds: KuaiRandDataset,
+    transitions: Transitions,
+    user_ids: np.ndarray,
+    states_window: int = 10,
+) -> UserStates:
+    """The current decision state of each user in ``user_ids`` (R,) as ``agent`` sees it, with
+    the task's state window ``states_window``: the one way to get it."""
+    return window_states(ds, transitions, user_ids, states_window, decision_history_len(agent))
 
 
 def user_states(

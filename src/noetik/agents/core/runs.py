@@ -147,12 +147,6 @@ def train_run(
         raise ConfigError(f"steps must be >= 1, got {steps}")
     if resume and overwrite:
         raise ConfigError("give --resume or --overwrite, not both")
-    window = config.encoder.history_len
-    if not task.online and window != task.states.history_len:
-        raise ConfigError(
-            f"encoder.history_len ({window}) differs from the task's states.history_len "
-            f"({task.states.history_len}); decisions are scored on one window: set both alike"
-        )
     out = Path(out).resolve()
     task = finalise_task(task)
     with run_lock(out):
@@ -333,7 +327,8 @@ def recommend_for_run(
     known = np.isin(ids, transitions.user_id)
     if not known.all():
         raise ConfigError(f"--user {int(ids[~known][0])} has no interaction in {ds.root}")
-    return top_k(agent, decision_states(agent, ds, transitions, ids), k)
+    states = decision_states(agent, ds, transitions, ids, task.states.history_len)
+    return top_k(agent, states, k)
 
 
 def _recommend_in_env(agent: Agent, task: TaskConfig, k: int, n: int) -> Recommendations:

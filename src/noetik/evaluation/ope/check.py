@@ -43,9 +43,9 @@ from noetik.evaluation.ope.fqe import FQEConfig, fit_fqe
 from noetik.evaluation.ope.simulated_logs import (
     ENV_PREFIX,
     EnvProblem,
+    LoggedRollout,
     Policies,
     PolicySpec,
-    Rollout,
     bootstrap_replicates,
     make_problem,
     rollout,
@@ -196,7 +196,7 @@ Cell = tuple[float, float, float, float]
 
 
 def _evaluate_dataset(
-    config: OPECheckConfig, policies: Policies, logged: Rollout, index: int
+    config: OPECheckConfig, policies: Policies, logged: LoggedRollout, index: int
 ) -> tuple[dict[tuple[str, str], Cell], dict[str, float]]:
     """``{(target, estimator): (estimate, low, high, ess)}`` on one logged dataset, and the
     mean per-step KL(π || μ) of each target over its valid states."""
@@ -229,7 +229,7 @@ def _evaluate_dataset(
 
 
 def _model_estimates(
-    config: OPECheckConfig, logged: Rollout, probs: np.ndarray, folds: np.ndarray
+    config: OPECheckConfig, logged: LoggedRollout, probs: np.ndarray, folds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted ``(q_hat, v_hat)`` (N, H): each fold's from FQE on the other folds."""
     q_hat, v_hat = np.zeros(logged.mask.shape), np.zeros(logged.mask.shape)

@@ -37,9 +37,9 @@ from noetik.utils.seeding import rng as seeded_rng
 __all__ = [
     "ENV_PREFIX",
     "EnvProblem",
+    "LoggedRollout",
     "Policies",
     "PolicySpec",
-    "Rollout",
     "bootstrap_replicates",
     "make_problem",
     "policy_probs",
@@ -221,7 +221,7 @@ def _key(spec: PolicySpec) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class Rollout:
+class LoggedRollout:
     """N episodes padded to H steps (the arrays of :class:`LoggedEpisodes` and FQE)."""
 
     obs: np.ndarray
@@ -246,7 +246,7 @@ def rollout(
     horizon: int,
     gamma: float,
     seeds: tuple[int, np.random.Generator],
-) -> Rollout:
+) -> LoggedRollout:
     """One episode per user of ``envs`` following ``policy`` (obs -> probabilities (B, A)),
     truncated at ``horizon``. ``seeds``: the env reset seed and the action sampler."""
     reset_seed, rng = seeds
@@ -271,7 +271,7 @@ def rollout(
 
     collector.run(act, horizon, until_done=True, hooks=(record,))
     returns = (rewards * gamma ** np.arange(horizon)).sum(axis=1)
-    return Rollout(out_obs, actions, rewards, mask, probs, returns)
+    return LoggedRollout(out_obs, actions, rewards, mask, probs, returns)
 
 
 def bootstrap_replicates(

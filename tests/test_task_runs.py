@@ -399,3 +399,18 @@ def test_decision_states_summarise_the_tasks_window_and_hold_the_encoders(projec
         assert np.array_equal(got, want)
     assert mixed.history[0].shape == (3, 4)
     assert not np.array_equal(mixed.obs, user_states(ds, t, ids, 4).obs)
+
+
+def test_a_silent_long_step_still_prints_in_logs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noetik.utils.progress import make_progress
+
+    monkeypatch.setenv("NOETIK_PROGRESS_INTERVAL", "1")
+    with make_progress() as progress:  # stderr is not a terminal under pytest
+        task = progress.add_task("one lens", total=1)
+        time.sleep(2.5)  # no update of its own meanwhile
+        progress.update(task, completed=1)
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("one lens: 0/1 (0%)") for line in lines)  # the heartbeat
+    assert lines[-1].startswith("one lens: 1/1 (100%)")

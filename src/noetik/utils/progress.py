@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
@@ -58,6 +59,27 @@ class LogProgress(Progress):
         self._last: dict[TaskID, float] = {}
         self._finished: set[TaskID] = set()
 
+    def __enter__(self) -> LogProgress:
+        super().__enter__()
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._beat.join()
+        super().__exit__(*exc)  # type: ignore[arg-type]
+
+    def _heartbeat(self) -> None:
+        """A line for every running task that has been silent for ``interval`` (a long step
+        with no updates of its own, e.g. one lens of one run, still shows it is alive)."""
+        while not self._stop.wait(max(self.interval, 1.0)):
+            with self._lock:
+                running = list(self._tasks)
+            for task_id in running:
+                self._report(task_id)
+
     def update(self, task_id: TaskID, **kwargs: Any) -> None:
         super().update(task_id, **kwargs)
         self._report(task_id)
@@ -76,19 +98,20 @@ class LogProgress(Progress):
     def _report(self, task_id: TaskID) -> None:
         """Print the task's line once ``interval`` has passed since its last line (or its
         start), and when it ends after running for at least ``interval``."""
-        if task_id in self._finished:
-            return
-        task = self._tasks[task_id]
-        now = time.monotonic()
-        done = task.total is not None and task.completed >= task.total
-        since = self._start[task_id] if done else self._last[task_id]
-        if now - since < self.interval:
-            return
-        self._last[task_id] = now
-        if done:
-            self._finished.add(task_id)
-        sys.stderr.write(self.line(task_id) + "\n")
-        sys.stderr.flush()
+        with self._lock:
+            if task_id in self._finished:
+                return
+            task = self._tasks[task_id]
+            now = time.monotonic()
+            done = task.total is not None and task.completed >= task.total
+            since = self._start[task_id] if done else self._last[task_id]
+            if now - since < self.interval:
+                return
+            self._last[task_id] = now
+            if done:
+                self._finished.add(task_id)
+            sys.stderr.write(self.line(task_id) + "\n")
+            sys.stderr.flush()
 
     def line(self, task_id: TaskID) -> str:
         """The plain line of one task: count, share, time elapsed and left, extra fields."""

@@ -347,7 +347,7 @@ def test_the_leaderboard_table_never_prints_a_mean_outside_its_interval() -> Non
     entry = {"run": "r", "algo": "bc", "online": {"coverage": coverage}}
     console = Console(width=200, record=True)
     console.print(_table([entry], "t"))
-    assert "0.00750 [0.00750, 0.00750]" in console.export_text()
+    assert "0.007500 [0.007500, 0.007500]" in console.export_text()
 
 
 def test_online_training_shows_iterations_and_env_steps(

@@ -129,7 +129,7 @@ def _table(entries: list[dict[str, Any]], title: str) -> Table:
         cells = []
         for lens, metric, _ in columns:
             v = (entry.get(lens) or {}).get(metric)
-            cells.append(format_estimate(v["mean"], v["low"], v["high"]) if v else "-")
+            cells.append(format_estimate(v["mean"], v["low"], v["high"], 3) if v else "-")
         table.add_row(Path(entry["run"]).name, entry["algo"], *cells)
     return table
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from noetik.agents.algorithms.bc import BCConfig
+from noetik.agents.core.base import ProblemSpec
+from noetik.agents.core.runs import task_transitions
 from noetik.agents.core.task import DataSource, EnvTask, TaskConfig
+from noetik.data.synthetic import SynthConfig, synthesize
+from noetik.evaluation.leaderboard import LeaderboardConfig, _Datasets
+from noetik.evaluation.ope import logged
 from noetik.evaluation.task_env import task_data
 from noetik.simulators.kuairand.examples import HEADS
 from noetik.simulators.kuairand.store import FORMAT, VERSION
@@ -30,3 +38,26 @@ def test_offline_and_online_runs_resolve_to_one_dataset(
     assert task_data(named)[0] == data
     assert task_data(TaskConfig(env=EnvTask("noetik/KuaiRand-v0"))) == (None, None)  # built-in
     assert task_data(TaskConfig()) == (None, None)
+
+
+def test_ope_lens_keeps_the_behaviour_model_in_the_dataset_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthesize(tmp_path / "data", SynthConfig.for_release("pure", users=40, videos=120, seed=1))
+    task = TaskConfig(DataSource(str(tmp_path / "data"), str(tmp_path / "cache")))
+    fits: list[int] = []
+    fit = logged.fit_propensity
+
+    def small_fit(train: Any, calib: Any, config: Any) -> Any:  # the default, fewer steps
+        fits.append(1)
+        return fit(train, calib, dataclasses.replace(config, steps=5, hidden=(8,)))
+
+    monkeypatch.setattr(logged, "fit_propensity", small_fit)
+    spec = ProblemSpec.from_transitions(task_transitions(task, "train"))
+    agent = BCConfig(device="cpu").create(spec).eval()
+    first = _Datasets(LeaderboardConfig(online=False)).ope_lens(agent, task)
+    assert len(fits) == 1
+    assert len(list((tmp_path / "cache" / "ope").glob("propensity-*/propensity.json"))) == 1
+    # a later `noetik evaluate` (a new _Datasets) loads the model instead of fitting it again
+    assert _Datasets(LeaderboardConfig(online=False)).ope_lens(agent, task) == first
+    assert len(fits) == 1

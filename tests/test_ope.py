@@ -11,11 +11,13 @@ from noetik.evaluation.ope.estimators import (
     LoggedEpisodes,
     OPEEstimate,
     bootstrap_ci,
+    bootstrap_intervals,
     direct_method,
     dr_estimate,
     effective_sample_size,
     is_estimate,
     pdis_estimate,
+    resampled_values,
     step_ratios,
     wis_estimate,
     wpdis_estimate,
@@ -240,6 +242,76 @@ def test_bootstrap_ci() -> None:
     assert clipped[0] <= clipped[1]
     constant = LoggedEpisodes(np.full((5, 1), 2.0), mu[:5], mu[:5], np.ones((5, 1), dtype=bool))
     assert bootstrap_ci(is_estimate, constant, n_boot=20, seed=0) == pytest.approx((2.0, 2.0))
+
+
+def _random_episodes(n: int, h: int, seed: int) -> LoggedEpisodes:
+    rng = np.random.default_rng(seed)
+    mask = np.arange(h)[None, :] < rng.integers(1, h + 1, size=n)[:, None]
+    return LoggedEpisodes(
+        rewards=rng.normal(size=(n, h)),
+        behavior_prob=rng.uniform(0.1, 1.0, (n, h)),
+        target_prob=rng.uniform(0.0, 1.0, (n, h)) * (rng.uniform(size=(n, h)) > 0.2),
+        mask=mask,
+        gamma=0.9,
+        q_hat=rng.normal(size=(n, h)),
+        v_hat=rng.normal(size=(n, h)),
+    )
+
+
+@pytest.mark.parametrize("clip", [None, 1.5])
+def test_resampled_values_equal_the_estimators_on_the_drawn_episodes(clip: float | None) -> None:
+    data = _random_episodes(9, 4, seed=2)
+    counts = np.random.default_rng(0).integers(0, 3, size=(6, 9)).astype(np.float64)
+    counts[0] = 0.0
+    counts[0, 3] = 9.0  # one episode drawn N times
+    extra = np.random.default_rng(1).normal(size=9)
+    values = resampled_values(data, counts, clip, means={"extra": extra})
+    fns = {
+        "is": partial(is_estimate, clip=clip),
+        "wis": partial(wis_estimate, clip=clip),
+        "pdis": partial(pdis_estimate, clip=clip),
+        "wpdis": partial(wpdis_estimate, clip=clip),
+        "dr": partial(dr_estimate, clip=clip),
+        "dm": direct_method,
+    }
+    assert set(values) == {*fns, "extra"}
+    for b, c in enumerate(counts.astype(np.int64)):
+        index = np.repeat(np.arange(9), c)  # a resample of any size: means divide by N = 9
+        drawn = data.take(index)
+        for name, fn in fns.items():
+            expected = (
+                fn(drawn).value * len(index) / 9
+                if name in ("is", "pdis", "dr", "dm")
+                else fn(drawn).value
+            )
+            assert values[name][b] == pytest.approx(expected, rel=1e-12, abs=1e-12), (name, b)
+        assert values["extra"][b] == pytest.approx(c @ extra / 9, rel=1e-12)
+
+
+def test_bootstrap_intervals_equal_bootstrap_ci_of_each_estimator() -> None:
+    data = _random_episodes(150, 5, seed=4)
+    returns = (data.rewards * 0.9 ** np.arange(5)).sum(axis=1)
+    fast = bootstrap_intervals(data, 2.0, n_boot=300, seed=7, alpha=0.1, means={"ret": returns})
+    fns = {
+        "is": partial(is_estimate, clip=2.0),
+        "wis": partial(wis_estimate, clip=2.0),
+        "pdis": partial(pdis_estimate, clip=2.0),
+        "wpdis": partial(wpdis_estimate, clip=2.0),
+        "dr": partial(dr_estimate, clip=2.0),
+        "dm": direct_method,
+    }
+    for name, fn in fns.items():
+        reference = bootstrap_ci(fn, data, n_boot=300, seed=7, alpha=0.1)
+        assert fast[name] == pytest.approx(reference, rel=1e-12), name
+
+    def mean_return(d: LoggedEpisodes) -> OPEEstimate:
+        g = (d.rewards * 0.9 ** np.arange(5)).sum(axis=1)
+        return OPEEstimate(float(g.mean()), g, None)
+
+    assert fast["ret"] == pytest.approx(bootstrap_ci(mean_return, data, 300, 7, 0.1), rel=1e-12)
+    assert fast["is"] != bootstrap_intervals(data, 2.0, n_boot=300, seed=8, alpha=0.1)["is"]
+    with pytest.raises(ValueError, match="counts"):
+        resampled_values(data, np.ones((2, 3)))
 
 
 def test_estimate_is_frozen() -> None:

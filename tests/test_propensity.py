@@ -43,6 +43,41 @@ def test_temperature_scaling_recovers_a_known_temperature(t0: float) -> None:
     assert fit_temperature(logits, actions) == pytest.approx(t0, rel=0.05)
 
 
+def _reference_temperature(logits: torch.Tensor, actions: torch.Tensor) -> float:
+    """fit_temperature as first written: 100 bisection steps, each a full (M, A) softmax."""
+
+    def grad(beta: float) -> float:
+        p = torch.softmax(beta * z, dim=-1)
+        return float(((p * z).sum(-1) - z.gather(1, actions[:, None])[:, 0]).mean())
+
+    z = logits.double()
+    z = z - z.max(dim=-1, keepdim=True).values
+    lo, hi = np.log(1.0 / 1e3), np.log(1.0 / 1e-3)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if grad(float(np.exp(mid))) < 0.0 else (lo, mid)
+    return float(np.exp(-0.5 * (lo + hi)))
+
+
+def test_temperature_equals_the_plain_bisection_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the row blocks and the memo of repeated midpoints change the cost, not one bit of T
+    from noetik.evaluation.ope import propensity
+
+    monkeypatch.setattr(propensity, "_GRAD_ROWS", 7)  # several blocks, a ragged last one
+    calls: list[float] = []
+    grad = propensity._nll_grad
+    monkeypatch.setattr(
+        propensity, "_nll_grad", lambda z, a, beta: calls.append(beta) or grad(z, a, beta)
+    )
+    gen = torch.Generator().manual_seed(1)
+    logits = 3.0 * torch.randn(300, 50, generator=gen)
+    actions = torch.multinomial(torch.softmax(logits / 1.7, dim=-1), 1, generator=gen)[:, 0]
+    assert fit_temperature(logits, actions) == _reference_temperature(logits, actions)
+    assert len(calls) == len(set(calls)) < 70  # each midpoint once; 102 passes before
+
+
 def test_temperature_hits_the_bound_when_the_argmax_is_always_logged() -> None:
     # NLL decreases for ever as T -> 0 when every logged action is the top logit.
     logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, -1.0]])

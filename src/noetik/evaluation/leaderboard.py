@@ -95,7 +95,9 @@ class _Datasets:
 
     def ope_lens(self, agent: Agent, task: TaskConfig) -> Lens:
         """The ``ope`` lens on the test split under ``task``'s reward, episodes, split and
-        states (the behaviour model fitted once per dataset and task)."""
+        states (the behaviour model fitted once per dataset and task, and kept on disk in
+        ``<the dataset's cache folder>/ope``, keyed by a hash of the training split and the
+        propensity config, so later ``noetik evaluate`` calls load it instead of refitting)."""
         data = task_data(task)
         from noetik.evaluation.ope.logged import (
             LoggedOPEConfig,
@@ -104,7 +106,8 @@ class _Datasets:
             propensity_for,
         )
 
-        config = LoggedOPEConfig(seed=self.config.seed)
+        cache = Path(self.dataset(data).cache.directory) / "ope"
+        config = LoggedOPEConfig(seed=self.config.seed, cache_dir=str(cache))
 
         def build() -> tuple[Any, Any]:
             ds = self.dataset(data)

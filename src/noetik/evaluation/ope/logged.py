@@ -32,7 +32,8 @@ Pipeline (:func:`evaluate_logged`):
    built-in data the MLP's direct-method value of the behaviour policy itself was 0.67–0.80
    against its logged value 1.146, the linear model's 1.16.
 5. **Estimates** (:mod:`noetik.evaluation.ope.estimators`), each ``{"mean", "low", "high"}`` with a
-   percentile bootstrap interval over episodes (same resamples for every estimator):
+   percentile bootstrap interval over episodes (same resamples for every estimator, all
+   estimators resampled at once by :func:`~noetik.evaluation.ope.estimators.bootstrap_intervals`):
    ``dm``, ``is``, ``wis``, ``pdis``, ``wpdis``, ``dr``; ``logged_value`` (the behaviour
    policy's own mean discounted return, the on-policy reference); ``ess`` and
    ``ess_fraction`` (ESS / N), the effective sample size of the (clipped) trajectory
@@ -60,7 +61,7 @@ from noetik.errors import ConfigError
 from noetik.evaluation.ope.estimators import (
     LoggedEpisodes,
     OPEEstimate,
-    bootstrap_ci,
+    bootstrap_intervals,
     direct_method,
     dr_estimate,
     effective_sample_size,
@@ -394,8 +395,14 @@ def evaluate_logged(
     mu = propensity if propensity is not None else propensity_for(splits, config)
     data = _episodes(agent, splits, mu, config)
     out: Lens = {}
+    # every interval from one set of resamples at once: equal to estimators.bootstrap_ci of
+    # each estimator (the one-resample-at-a-time reference) up to float rounding
+    logged = {"logged_value": _logged_value(data).per_episode}
+    intervals = bootstrap_intervals(
+        data, config.clip, config.n_boot, config.seed, config.alpha, means=logged
+    )
     for name, fn in _estimators(config).items():
-        low, high = bootstrap_ci(fn, data, config.n_boot, config.seed, config.alpha)
+        low, high = intervals[name]
         out[name] = {"mean": fn(data).value, "low": low, "high": high}
     ess = effective_sample_size(np.prod(step_ratios(data, config.clip), axis=1))
     share = ess / data.n_episodes

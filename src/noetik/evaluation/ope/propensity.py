@@ -281,10 +281,19 @@ def calibration_split(t: Transitions, fraction: float) -> tuple[Transitions, Tra
     return subset_episodes(t, ~late), subset_episodes(t, late)
 
 
+#: Rows per block of :func:`_nll_grad`: (rows, A) temporaries stay small (a row's softmax and
+#: sum do not depend on the other rows, so blocks give the numbers of one full-size pass).
+_GRAD_ROWS = 512
+
+
 def _nll_grad(logits: Tensor, actions: Tensor, beta: float) -> float:
     """d/dβ of ``mean(logsumexp(β z) − β z_a)`` = ``mean(E_{softmax(βz)}[z] − z_a)``."""
-    p = torch.softmax(beta * logits, dim=-1)
-    expected = (p * logits).sum(-1)
+    expected = torch.cat(
+        [
+            (torch.softmax(beta * z, dim=-1) * z).sum(-1)
+            for z in torch.split(logits, _GRAD_ROWS)  # row blocks: no (M, A) temporaries
+        ]
+    )
     return float((expected - logits.gather(1, actions[:, None])[:, 0]).mean())
 
 
@@ -295,19 +304,29 @@ def fit_temperature(
     under ``softmax(logits / T)``, ``logits`` (M, A) float (float64 used inside).
 
     The NLL is convex in ``β = 1/T`` (its second derivative is a variance), so 100 bisection
-    steps on ``log β`` over the sign of the derivative find the minimiser.
+    steps on ``log β`` over the sign of the derivative find the minimiser. Once ``lo`` and
+    ``hi`` are adjacent floats (after ~50 steps) the midpoint repeats; the derivative at each
+    distinct ``β`` is computed once (the same numbers, about half the passes over the logits).
     """
     z = logits.detach().double()
     z = z - z.max(dim=-1, keepdim=True).values  # shift-invariant, avoids overflow
     a = actions.to(z.device, torch.int64)
-    lo, hi = np.log(1.0 / bounds[1]), np.log(1.0 / bounds[0])
-    if _nll_grad(z, a, float(np.exp(lo))) >= 0.0:
+    seen: dict[float, float] = {}
+
+    def grad(log_beta: float) -> float:
+        beta = float(np.exp(log_beta))
+        if beta not in seen:
+            seen[beta] = _nll_grad(z, a, beta)
+        return seen[beta]
+
+    lo, hi = float(np.log(1.0 / bounds[1])), float(np.log(1.0 / bounds[0]))
+    if grad(lo) >= 0.0:
         return float(bounds[1])
-    if _nll_grad(z, a, float(np.exp(hi))) <= 0.0:
+    if grad(hi) <= 0.0:
         return float(bounds[0])
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if _nll_grad(z, a, float(np.exp(mid))) < 0.0 else (lo, mid)
+        lo, hi = (mid, hi) if grad(mid) < 0.0 else (lo, mid)
     return float(np.exp(-0.5 * (lo + hi)))
 
 

@@ -29,7 +29,7 @@ import torch
 from noetik.agents.core.base import ProblemSpec
 from noetik.agents.onpolicy.collect import Collector, Step
 from noetik.errors import ConfigError
-from noetik.evaluation.ope.estimators import LoggedEpisodes, dr_estimate, step_ratios
+from noetik.evaluation.ope.estimators import LoggedEpisodes, resampled_values
 from noetik.evaluation.oracle import GreedyConfig
 from noetik.utils.bootstrap import resample_counts
 from noetik.utils.seeding import rng as seeded_rng
@@ -277,31 +277,17 @@ def rollout(
 def bootstrap_replicates(
     data: LoggedEpisodes, clip: float | None, n_boot: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Each estimator's value (n_boot,) float64 on ``n_boot`` resamples of the episodes.
+    """Each estimator's value (n_boot,) float64 on ``n_boot`` resamples of the episodes, as
+    :func:`~noetik.evaluation.ope.estimators.resampled_values` computes them (the ``ope``
+    lens's resampling), under the check's names.
 
     Keys: ``IS``, ``WIS``, ``PDIS``, ``WPDIS``, and ``DR``, ``DM`` when ``data`` has ``q_hat``
-    / ``v_hat`` (held fixed). Resample ``b`` draws N episodes with replacement; ``counts[b, i]``
-    is how often episode ``i`` was drawn, so a mean over the resample is ``counts @ x / N``.
+    and ``v_hat`` (held fixed).
     """
-    n, h = data.mask.shape
-    counts = resample_counts(rng, n_boot, n)
-    cumulative = np.cumprod(step_ratios(data, clip), axis=1)
-    weights = cumulative[:, -1]
-    discounted = data.rewards * data.gamma ** np.arange(h, dtype=np.float64)
-    returns = discounted.sum(axis=1)
-    out = {
-        "IS": counts @ (weights * returns) / n,
-        "WIS": _ratio(counts @ (weights * returns), counts @ weights),
-        "PDIS": counts @ (cumulative * discounted).sum(axis=1) / n,
-        "WPDIS": _ratio(counts @ (cumulative * discounted), counts @ cumulative).sum(axis=1),
-    }
-    if data.q_hat is not None and data.v_hat is not None:
-        out["DR"] = counts @ dr_estimate(data, clip).per_episode / n
-        out["DM"] = counts @ data.v_hat[:, 0] / n
-    return out
+    counts = resample_counts(rng, n_boot, data.n_episodes)
+    values = resampled_values(data, counts, clip)
+    return {name.upper(): values[name] for name in _CHECKED if name in values}
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    out = np.zeros(np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den != 0.0)
-    return out
+#: The lens's estimator names the check reports.
+_CHECKED = ("is", "wis", "pdis", "wpdis", "dr", "dm")

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from noetik.cli.options import EnvOptionOpt, parse_env_options
-from noetik.errors import ConfigError, NoetikError
+from noetik.errors import ConfigError
 from noetik.utils.io import expect_object, read_json
 
 _OUT = Console()
@@ -142,12 +142,10 @@ def act(
 ) -> None:
     """Top-k recommendations with scores for the given users (or a few sample users)."""
     import noetik.evaluation  # noqa: F401  (registers the simulator's oracle, greedy)
-    from noetik.agents.core.runs import RUN_FILE, recommend_for_run
+    from noetik.agents.core.runs import recommend_for_run
 
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
-    if not (run_dir / RUN_FILE).is_file():
-        raise NoetikError(f"{run_dir}: not a run folder (no {RUN_FILE}; run noetik train first)")
     recs = recommend_for_run(run_dir, user or None, k, n_users)
     if as_json:
         payload = [

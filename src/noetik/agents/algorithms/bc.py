@@ -5,6 +5,9 @@ Navigation"; the standard supervised baseline of offline RL).
     pi(a | s) = softmax_a f(s)[a],   f = ItemScorer(encoder(s, history))
     L = mean_batch [ -log pi(a_data | s) ]   (+ label smoothing, when configured)
 
+At catalogue scale (``catalogue.min_actions``) ``log pi`` is the sampled softmax with the
+log-Q correction (:mod:`noetik.agents.networks.sampled`); label smoothing is then refused.
+
 Its minimiser is the logging policy's conditional action distribution, so ``act(...,
 deterministic=False)`` samples like the logger and ``act(...)`` returns its most frequent
 action. ``scores`` are the logits (``softmax(scores)`` are the probabilities).
@@ -27,7 +30,9 @@ from noetik.agents.core.base import (
     register,
 )
 from noetik.agents.core.batches import Batch
+from noetik.agents.networks.catalogue import CatalogueScorer
 from noetik.agents.networks.encoders import History, make_encoder
+from noetik.agents.networks.sampled import sampled_log_softmax
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
 from noetik.errors import ConfigError
 
@@ -42,8 +47,10 @@ class BCAgent(Agent):
 
     def __init__(self, config: BCConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
-        self.encoder = make_encoder(config.encoder, spec)
+        self.encoder = make_encoder(config.encoder, spec, config.catalogue)
         self.head = item_scorer(self.encoder.out_dim, config, spec)
+        if isinstance(self.head, CatalogueScorer) and config.label_smoothing > 0:
+            raise ConfigError("label_smoothing needs the full softmax; use 0 at catalogue scale")
         opt = torch.optim.AdamW(self.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.add_optimizer("policy", opt)
         self.interp = make_terms(config.interpretability, self.encoder, config.seed)
@@ -58,19 +65,39 @@ class BCAgent(Agent):
         return torch.log_softmax(self.scores(obs, history), dim=-1)
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
+        if isinstance(self.head, CatalogueScorer):
+            return self._sampled_update(batch, self.head)
         with self.autocast(), recording(self.interp):
             logits = self.scores(batch.obs, batch.history).float()  # (B, A)
         loss = F.cross_entropy(logits, batch.action, label_smoothing=self.config.label_smoothing)
         total, interp = add_penalty(
             self.interp, loss, self.scores, batch.obs, batch.history, logits=logits
         )
-        opt = self.optimizers["policy"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()  # type: ignore[no-untyped-call]
-        opt.step()
+        self._step(total)
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == batch.action).float().mean()
         return {"loss": loss.detach(), "accuracy": accuracy, **interp}
+
+    def _sampled_update(self, batch: Batch, head: CatalogueScorer) -> dict[str, Tensor]:
+        """At catalogue scale: ``-mean log π̂(a | s)``, the sampled softmax with the log-Q
+        correction; ``accuracy`` is the share of rows whose logged item outscores every
+        sampled one."""
+        with self.autocast():
+            h = self.encoder(batch.obs, batch.history)
+            positive, negatives, log_q, hits = head.sampled(h, batch.action)
+        positive, negatives = positive.float(), negatives.float()
+        loss = -sampled_log_softmax(positive, negatives, log_q, hits).mean()
+        self._step(loss)
+        with torch.no_grad():
+            best_other = negatives.masked_fill(hits, float("-inf")).amax(-1)
+            accuracy = (positive > best_other).float().mean()
+        return {"loss": loss.detach(), "accuracy": accuracy}
+
+    def _step(self, loss: Tensor) -> None:
+        opt = self.optimizers["policy"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
 
 
 @register("bc")

@@ -8,7 +8,9 @@ on every action (a soft maximum) and up on the logged action:
 
 so actions the log never shows in a state get low values and the greedy policy stays on the
 data's support. ``logsumexp`` runs over all A actions (the (B, A) scores are computed once and
-shared with the TD term). With one critic this is exactly d3rlpy's loss; with E > 1 critics
+shared with the TD term); at catalogue scale it is the sampled, log-Q-corrected estimate
+(:func:`~noetik.agents.networks.sampled.sampled_logsumexp`) over the DQN candidates.
+With one critic this is exactly d3rlpy's loss; with E > 1 critics
 the penalty is applied to each critic and summed (d3rlpy applies it to their mean).
 """
 
@@ -24,6 +26,7 @@ from torch import Tensor
 from noetik.agents.algorithms.dqn import DQNAgent, DQNConfig
 from noetik.agents.core.base import register
 from noetik.agents.core.batches import Batch
+from noetik.agents.networks.sampled import sampled_logsumexp
 from noetik.errors import ConfigError
 
 __all__ = ["CQLAgent", "CQLConfig", "conservative_penalty", "cql_objective"]
@@ -114,6 +117,9 @@ class CQLAgent(DQNAgent):
         only the logged actions)."""
         if self.config.alpha == 0:
             return super().loss(batch)
+        drawn = self.candidates()
+        if drawn is not None:
+            return self._sampled_loss(batch, *drawn)
         q_all: Tensor = self.q(batch.obs, batch.history)  # (E, B, A): logsumexp needs all
         target = self.td_target(batch, self.online_next(batch))  # online Q(s'): no grad
         loss, metrics = cql_objective(
@@ -124,6 +130,26 @@ class CQLAgent(DQNAgent):
             huber_delta=self.config.huber_delta,
         )
         return loss, {**metrics, "target": target.float().mean()}
+
+    def _sampled_loss(
+        self, batch: Batch, items: Tensor, log_q: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """At catalogue scale: the penalty's ``logsumexp`` is the sampled, log-Q-corrected
+        estimate over S = ``catalogue.negatives`` drawn ``items`` (S,) (also the candidates
+        of the target's maximum)."""
+        q_data = self.q(batch.obs, batch.history, batch.action).float()  # (E, B)
+        q_items = self.q(batch.obs, batch.history, items=items).float()  # (E, B, S)
+        hits = items[None, :] == batch.action[:, None]
+        lse = sampled_logsumexp(q_data, q_items, log_q, hits)  # (E, B)
+        penalty = (lse - q_data).mean(1).sum()
+        target = self.td_target(batch, self.online_next(batch, items), items)
+        td = self.td_loss(q_data, target)
+        return td + self.config.alpha * penalty, {
+            "td_loss": td.detach(),
+            "cql_penalty": penalty.detach(),
+            "q_data": q_data.detach().mean(),
+            "target": target.float().mean(),
+        }
 
 
 @register("cql")

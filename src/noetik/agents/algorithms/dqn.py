@@ -14,7 +14,9 @@ small ``tau`` the Polyak average). ``c`` is the reward scale of
 scaled units and ``scores`` are the online Q values averaged over critics, divided by ``c``
 (raw reward units).
 With double DQN the target network scores only ``a*`` (a (B,) gather of item rows, not the
-(B, A) product), the same value as scoring every action and picking ``a*``.
+(B, A) product), the same value as scoring every action and picking ``a*``. At catalogue scale
+(``catalogue.min_actions``) the maximum runs over S candidates drawn from the logged-count
+proposal instead of every item (:meth:`DQNAgent.candidates`).
 With E > 1 the critics are one :class:`~noetik.agents.networks.heads.FusedEnsemble` (one vmapped
 call).
 The same conventions as d3rlpy's ``DQN`` / ``DoubleDQN`` (target reduced by ``min`` over the
@@ -43,6 +45,7 @@ from noetik.agents.core.batches import Batch
 from noetik.agents.core.reward_scale import RewardScale, RewardScaleMode, check_reward_scale_mode
 from noetik.agents.core.target import soft_update
 from noetik.agents.fast.grad_clip import clip_grad_norm
+from noetik.agents.networks.catalogue import ItemTables
 from noetik.agents.networks.encoders import Encoder, History
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.agents.networks.q import QNetwork
@@ -63,9 +66,17 @@ class QEnsemble(nn.Module):
         self.net: nn.Module = nets[0] if n_critics == 1 else FusedEnsemble(nets)
 
     def forward(
-        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+        self,
+        obs: Tensor,
+        history: History | None = None,
+        actions: Tensor | None = None,
+        items: Tensor | None = None,
     ) -> Tensor:
-        args = (obs, history) if actions is None else (obs, history, actions)
+        """(E, B, A); (E, B) of ``actions`` (B,); or (E, B, S) of shared ``items`` (S,)."""
+        if items is not None:
+            args: tuple[Any, ...] = (obs, history, None, items)
+        else:
+            args = (obs, history) if actions is None else (obs, history, actions)
         out: Tensor = self.net(*args)
         return out.unsqueeze(0) if self.n_critics == 1 else out
 
@@ -126,31 +137,49 @@ class DQNAgent(Agent):
         return ensemble_mean(q) / self.rewards.scale
 
     # -- one update, top to bottom ---------------------------------------------------------
-    def td_target(self, batch: Batch, q_next_online: Tensor | None) -> Tensor:
+    def candidates(self) -> tuple[Tensor, Tensor] | None:
+        """At catalogue scale, S = ``catalogue.negatives`` items drawn from the logged-count
+        proposal, ``(items (S,) int64, log_q (S,) float32)``; None for small catalogues."""
+        if not self.config.catalogue.applies(self.spec.n_actions):
+            return None
+        proposal = ItemTables.of(self.spec, self.config.catalogue).proposal
+        return proposal.sample(self.config.catalogue.negatives, self.device)
+
+    def td_target(
+        self, batch: Batch, q_next_online: Tensor | None, items: Tensor | None = None
+    ) -> Tensor:
         """(B,) float32 ``y = c r + gamma (1 - done) min_e Q^-_e(s', a*)`` (no grad).
 
         ``q_next_online`` (E, B, A): online Q of ``s'`` for double DQN, None for vanilla.
+        With ``items`` (S,) (catalogue scale) the maximum runs over those candidates only
+        (``q_next_online`` is then (E, B, S)): a maximum over a subset, never above the
+        full one, so the target is biased low (pessimistic) rather than over-estimated.
         """
         with torch.no_grad():
             if q_next_online is None:  # vanilla: the target network picks and scores a*
-                q_next: Tensor = self.q_target(batch.next_obs, batch.next_history)  # (E, B, A)
-                best = ensemble_mean(q_next).argmax(-1)  # (B,) a*
+                q_next: Tensor = self.q_target(
+                    batch.next_obs, batch.next_history, items=items
+                )  # (E, B, A) or (E, B, S)
+                best = ensemble_mean(q_next).argmax(-1)  # (B,) a* (a position in items)
                 idx = best.view(1, -1, 1).expand(q_next.shape[0], -1, 1)
                 q_best = q_next.gather(-1, idx).squeeze(-1)  # (E, B)
             else:  # double: the target network scores only a* (no (B, A) product)
                 best = ensemble_mean(q_next_online).argmax(-1)
+                if items is not None:
+                    best = items[best]
                 q_best = self.q_target(batch.next_obs, batch.next_history, best)
             value = q_best.amin(0)  # (B,)
             reward: Tensor = self.rewards(batch.reward)  # c * r
             return reward + self.config.gamma * (1.0 - batch.done) * value
 
-    def online_next(self, batch: Batch) -> Tensor | None:
-        """Online Q(s', ·) (E, B, A) without grad for double DQN, None for vanilla DQN (a
-        separate no-grad forward is cheaper than one over ``[s; s']`` with gradients)."""
+    def online_next(self, batch: Batch, items: Tensor | None = None) -> Tensor | None:
+        """Online Q(s', ·) (E, B, A), or (E, B, S) of candidate ``items``, without grad for
+        double DQN; None for vanilla DQN (a separate no-grad forward is cheaper than one over
+        ``[s; s']`` with gradients)."""
         if not self.config.double:
             return None
         with torch.no_grad():
-            q_next: Tensor = self.q(batch.next_obs, batch.next_history)
+            q_next: Tensor = self.q(batch.next_obs, batch.next_history, items=items)
         return q_next
 
     def td_loss(self, q_data: Tensor, target: Tensor) -> Tensor:
@@ -168,7 +197,9 @@ class DQNAgent(Agent):
         """The objective to minimise and its metrics (CQL overrides this). Only the logged
         actions are scored with gradients (``ItemScorer.score_actions``: no (B, A) product)."""
         q_data = self.q(batch.obs, batch.history, batch.action)  # (E, B)
-        target = self.td_target(batch, self.online_next(batch))
+        drawn = self.candidates()
+        items = None if drawn is None else drawn[0]
+        target = self.td_target(batch, self.online_next(batch, items), items)
         td = self.td_loss(q_data, target)
         return td, {
             "td_loss": td.detach(),

@@ -7,7 +7,9 @@ IQL learns from the log without ever evaluating an action the log does not conta
   τ → 1 makes V approach the best logged action's value, τ = 0.5 gives the behaviour value.
 * Twin Q networks regress onto ``r̃ + γ (1 - done) V(s')`` (no max over actions).
 * The policy is a softmax over all A items, extracted by advantage-weighted regression:
-  ``L_π = -E[min(exp(β (Q̂(s, a) - V(s))), clip) log π(a | s)]``.
+  ``L_π = -E[min(exp(β (Q̂(s, a) - V(s))), clip) log π(a | s)]``. At catalogue scale
+  (``catalogue.min_actions``) ``log π`` is the sampled softmax with the log-Q correction
+  (:mod:`noetik.agents.networks.sampled`); the critics never need a maximum over items.
 
 One :meth:`IQLAgent.update` is one Adam step of V, then π, then Q (π and Q read the freshly
 updated V, as in the reference implementation), then a Polyak step of the target Q networks.
@@ -22,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noetik.agents.core.base import (
@@ -84,7 +85,7 @@ class ValueNetwork(nn.Module):
 
     def __init__(self, config: IQLConfig, spec: ProblemSpec) -> None:
         super().__init__()
-        self.encoder = make_encoder(config.encoder, spec)
+        self.encoder = make_encoder(config.encoder, spec, config.catalogue)
         self.head = nn.Linear(self.encoder.out_dim, 1)
 
     def forward(self, obs: Tensor, history: History | None = None) -> Tensor:
@@ -109,7 +110,7 @@ class IQLAgent(Agent):
 
     def __init__(self, config: IQLConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
-        self.encoder = make_encoder(config.encoder, spec)
+        self.encoder = make_encoder(config.encoder, spec, config.catalogue)
         self.actor_head = item_scorer(self.encoder.out_dim, config, spec)
         self.v_net = ValueNetwork(config, spec)
         self.q_net = FusedEnsemble([QNetwork(config, spec) for _ in range(2)])
@@ -188,9 +189,9 @@ class IQLAgent(Agent):
                 advantage = q_hat - v_now
                 weight = awr_weights(advantage, cfg.temperature, cfg.weight_clip)
                 target = self.reward_scale * batch.reward + cfg.gamma * (1.0 - batch.done) * v_next
-            with recording(self.interp):
-                logits = self.scores(batch.obs, batch.history).float()
-            log_prob = -F.cross_entropy(logits, batch.action, reduction="none")
+            with recording(self.interp):  # log π(a | s): exact, or sampled at catalogue scale
+                h = self.encoder(batch.obs, batch.history)
+                log_prob, logits = self.actor_head.train_log_prob(h, batch.action)
             actor_loss = -(weight * log_prob).mean()
             q = self.q_net(batch.obs, batch.history, batch.action).float()  # (2, B)
             q_loss = (q - target).square().mean(dim=1).sum()  # mean over B, summed over twins

@@ -30,9 +30,11 @@ import torch
 from torch import Tensor, nn
 
 from noetik.agents.core.batches import DeviceReplay
+from noetik.agents.networks.catalogue import CatalogueConfig, CatalogueScorer
 from noetik.agents.networks.encoders import Encoder, EncoderConfig, History
 from noetik.agents.networks.heads import ItemScorer
 from noetik.agents.regularisers.terms import InterpretabilityConfig
+from noetik.data.catalogue import ItemCatalogue
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.utils.config import from_json
@@ -121,13 +123,32 @@ class ProblemSpec:
     """Optional (A, F) float32 side features of every item, read by encoders and scorers."""
     video_ids: np.ndarray | None = None
     """Optional (A,) int64 KuaiRand ``video_id`` of every action (for explanations)."""
+    item_counts: np.ndarray | None = None
+    """Optional (A,) int64 times each action was logged in the training data (which items
+    keep an id embedding, and the proposal of sampled losses, at catalogue scale)."""
+    item_codes: np.ndarray | None = None
+    """Optional (A, C) int64 content codes (:attr:`ItemCatalogue.codes`; -1 missing)."""
+    item_numeric: np.ndarray | None = None
+    """Optional (A, N) float32 content numbers (:attr:`ItemCatalogue.numeric`)."""
 
     @classmethod
     def from_transitions(
-        cls, t: Transitions, item_features: np.ndarray | None = None
+        cls,
+        t: Transitions,
+        item_features: np.ndarray | None = None,
+        catalogue: ItemCatalogue | None = None,
     ) -> ProblemSpec:
-        """The spec of a logged dataset (its vocabulary defines the actions)."""
-        return cls(t.n_actions, int(t.obs.shape[1]), item_features, t.vocab.video_ids)
+        """The spec of a logged dataset (its vocabulary defines the actions; the logged counts
+        and the ``catalogue``'s content describe the items)."""
+        return cls(
+            t.n_actions,
+            int(t.obs.shape[1]),
+            item_features,
+            t.vocab.video_ids,
+            np.bincount(t.action, minlength=t.n_actions).astype(np.int64),
+            None if catalogue is None else catalogue.codes,
+            None if catalogue is None else catalogue.numeric,
+        )
 
     @classmethod
     def from_env(cls, env: Any, item_features: np.ndarray | None = None) -> ProblemSpec:
@@ -145,7 +166,13 @@ class ProblemSpec:
             save_tensors(directory / "spec.safetensors", arrays)
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        pairs = {"item_features": self.item_features, "video_ids": self.video_ids}
+        pairs = {
+            "item_features": self.item_features,
+            "video_ids": self.video_ids,
+            "item_counts": self.item_counts,
+            "item_codes": self.item_codes,
+            "item_numeric": self.item_numeric,
+        }
         return {k: v for k, v in pairs.items() if v is not None}
 
     @classmethod
@@ -188,6 +215,9 @@ class AgentConfig:
     """Item embedding size of :class:`~noetik.agents.networks.heads.ItemScorer` for large pools."""
     dense_max_actions: int = 4096
     """Up to this many actions the scorer is a dense linear layer; above, item embeddings."""
+    catalogue: CatalogueConfig = field(default_factory=CatalogueConfig)
+    """From ``catalogue.min_actions`` actions on: content + hashed-id item vectors, sampled
+    losses and chunked scoring (:mod:`noetik.agents.networks.catalogue`)."""
     precision: Literal["float32", "bf16"] = "float32"
     """Arithmetic of the training forward passes and losses. ``"float32"`` (default): exact
     float32 everywhere. ``"bf16"``: ``torch.autocast`` to bfloat16 (CPU and CUDA) around each
@@ -247,9 +277,13 @@ class BatchSource(Protocol):
         """Restore :meth:`state_tensors`."""
 
 
-def item_scorer(in_dim: int, config: AgentConfig, spec: ProblemSpec) -> ItemScorer:
+def item_scorer(
+    in_dim: int, config: AgentConfig, spec: ProblemSpec
+) -> ItemScorer | CatalogueScorer:
     """The item scoring head every agent uses: ``(B, in_dim) -> (B, A)`` for ``spec``'s items,
-    dense or through item embeddings as ``config`` says."""
+    dense, through item embeddings, or at catalogue scale as ``config`` says."""
+    if config.catalogue.applies(spec.n_actions):
+        return CatalogueScorer(in_dim, spec, config.catalogue)
     return ItemScorer(
         in_dim, spec.n_actions, config.item_embed_dim, config.dense_max_actions, spec.item_features
     )
@@ -269,6 +303,11 @@ class Agent(nn.Module):
 
     def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
         super().__init__()
+        if config.catalogue.applies(spec.n_actions) and config.interpretability.enabled:
+            raise ConfigError(
+                f"interpretability terms need the logits of all {spec.n_actions} items; at "
+                "catalogue scale set their weights to 0 (or raise catalogue.min_actions)"
+            )
         self.config, self.spec = config, spec
         self.device = resolve_device(config.device)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from noetik.agents.fast.linear import linear
+from noetik.agents.networks.catalogue import CatalogueConfig, ItemTower
 from noetik.data.state_layout import N_USER_DIMS, STATE_SLICES
 from noetik.errors import ConfigError
 
@@ -221,7 +222,9 @@ class HistoryTransformerEncoder(Encoder):
     item_features: Tensor
     """(A + 1, F) float32 item side features, a zero row for padding (when given)."""
 
-    def __init__(self, config: EncoderConfig, spec: ProblemSpec) -> None:
+    def __init__(
+        self, config: EncoderConfig, spec: ProblemSpec, catalogue: CatalogueConfig | None = None
+    ) -> None:
         super().__init__()
         d, k = config.d_model, config.history_len
         self.config, self.history_len, self.n_actions, self.out_dim = config, k, spec.n_actions, d
@@ -229,7 +232,13 @@ class HistoryTransformerEncoder(Encoder):
         self.register_buffer("state_dims", torch.as_tensor(dims, dtype=torch.int64))
         self.state_in = nn.Linear(len(dims), d)
         self.query = nn.Parameter(torch.zeros(d))
-        self.item_emb = nn.Embedding(spec.n_actions + 1, d, padding_idx=spec.n_actions)
+        self.item_emb: nn.Module = (
+            ItemTower(spec, catalogue, d)
+            if catalogue is not None and catalogue.applies(spec.n_actions)
+            else nn.Embedding(spec.n_actions + 1, d, padding_idx=spec.n_actions)
+        )
+        """Item index (B, K) -> (B, K, d): one embedding per item, or at catalogue scale the
+        content + hashed-id :class:`~noetik.agents.networks.catalogue.ItemTower`."""
         self.item_feat: nn.Linear | None = None
         if spec.item_features is not None:
             feats = torch.as_tensor(spec.item_features, dtype=torch.float32)
@@ -298,8 +307,11 @@ class HistoryTransformerEncoder(Encoder):
         return self.encode(obs, history)[1]
 
 
-def make_encoder(config: EncoderConfig, spec: ProblemSpec) -> Encoder:
-    """The encoder chosen by ``config.kind`` for problem ``spec``."""
+def make_encoder(
+    config: EncoderConfig, spec: ProblemSpec, catalogue: CatalogueConfig | None = None
+) -> Encoder:
+    """The encoder chosen by ``config.kind`` for problem ``spec`` (history items through the
+    catalogue representation when ``catalogue`` applies to its number of actions)."""
     if config.kind == "mlp":
         return MLPEncoder(spec.obs_dim, config.hidden, config.layer_norm)
-    return HistoryTransformerEncoder(config, spec)
+    return HistoryTransformerEncoder(config, spec, catalogue)

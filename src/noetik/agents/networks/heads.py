@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.utils import parametrize
@@ -92,6 +93,16 @@ class ItemScorer(nn.Module):
         items = self.item_emb[actions] + self.feat(self.features[actions])
         scored: Tensor = (q * items).sum(-1) + self.bias[actions]
         return scored
+
+    def score_items(self, h: Tensor, items: Tensor) -> Tensor:
+        """(B, S) scores of S items (S,) int64 shared by every row."""
+        weights, bias = self.item_matrix()
+        return linear(self.query(h), weights[items], bias[items])
+
+    def train_log_prob(self, h: Tensor, actions: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``(log π(a | s) (B,), logits (B, A))`` of the softmax over every item, float32."""
+        logits = self(h).float()
+        return -F.cross_entropy(logits, actions, reduction="none"), logits
 
 
 class EnsembleLinear(nn.Module):

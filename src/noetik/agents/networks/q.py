@@ -1,7 +1,9 @@
 """The Q network of the value-based agents (DQN, CQL, IQL): an encoder and an item scorer.
 
-``Q(s, ·) = ItemScorer(encoder(s, history))``: the Q value of every one of the A items, or of
-given actions only (scored without the (B, A) matrix in the embedding mode). Its state-dict
+``Q(s, ·) = ItemScorer(encoder(s, history))``: the Q value of every one of the A items, of
+given actions only, or of a shared set of sampled items (the last two without the (B, A)
+matrix; at catalogue scale the head is a
+:class:`~noetik.agents.networks.catalogue.CatalogueScorer`). Its state-dict
 keys are ``encoder.*`` and ``head.*``.
 """
 
@@ -21,13 +23,23 @@ class QNetwork(nn.Module):
 
     def __init__(self, config: AgentConfig, spec: ProblemSpec) -> None:
         super().__init__()
-        self.encoder = make_encoder(config.encoder, spec)
+        self.encoder = make_encoder(config.encoder, spec, config.catalogue)
         self.head = item_scorer(self.encoder.out_dim, config, spec)
 
     def forward(
-        self, obs: Tensor, history: History | None = None, actions: Tensor | None = None
+        self,
+        obs: Tensor,
+        history: History | None = None,
+        actions: Tensor | None = None,
+        items: Tensor | None = None,
     ) -> Tensor:
-        """(B, A) Q of every action, or (B,) Q of ``actions`` (B,) int64 only."""
+        """(B, A) Q of every action, (B,) Q of ``actions`` (B,) int64 only, or (B, S) Q of
+        ``items`` (S,) int64 shared by every row (a sampled candidate set)."""
         h = self.encoder(obs, history)
-        out: Tensor = self.head(h) if actions is None else self.head.score_actions(h, actions)
+        if items is not None:
+            out: Tensor = self.head.score_items(h, items)
+        elif actions is not None:
+            out = self.head.score_actions(h, actions)
+        else:
+            out = self.head(h)
         return out

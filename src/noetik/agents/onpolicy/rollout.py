@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from noetik.agents.core.base import Agent, AgentConfig, Capabilities, ProblemSpec, item_scorer
 from noetik.agents.fast.grad_clip import clip_grad_norm
 from noetik.agents.fast.threads import auto_threads, with_intra_op_threads
+from noetik.agents.networks.catalogue import CatalogueScorer
 from noetik.agents.networks.encoders import History, make_encoder
 from noetik.agents.networks.heads import ItemScorer
 from noetik.agents.onpolicy.collect import Collector
@@ -308,10 +309,12 @@ class ActorCriticAgent(Agent):
 
     def __init__(self, config: ActorCriticConfig, spec: ProblemSpec) -> None:
         super().__init__(config, spec)
-        self.encoder = make_encoder(config.encoder, spec)
+        self.encoder = make_encoder(config.encoder, spec, config.catalogue)
         self.head = item_scorer(self.encoder.out_dim, config, spec)
         _small_policy_init(self.head)
-        self.critic_encoder = None if config.shared_encoder else make_encoder(config.encoder, spec)
+        self.critic_encoder = (
+            None if config.shared_encoder else make_encoder(config.encoder, spec, config.catalogue)
+        )
         self.value_head = nn.Linear(self.encoder.out_dim, 1)
         self.register_buffer("n_updates", torch.zeros((), dtype=torch.int64))
         self.add_optimizer("main", self.make_adam(self.parameters(), lr=config.lr, eps=1e-5))
@@ -365,9 +368,9 @@ class ActorCriticAgent(Agent):
         return norm.detach()
 
 
-def _small_policy_init(head: ItemScorer) -> None:
+def _small_policy_init(head: ItemScorer | CatalogueScorer) -> None:
     """Near-uniform initial policy (CleanRL: orthogonal init with gain 0.01, zero bias)."""
-    layer = head.linear if head.dense else head.proj
+    layer = head.linear if isinstance(head, ItemScorer) and head.dense else head.proj
     nn.init.orthogonal_(layer.weight, gain=0.01)
     nn.init.zeros_(layer.bias)
 

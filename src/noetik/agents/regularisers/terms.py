@@ -379,12 +379,14 @@ def add_penalty(
     obs: Tensor,
     history: History | None,
     *,
-    logits: Tensor,
+    logits: Tensor | None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``(loss + penalty, metrics)`` of :meth:`InterpretabilityTerms.penalty`; ``(loss, {})``
-    itself, untouched, when ``terms`` is None."""
+    itself, untouched, when ``terms`` is None (``logits`` (B, A) are needed otherwise)."""
     if terms is None:
         return loss, {}
+    if logits is None:
+        raise ConfigError("interpretability terms need the (B, A) logits of every item")
     penalty, metrics = terms.penalty(score, obs, history, logits)
     return loss + penalty, metrics
 

@@ -1,0 +1,279 @@
+"""Catalogue scale: sampled softmax with the log-Q correction, chunked top-k, and the agents.
+
+Known answers: on a catalogue small enough for the full softmax, the sampled estimates (loss and
+gradient) converge to the full ones as S grows, and without the correction they are biased
+against frequent items; chunked top-k / log-sum-exp / sampling equal their dense references.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from noetik.agents.core.base import ALGOS, ProblemSpec
+from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.catalogue import CatalogueConfig, CatalogueScorer, ItemTables
+from noetik.agents.networks.encoders import EncoderConfig
+from noetik.agents.networks.sampled import ItemProposal, sampled_log_softmax, sampled_logsumexp
+from noetik.agents.networks.topk import (
+    Exclusions,
+    chunked_logsumexp,
+    chunked_sample,
+    chunked_topk,
+    dense_topk,
+)
+from noetik.data.catalogue import CODE_FIELDS, NUMERIC_FIELDS
+from noetik.errors import ConfigError
+from tests.test_agent_core import tiny_transitions
+
+A = 40
+
+
+def _problem(seed: int = 0) -> tuple[torch.Tensor, ItemProposal, int]:
+    """Logits (A,) of one state, a Zipf-shaped proposal over the A items, the logged action."""
+    g = np.random.default_rng(seed)
+    logits = torch.tensor(g.normal(0.0, 1.5, A), dtype=torch.float64)
+    counts = (1000.0 / np.arange(1, A + 1) ** 1.2).astype(np.int64)
+    return logits, ItemProposal(counts, power=1.0, eps=0.05), 7
+
+
+def _sampled(
+    logits: torch.Tensor, proposal: ItemProposal, action: int, s: int, *, reps: int, correct: bool
+) -> tuple[float, torch.Tensor]:
+    """Mean over ``reps`` draws of the sampled loss ``-log π̂(a)`` and of its gradient (A,)."""
+    torch.manual_seed(0)
+    leaf = logits.clone().requires_grad_(True)
+    items, log_q = proposal.sample(s * reps, torch.device("cpu"))
+    items, log_q = items.view(reps, s), log_q.view(reps, s).double()
+    positive = leaf[action].expand(reps)
+    hits = items == action
+    log_p = sampled_log_softmax(positive, leaf[items], log_q, hits, correct=correct)
+    loss = -log_p.mean()
+    loss.backward()  # type: ignore[no-untyped-call]
+    assert leaf.grad is not None
+    return float(loss.detach()), leaf.grad.clone()
+
+
+def test_sampled_softmax_converges_to_the_full_softmax_as_samples_grow() -> None:
+    logits, proposal, action = _problem()
+    leaf = logits.clone().requires_grad_(True)
+    full = -torch.log_softmax(leaf, 0)[action]
+    full.backward()  # type: ignore[no-untyped-call]
+    assert leaf.grad is not None
+    loss_err, grad_err = [], []
+    for s in (4, 32, 256, 2048):
+        loss, grad = _sampled(logits, proposal, action, s, reps=400, correct=True)
+        loss_err.append(abs(loss - float(full.detach())))
+        grad_err.append(float((grad - leaf.grad).abs().sum()))
+    assert loss_err[-1] < 0.01 and grad_err[-1] < 0.03
+    assert loss_err[-1] < loss_err[0] / 10 and grad_err[-1] < grad_err[0] / 5
+    assert grad_err == sorted(grad_err, reverse=True)
+
+
+def test_without_the_correction_frequent_items_are_pushed_down_too_hard() -> None:
+    logits, proposal, action = _problem(1)
+    leaf = logits.clone().requires_grad_(True)
+    (-torch.log_softmax(leaf, 0)[action]).backward()  # type: ignore[no-untyped-call]
+    assert leaf.grad is not None
+    full = leaf.grad
+    _, plain = _sampled(logits, proposal, action, 256, reps=400, correct=False)
+    _, fixed = _sampled(logits, proposal, action, 256, reps=400, correct=True)
+    others = np.array([a for a in range(A) if a != action])
+    head, tail = others[:5], others[-10:]  # the most and the least frequent items
+    # a negative's gradient is its softmax share: the uncorrected share of frequent items is
+    # inflated (each is counted ~S Q times), of rare ones deflated
+    ratio = plain[others] / full[others]
+    assert float(ratio[: len(head)].mean()) > 2.0
+    assert float(ratio[-len(tail) :].mean()) < 0.5
+    assert (
+        np.corrcoef(np.log(proposal.log_q.exp()[others].numpy()), np.log(ratio.numpy()))[0, 1] > 0.9
+    )
+    fixed_ratio = fixed[others] / full[others]
+    assert float((fixed_ratio - 1).abs().max()) < 0.35
+
+
+def test_sampled_logsumexp_is_consistent_and_hits_are_dropped() -> None:
+    logits, proposal, action = _problem(2)
+    torch.manual_seed(1)
+    items, log_q = proposal.sample(200_000, torch.device("cpu"))
+    est = sampled_logsumexp(
+        logits[action].view(1),
+        logits[items].view(1, -1),
+        log_q.double(),
+        (items == action).view(1, -1),
+    )
+    assert abs(float(est) - float(logits.logsumexp(0))) < 0.01
+    # only the positive among the samples: the estimate is the positive alone
+    same = torch.full((1, 3), action)
+    alone = sampled_logsumexp(
+        logits[action].view(1), logits[same], log_q[:3].double(), same == action
+    )
+    assert float(alone) == pytest.approx(float(logits[action]))
+
+
+def test_proposal_draws_follow_q_and_every_item_is_possible() -> None:
+    counts = np.array([0, 0, 10, 90], dtype=np.int64)
+    proposal = ItemProposal(counts, power=1.0, eps=0.2)
+    torch.manual_seed(0)
+    items, log_q = proposal.sample(100_000, torch.device("cpu"))
+    freq = np.bincount(items.numpy(), minlength=4) / 100_000
+    expected = 0.8 * counts / counts.sum() + 0.2 / 4
+    np.testing.assert_allclose(freq, expected, atol=0.005)
+    np.testing.assert_allclose(log_q.exp().numpy(), expected[items.numpy()], rtol=1e-5)
+
+
+def _chunks(weights: torch.Tensor, bias: torch.Tensor, size: int, cand: torch.Tensor | None = None):  # type: ignore[no-untyped-def]
+    n = len(weights) if cand is None else len(cand)
+    for lo in range(0, n, size):
+        hi = min(n, lo + size)
+        ids = torch.arange(lo, hi) if cand is None else cand[lo:hi]
+        yield lo, ids, weights[ids], bias[ids]
+
+
+def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
+    g = torch.Generator().manual_seed(0)
+    q, w, b = (
+        torch.randn(9, 6, generator=g),
+        torch.randn(1000, 6, generator=g),
+        torch.randn(1000, generator=g),
+    )
+    rng = np.random.default_rng(0)
+    seen = Exclusions.from_lists(
+        [rng.choice(1000, size=int(rng.integers(0, 300)), replace=False) for _ in range(9)]
+    )
+    dense = q @ w.T + b
+    for k in (1, 10, 64):
+        values, ids = chunked_topk(q, _chunks(w, b, 64), k, seen, chunk_size=64)
+        ref_v, ref_i = dense_topk(dense, k, seen)
+        torch.testing.assert_close(values, ref_v)
+        assert torch.equal(ids, ref_i)
+        for row in range(9):  # no excluded item is recommended
+            lo, hi = seen.indptr[row], seen.indptr[row + 1]
+            assert not set(ids[row].tolist()) & set(seen.indices[lo:hi].tolist())
+    # more exclusions than items left: the tail is -inf / -1
+    everything = Exclusions.from_lists([range(995)] * 9)
+    values, ids = chunked_topk(q, _chunks(w, b, 100), 10, everything, chunk_size=100)
+    assert torch.isneginf(values[:, 5:]).all() and (ids[:, 5:] == -1).all()
+    assert set(ids[0, :5].tolist()) == set(range(995, 1000))
+
+
+def test_chunked_topk_over_a_candidate_pool_returns_pool_items() -> None:
+    g = torch.Generator().manual_seed(1)
+    q, w, b = torch.randn(4, 5, generator=g), torch.randn(500, 5, generator=g), torch.zeros(500)
+    pool = torch.tensor(sorted(np.random.default_rng(1).choice(500, 60, replace=False)))
+    seen = Exclusions.from_lists([[0, 1], [], [59], [3]])  # positions in the pool
+    values, ids = chunked_topk(q, _chunks(w, b, 16, pool), 5, seen, chunk_size=16)
+    ref_v, ref_pos = dense_topk(q @ w[pool].T, 5, seen)
+    torch.testing.assert_close(values, ref_v)
+    assert torch.equal(ids, pool[ref_pos])
+
+
+def test_chunked_logsumexp_and_gumbel_sampling_are_exact() -> None:
+    g = torch.Generator().manual_seed(2)
+    q, w, b = (
+        torch.randn(3, 4, generator=g),
+        torch.randn(300, 4, generator=g),
+        torch.randn(300, generator=g),
+    )
+    seen = Exclusions.from_lists([[1, 2], [], [299]])
+    dense = q @ w.T + b
+    dense[0, [1, 2]] = float("-inf")
+    dense[2, 299] = float("-inf")
+    torch.testing.assert_close(
+        chunked_logsumexp(q, _chunks(w, b, 32), seen, chunk_size=32), dense.logsumexp(1)
+    )
+    small_q, small_w = torch.tensor([[1.0]]), torch.tensor([[0.0], [1.0], [2.0]])
+    gen = torch.Generator().manual_seed(0)
+    draws = [
+        int(chunked_sample(small_q, _chunks(small_w, torch.zeros(3), 2), gen, chunk_size=2)[0])
+        for _ in range(6000)
+    ]
+    freq = np.bincount(draws, minlength=3) / len(draws)
+    np.testing.assert_allclose(
+        freq, torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0).numpy(), atol=0.02
+    )
+
+
+# -- the agents at catalogue scale (the catalogue path forced on a tiny problem) ---------------
+CAT = CatalogueConfig(
+    min_actions=1, dim=8, id_rows=4, hash_buckets=8, field_buckets=4, negatives=16
+)
+TRANSFORMER = EncoderConfig(kind="transformer", d_model=16, n_heads=2, n_layers=1, history_len=4)
+
+
+def _spec(t) -> ProblemSpec:  # type: ignore[no-untyped-def]
+    n = t.n_actions
+    g = np.random.default_rng(0)
+    codes = g.integers(-1, 20, size=(n, len(CODE_FIELDS)))
+    numeric = g.standard_normal((n, len(NUMERIC_FIELDS))).astype(np.float32)
+    spec = ProblemSpec.from_transitions(t)
+    return ProblemSpec(
+        spec.n_actions, spec.obs_dim, None, spec.video_ids, spec.item_counts, codes, numeric
+    )
+
+
+@pytest.mark.parametrize("algo", ["iql", "bc", "dqn", "cql"])
+@pytest.mark.parametrize("encoder", ["mlp", "transformer"])
+def test_agents_train_at_catalogue_scale_without_scoring_every_item(
+    algo: str, encoder: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    t = tiny_transitions(80)
+    enc = EncoderConfig(hidden=(32,)) if encoder == "mlp" else TRANSFORMER
+    config = ALGOS[algo](catalogue=CAT, encoder=enc, batch_size=16, device="cpu")
+    agent = config.create(_spec(t))
+    heads = [m for m in agent.modules() if isinstance(m, CatalogueScorer)]
+    assert heads, "the catalogue head is used"
+
+    def no_full_scores(self, h):  # type: ignore[no-untyped-def]
+        raise AssertionError("training scored every item")
+
+    with monkeypatch.context() as m:
+        m.setattr(CatalogueScorer, "forward", no_full_scores)
+        result = agent.fit(t, steps=5, trainer=TrainerConfig(progress=False, tensorboard=False))
+    assert result.steps == 5 and all(np.isfinite(v) for v in result.metrics.values())
+    obs = torch.as_tensor(t.obs[:3].astype(np.float32))
+    from noetik.agents.networks.encoders import History
+
+    hist = History.from_numpy(t.history(np.arange(3), 4)) if encoder != "mlp" else None
+    scores = agent.scores(obs, hist)
+    assert scores.shape == (3, t.n_actions)
+    # the saved agent reloads with the same content tables and gives the same scores
+    agent.save(tmp_path / "a")
+    again = type(agent).load(tmp_path / "a")
+    torch.testing.assert_close(again.scores(obs, hist), scores)
+
+
+def test_item_tables_share_memory_and_keep_ids_for_frequent_items_only() -> None:
+    t = tiny_transitions(200)
+    spec = _spec(t)
+    tables = ItemTables.of(spec, CAT)
+    assert ItemTables.of(spec, CAT) is tables
+    counts = spec.item_counts
+    assert counts is not None
+    own = tables.tables["id_row"][:-1] < CAT.id_rows
+    frequent = np.argsort(-counts, kind="stable")[: CAT.id_rows]
+    assert set(np.flatnonzero(own.numpy())) == {int(a) for a in frequent if counts[a] >= 2}
+    agent = ALGOS["iql"](catalogue=CAT, encoder=EncoderConfig(hidden=(32,)), device="cpu").create(
+        spec
+    )
+    n_params = sum(p.numel() for p in agent.parameters())
+    bigger = ProblemSpec(
+        spec.n_actions * 50,
+        spec.obs_dim,
+        None,
+        None,
+        np.tile(counts, 50),
+        np.tile(spec.item_codes, (50, 1)),
+        np.tile(spec.item_numeric, (50, 1)),  # type: ignore[arg-type]
+    )
+    big_agent = ALGOS["iql"](
+        catalogue=CAT, encoder=EncoderConfig(hidden=(32,)), device="cpu"
+    ).create(bigger)
+    assert sum(p.numel() for p in big_agent.parameters()) == n_params  # not O(A)
+
+
+def test_catalogue_scale_refuses_what_needs_every_logit() -> None:
+    t = tiny_transitions(40)
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        ALGOS["bc"](catalogue=CAT, label_smoothing=0.1, device="cpu").create(_spec(t))

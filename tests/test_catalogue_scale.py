@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from noetik.agents.core import serving
 from noetik.agents.core.base import ALGOS, ProblemSpec
 from noetik.agents.core.trainer import TrainerConfig
 from noetik.agents.networks.catalogue import CatalogueConfig, CatalogueScorer, ItemTables
@@ -238,6 +239,15 @@ def test_agents_train_at_catalogue_scale_without_scoring_every_item(
     hist = History.from_numpy(t.history(np.arange(3), 4)) if encoder != "mlp" else None
     scores = agent.scores(obs, hist)
     assert scores.shape == (3, t.n_actions)
+    # serving never builds (B, A) and gives the dense answer: top-k with exclusions, argmax
+    seen = serving.seen_exclusions(np.array([0, 1, 3]), t.user_id, t.action)
+    values, ids = serving.top_k(agent, obs, hist, 5, exclude=seen)
+    ref_v, ref_i = dense_topk(scores, 5, seen)
+    assert torch.equal(ids, ref_i)
+    torch.testing.assert_close(values, ref_v)
+    assert torch.equal(agent.act(obs, hist), scores.argmax(-1))
+    lse = serving.log_partition(agent, obs, hist)
+    torch.testing.assert_close(lse, scores.logsumexp(-1))
     # the saved agent reloads with the same content tables and gives the same scores
     agent.save(tmp_path / "a")
     again = type(agent).load(tmp_path / "a")

@@ -15,6 +15,7 @@ action. ``scores`` are the logits (``softmax(scores)`` are the probabilities).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -30,9 +31,10 @@ from noetik.agents.core.base import (
     register,
 )
 from noetik.agents.core.batches import Batch
-from noetik.agents.networks.catalogue import CatalogueScorer
+from noetik.agents.networks.catalogue import CatalogueScorer, catalogue_scores
 from noetik.agents.networks.encoders import History, make_encoder
 from noetik.agents.networks.sampled import sampled_log_softmax
+from noetik.agents.networks.topk import Chunk
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
 from noetik.errors import ConfigError
 
@@ -59,6 +61,12 @@ class BCAgent(Agent):
         """(B, A) float32 logits of pi(. | s)."""
         out: Tensor = self.head(self.encoder(obs, history))
         return out
+
+    def factorised_scores(
+        self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
+    ) -> tuple[Tensor, Iterator[Chunk]] | None:
+        """The logits as a query and item chunks at catalogue scale (else None)."""
+        return catalogue_scores(self.head, self.encoder(obs, history), candidates)
 
     def log_probs(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 log pi(a | s)."""

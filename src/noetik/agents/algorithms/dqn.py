@@ -26,6 +26,7 @@ ensemble, TD errors summed over members). :mod:`noetik.agents.algorithms.cql` bu
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +46,11 @@ from noetik.agents.core.batches import Batch
 from noetik.agents.core.reward_scale import RewardScale, RewardScaleMode, check_reward_scale_mode
 from noetik.agents.core.target import soft_update
 from noetik.agents.fast.grad_clip import clip_grad_norm
-from noetik.agents.networks.catalogue import ItemTables
+from noetik.agents.networks.catalogue import ItemTables, catalogue_scores, mean_of_scores
 from noetik.agents.networks.encoders import Encoder, History
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.agents.networks.q import QNetwork
+from noetik.agents.networks.topk import Chunk
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
@@ -79,6 +81,12 @@ class QEnsemble(nn.Module):
             args = (obs, history) if actions is None else (obs, history, actions)
         out: Tensor = self.net(*args)
         return out.unsqueeze(0) if self.n_critics == 1 else out
+
+    def members(self) -> list[nn.Module]:
+        """The E Q networks as plain modules (views of the fused parameters when E > 1)."""
+        if self.n_critics == 1:
+            return [self.net]
+        return list(self.net.members())  # type: ignore[operator]
 
     def first_encoder(self) -> Encoder:
         """The encoder of critic 0 (of its member view when the critics are fused)."""
@@ -126,6 +134,22 @@ class DQNAgent(Agent):
         """(B, A) float32 Q values (mean over critics) in raw reward units (Q / c)."""
         q: Tensor = self.q(obs, history)  # (E, B, A), in scaled reward units
         return ensemble_mean(q) / self.rewards.scale
+
+    def factorised_scores(
+        self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
+    ) -> tuple[Tensor, Iterator[Chunk]] | None:
+        """:meth:`scores` (the critics' mean Q / c) as a query and item chunks at catalogue
+        scale (else None)."""
+        nets = self.q.members()
+        parts = [
+            catalogue_scores(
+                n.get_submodule("head"), n.get_submodule("encoder")(obs, history), candidates
+            )
+            for n in nets
+        ]
+        if any(p is None for p in parts):
+            return None
+        return mean_of_scores([p for p in parts if p is not None], self.rewards.scale)
 
     def q_values(
         self, obs: Tensor, history: History | None = None, actions: Tensor | None = None

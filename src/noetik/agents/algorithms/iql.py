@@ -20,6 +20,7 @@ are written out in docs/algorithms.md (section "IQL").
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +39,11 @@ from noetik.agents.core.base import (
 from noetik.agents.core.batches import Batch
 from noetik.agents.core.reward_scale import RewardScaleMode, check_reward_scale_mode, reward_scale
 from noetik.agents.core.target import soft_update
+from noetik.agents.networks.catalogue import catalogue_scores
 from noetik.agents.networks.encoders import EncoderConfig, History, make_encoder
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.agents.networks.q import QNetwork
+from noetik.agents.networks.topk import Chunk
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
@@ -134,6 +137,12 @@ class IQLAgent(Agent):
         """(B, A) float32 policy logits; ``softmax`` of them is π(· | s)."""
         out: Tensor = self.actor_head(self.encoder(obs, history))
         return out
+
+    def factorised_scores(
+        self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
+    ) -> tuple[Tensor, Iterator[Chunk]] | None:
+        """The policy logits as a query and item chunks at catalogue scale (else None)."""
+        return catalogue_scores(self.actor_head, self.encoder(obs, history), candidates)
 
     def q_values(
         self, obs: Tensor, history: History | None = None, actions: Tensor | None = None

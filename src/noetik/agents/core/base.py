@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, TypeVar
@@ -33,6 +33,7 @@ from noetik.agents.core.batches import DeviceReplay
 from noetik.agents.networks.catalogue import CatalogueConfig, CatalogueScorer
 from noetik.agents.networks.encoders import Encoder, EncoderConfig, History
 from noetik.agents.networks.heads import ItemScorer
+from noetik.agents.networks.topk import Chunk, chunked_sample, chunked_topk
 from noetik.agents.regularisers.terms import InterpretabilityConfig
 from noetik.data.catalogue import ItemCatalogue
 from noetik.data.transitions import Transitions
@@ -338,6 +339,15 @@ class Agent(nn.Module):
             )
         return torch.log_softmax(self.scores(obs, history), dim=-1)
 
+    def factorised_scores(
+        self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
+    ) -> tuple[Tensor, Iterator[Chunk]] | None:
+        """At catalogue scale, :meth:`scores` as ``query (B, d)`` and the item side in chunks
+        (``scores[b, a] = query[b] · w[a] + bias[a]``, :mod:`noetik.agents.networks.topk`),
+        over every action or ``candidates`` (P,) int64 only; None when the agent scores its
+        (small) action space directly. Serving then never builds the (B, A) matrix."""
+        return None
+
     @torch.no_grad()
     def act(
         self,
@@ -347,7 +357,15 @@ class Agent(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """(B,) int64 actions: argmax of :meth:`scores`, or a softmax sample when not
-        ``deterministic`` (agents with other exploration override this)."""
+        ``deterministic`` (agents with other exploration override this). At catalogue scale
+        both are exact and computed chunk by chunk (Gumbel-max sampling)."""
+        factorised = self.factorised_scores(obs, history)
+        if factorised is not None:
+            query, chunks = factorised
+            size = self.config.catalogue.chunk_items
+            if deterministic:
+                return chunked_topk(query, chunks, 1, chunk_size=size)[1][:, 0]
+            return chunked_sample(query, chunks, generator, chunk_size=size)
         s = self.scores(obs, history)
         if deterministic:
             return s.argmax(dim=-1)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from noetik.agents.core import serving
 from noetik.agents.core.base import Agent
 from noetik.agents.networks.encoders import History
+from noetik.agents.networks.topk import Exclusions
 from noetik.data.dataset import KuaiRandDataset
 from noetik.data.online_state import OnlineStates, OnlineStateTables, history_after
 from noetik.data.transitions import Transitions
@@ -121,16 +123,18 @@ def _last_time_s(transitions: Transitions, user_ids: np.ndarray) -> np.ndarray:
     return np.where(found, times[np.maximum(last, 0)], fallback).astype(np.float64) / 1000.0
 
 
-def top_k(agent: Agent, states: UserStates, k: int) -> Recommendations:
-    """The ``k`` best-scored actions of ``agent`` for each user, with their scores."""
+def top_k(
+    agent: Agent, states: UserStates, k: int, exclude: Exclusions | None = None
+) -> Recommendations:
+    """The ``k`` best-scored actions of ``agent`` for each user, with their scores, leaving
+    out ``exclude`` (one row per user, e.g. :func:`seen_exclusions`); exact at any catalogue
+    size (:func:`noetik.agents.core.serving.top_k`)."""
     device = next(iter(agent.parameters()), torch.empty(0)).device
     obs = torch.as_tensor(states.obs, dtype=torch.float32, device=device)
     history = History.from_numpy(states.history, device)
-    with torch.inference_mode():
-        scores = agent.scores(obs, history)
-        best = torch.topk(scores, min(k, scores.shape[1]), dim=1)
-    actions = best.indices.cpu().numpy().astype(np.int64)
+    values, best = serving.top_k(agent, obs, history, min(k, agent.spec.n_actions), exclude=exclude)
+    actions = best.cpu().numpy().astype(np.int64)
     video_ids = agent.spec.video_ids[actions] if agent.spec.video_ids is not None else actions
     return Recommendations(
-        states.user_ids, actions, video_ids, best.values.cpu().numpy().astype(np.float32)
+        states.user_ids, actions, video_ids, values.cpu().numpy().astype(np.float32)
     )

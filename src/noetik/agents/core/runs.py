@@ -33,8 +33,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from noetik.agents.core import serving
 from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec
 from noetik.agents.core.recommend import Recommendations, decision_states, sample_users, top_k
+from noetik.agents.core.serving import seen_exclusions
 from noetik.agents.core.task import (
     TASK_FILE,
     DataSource,
@@ -44,6 +46,7 @@ from noetik.agents.core.task import (
     write_task,
 )
 from noetik.agents.core.trainer import TrainerConfig, TrainResult
+from noetik.data.catalogue import ItemCatalogue
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.transitions import Transitions, build_transitions
 from noetik.errors import ConfigError, TrainingInterrupted
@@ -87,9 +90,9 @@ def task_transitions(
     )
 
 
-def offline_transitions(task: TaskConfig) -> Transitions:
+def offline_transitions(task: TaskConfig, ds: KuaiRandDataset | None = None) -> Transitions:
     """The transitions an offline agent of ``task`` learns from (``task.train_rows``)."""
-    return task_transitions(task, "train" if task.train_rows == "train" else None)
+    return task_transitions(task, "train" if task.train_rows == "train" else None, ds)
 
 
 def make_envs(task: TaskConfig, num_envs: int | None = None) -> gym.vector.VectorEnv[Any, Any, Any]:
@@ -108,8 +111,10 @@ def make_envs(task: TaskConfig, num_envs: int | None = None) -> gym.vector.Vecto
 
 def _spec_and_data(task: TaskConfig) -> tuple[ProblemSpec, Any]:
     if not task.online:
-        transitions = offline_transitions(task)
-        return ProblemSpec.from_transitions(transitions), transitions
+        ds = task_dataset(task)
+        transitions = offline_transitions(task, ds)
+        catalogue = ItemCatalogue.from_dataset(ds, transitions.vocab.video_ids)
+        return ProblemSpec.from_transitions(transitions, catalogue=catalogue), transitions
     envs = make_envs(task)
     video_ids = getattr(envs, "candidate_video_ids", None)
     spec = ProblemSpec.from_env(envs)
@@ -328,17 +333,16 @@ def recommend_for_run(
     if not known.all():
         raise ConfigError(f"--user {int(ids[~known][0])} has no interaction in {ds.root}")
     states = decision_states(agent, ds, transitions, ids, task.states.history_len)
-    return top_k(agent, states, k)
+    return top_k(agent, states, k, seen_exclusions(ids, transitions.user_id, transitions.action))
 
 
 def _recommend_in_env(agent: Agent, task: TaskConfig, k: int, n: int) -> Recommendations:
     """Top-``k`` for the first users of a freshly reset environment (seed 0)."""
     envs = make_envs(task, num_envs=n)
     obs, info = envs.reset(seed=0)
-    with torch.inference_mode():
-        scores = agent.scores(torch.as_tensor(obs, dtype=torch.float32))
-        best = torch.topk(scores, min(k, scores.shape[1]), dim=1)
-    actions = best.indices.numpy().astype(np.int64)
+    obs_t = torch.as_tensor(obs, dtype=torch.float32)
+    values, best = serving.top_k(agent, obs_t, None, min(k, agent.spec.n_actions))
+    actions = best.numpy().astype(np.int64)
     video_ids = agent.spec.video_ids[actions] if agent.spec.video_ids is not None else actions
     user_ids = np.asarray(info.get("user_id", np.arange(n)), dtype=np.int64)
-    return Recommendations(user_ids, actions, video_ids, best.values.numpy().astype(np.float32))
+    return Recommendations(user_ids, actions, video_ids, values.numpy().astype(np.float32))

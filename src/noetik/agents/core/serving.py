@@ -1,0 +1,83 @@
+"""Serving any agent: exact top-k, log-partition and scores of chosen items, at any catalogue size.
+
+Every caller that ranks items (``noetik act``, online evaluation, explanations, OPE) goes
+through these functions instead of ``agent.scores(obs)``: for small action spaces they read
+the (B, A) scores; at catalogue scale (:meth:`Agent.factorised_scores`) they score the items
+chunk by chunk (:mod:`noetik.agents.networks.topk`) and never hold a (B, A) matrix.
+
+* :func:`top_k` the k best actions per row, excluding given (seen) actions, over every action
+  or over a candidate pool;
+* :func:`log_partition` ``logsumexp_a scores[b, a]`` (so ``log π(a | s) = score - log Z``);
+* :func:`seen_exclusions` the actions each user was already shown, as exclusions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import History
+from noetik.agents.networks.topk import Exclusions, chunked_logsumexp, chunked_topk, dense_topk
+
+__all__ = ["log_partition", "seen_exclusions", "top_k"]
+
+
+def _chunk_size(agent: Agent) -> int:
+    return agent.config.catalogue.chunk_items
+
+
+def top_k(
+    agent: Agent,
+    obs: Tensor,
+    history: History | None,
+    k: int,
+    *,
+    exclude: Exclusions | None = None,
+    candidates: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(scores (B, k) float32, actions (B, k) int64)``, best first, of the agent's scores.
+
+    ``exclude`` lists positions never to return, per row: actions, or positions in
+    ``candidates`` (P,) int64 when a pool is given (returned actions are then pool items).
+    Fewer than k eligible items leave ``-inf`` / ``-1`` at the end.
+    """
+    with torch.inference_mode():
+        factorised = agent.factorised_scores(obs, history, candidates)
+        if factorised is not None:
+            query, chunks = factorised
+            return chunked_topk(query, chunks, k, exclude, chunk_size=_chunk_size(agent))
+        scores = agent.scores(obs, history)
+        if candidates is not None:
+            scores = scores.index_select(1, candidates.to(scores.device))
+        values, pos = dense_topk(scores, k, exclude)
+        if candidates is not None:
+            pool = candidates.to(pos.device)
+            pos = torch.where(pos >= 0, pool[pos.clamp_min(0)], pos)
+        return values, pos
+
+
+def log_partition(agent: Agent, obs: Tensor, history: History | None) -> Tensor:
+    """(B,) float32 ``logsumexp`` of the scores over every action."""
+    with torch.inference_mode():
+        factorised = agent.factorised_scores(obs, history)
+        if factorised is not None:
+            query, chunks = factorised
+            return chunked_logsumexp(query, chunks, chunk_size=_chunk_size(agent))
+        return agent.scores(obs, history).float().logsumexp(-1)
+
+
+def seen_exclusions(
+    user_ids: np.ndarray, log_users: np.ndarray, log_actions: np.ndarray
+) -> Exclusions:
+    """The actions each of ``user_ids`` (R,) was shown in a log (``log_users`` (N,),
+    ``log_actions`` (N,) int64), as :class:`Exclusions` rows in the order of ``user_ids``."""
+    order = np.argsort(log_users, kind="stable")
+    users, actions = log_users[order], log_actions[order]
+    lo = np.searchsorted(users, user_ids, side="left")
+    hi = np.searchsorted(users, user_ids, side="right")
+    indptr = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
+    picks = [actions[a:b] for a, b in zip(lo, hi, strict=True)]
+    indices = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+    return Exclusions(indptr, indices.astype(np.int64))

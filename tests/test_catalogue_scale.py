@@ -287,3 +287,44 @@ def test_catalogue_scale_refuses_what_needs_every_logit() -> None:
     t = tiny_transitions(40)
     with pytest.raises(ConfigError, match="label_smoothing"):
         ALGOS["bc"](catalogue=CAT, label_smoothing=0.1, device="cpu").create(_spec(t))
+
+
+def test_a_stage_that_does_not_fit_stops_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tiny_pure, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.000001")
+    from noetik.errors import OutOfMemoryPlan
+    from noetik.utils.memory import require
+
+    with pytest.raises(
+        OutOfMemoryPlan, match=r"^x: needs about 1.0 GB, .* available; lower it with y$"
+    ):
+        require(1024**3, "x", "y")
+    env = {**__import__("os").environ, "NOETIK_MEMORY_LIMIT_GB": "0.000001"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "noetik",
+            "train",
+            "bc",
+            "--data",
+            str(tiny_pure),
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert out.returncode == 2, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "needs about" in lines[0] and "lower it with" in lines[0], out.stderr
+    assert "Traceback" not in out.stderr

@@ -55,3 +55,10 @@ class TrainingInterrupted(NoetikError):
     def __init__(self, step: int, message: str) -> None:
         self.step = step
         super().__init__(message)
+
+
+class OutOfMemoryPlan(NoetikError):
+    """A stage would need more memory than the machine has: stopped before allocating.
+
+    The message says what the stage needs, what is available and which setting lowers it.
+    """

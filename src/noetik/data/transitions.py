@@ -31,6 +31,7 @@ from noetik.data.schema import FileKind
 from noetik.data.splits import SplitConfig, train_mask_expr
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
+from noetik.utils.memory import require
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,6 +217,12 @@ def build_transitions(
     reward = reward or RewardConfig()
     vocab = vocab or ItemVocab.from_dataset(ds)
     frame = _load_frame(ds, kind, episodes or EpisodeConfig(), split_config or SplitConfig())
+    obs_bytes = 2 if (features or FeatureConfig()).obs_dtype == "float16" else 4
+    require(
+        frame.height * (128 * obs_bytes + _ROW_BYTES),
+        f"transitions of {frame.height:,} rows",
+        "features.obs_dtype='float16', --train-rows train or a smaller log",
+    )
     sig_cols = [f"sig.{s}" for s in SIGNALS]
     signals = frame.select(sig_cols).to_numpy().astype(np.float32, copy=False)
     keep = None
@@ -248,6 +255,9 @@ def build_transitions(
         reward_config=reward,
     )
 
+
+#: Bytes per row besides the state: signals twice (float32), ids, times, links, features work.
+_ROW_BYTES = 2 * 12 * 4 + 6 * 8 + 64
 
 _SHOWN = ("is_click", "is_like", "long_view", "is_hate", "watch_ratio", "play_time_s")
 

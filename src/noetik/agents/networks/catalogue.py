@@ -41,6 +41,7 @@ from noetik.agents.networks.sampled import ItemProposal, sampled_log_softmax
 from noetik.agents.networks.topk import Chunk
 from noetik.data.catalogue import CODE_FIELDS, NUMERIC_FIELDS
 from noetik.errors import ConfigError
+from noetik.utils.memory import require
 
 if TYPE_CHECKING:
     from noetik.agents.core.base import ProblemSpec
@@ -107,6 +108,8 @@ class ItemTables:
 
     def __init__(self, spec: ProblemSpec, config: CatalogueConfig) -> None:
         n = spec.n_actions
+        n_codes = len(CODE_FIELDS) if spec.item_codes is None else spec.item_codes.shape[1]
+        require(n * (8 * n_codes + 64), f"item tables of {n:,} items", "a smaller catalogue")
         counts = spec.item_counts if spec.item_counts is not None else np.zeros(n, np.int64)
         codes = spec.item_codes
         numeric = spec.item_numeric

@@ -328,3 +328,24 @@ def test_a_stage_that_does_not_fit_stops_with_one_line(
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "needs about" in lines[0] and "lower it with" in lines[0], out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_item_scores_of_a_pool_equal_the_columns_of_every_score() -> None:
+    from noetik.agents.networks.encoders import History
+
+    t = tiny_transitions(80)
+    spec = ProblemSpec.from_transitions(t)
+    popular = ALGOS["popular"](device="cpu", encoder=TRANSFORMER).create(spec)
+    popular.fit(t, steps=1, trainer=TrainerConfig(progress=False, tensorboard=False))
+    obs = torch.as_tensor(t.obs[:6].astype(np.float32))
+    hist = History.from_numpy(t.history(np.arange(6), 4))
+    pool = torch.tensor([6, 3, 0, 5, 1])
+    full = popular.scores(obs, hist)
+    torch.testing.assert_close(popular.item_scores(obs, hist, pool), full[:, pool])
+    random = ALGOS["random"](device="cpu").create(spec)
+    assert random.item_scores(obs, None, pool).shape == (6, 5)
+    iql = ALGOS["iql"](catalogue=CAT, encoder=EncoderConfig(hidden=(32,)), device="cpu").create(
+        _spec(t)
+    )
+    iql.eval()
+    torch.testing.assert_close(iql.item_scores(obs, None, pool), iql.scores(obs)[:, pool])

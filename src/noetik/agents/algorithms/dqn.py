@@ -65,6 +65,7 @@ class QEnsemble(nn.Module):
         super().__init__()
         nets = [QNetwork(config, spec) for _ in range(n_critics)]
         self.n_critics = n_critics
+        self.catalogue = config.catalogue.applies(spec.n_actions)
         self.net: nn.Module = nets[0] if n_critics == 1 else FusedEnsemble(nets)
 
     def forward(
@@ -79,6 +80,9 @@ class QEnsemble(nn.Module):
             args: tuple[Any, ...] = (obs, history, None, items)
         else:
             args = (obs, history) if actions is None else (obs, history, actions)
+        if isinstance(self.net, FusedEnsemble) and len(args) == 2 and self.catalogue:
+            with self.net.unfused():  # every item: members reuse their cached item matrices
+                return self.net(*args)  # type: ignore[no-any-return]
         out: Tensor = self.net(*args)
         return out.unsqueeze(0) if self.n_critics == 1 else out
 

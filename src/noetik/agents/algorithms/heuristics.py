@@ -93,6 +93,11 @@ class RandomAgent(HeuristicAgent):
         shape = (obs.shape[0], self.spec.n_actions)
         return torch.rand(shape, generator=self.generator).to(obs.device)
 
+    def item_scores(self, obs: Tensor, history: History | None, items: Tensor) -> Tensor:
+        """(B, P) float32 i.i.d. uniform scores of ``items`` (P,) only."""
+        shape = (obs.shape[0], len(items))
+        return torch.rand(shape, generator=self.generator).to(obs.device)
+
     @torch.no_grad()
     def act(
         self,
@@ -182,6 +187,20 @@ class PopularAgent(HeuristicAgent):
         items = torch.where(history.mask, history.items, a).clamp(0, a)
         wide = torch.cat([s, s.new_zeros(s.shape[0], 1)], dim=1)
         return wide.scatter(1, items, float("-inf"))[:, :a]
+
+    def item_scores(self, obs: Tensor, history: History | None, items: Tensor) -> Tensor:
+        """(B, P) float32 :meth:`scores` of ``items`` (P,) only (never the (B, A) matrix)."""
+        items = items.to(obs.device)
+        s = self.priority.to(obs.device)[items].expand(obs.shape[0], -1).clone()
+        if history is None or not self.config.exclude_seen:
+            return s
+        order = items.argsort()
+        ranked = items[order]
+        pos = torch.searchsorted(ranked, history.items).clamp(max=len(items) - 1)
+        hit = (ranked[pos] == history.items) & history.mask
+        rows = torch.arange(s.shape[0], device=s.device)[:, None].expand_as(pos)
+        s[rows[hit], order[pos][hit]] = float("-inf")
+        return s
 
     @torch.no_grad()
     def act(

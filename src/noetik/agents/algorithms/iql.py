@@ -153,7 +153,11 @@ class IQLAgent(Agent):
         Only logged actions are trained: values of items never logged in a state are not
         meaningful (IQL never queries them).
         """
-        q: Tensor = self.q_net(obs, history, actions).amin(dim=0)
+        if actions is None and self.config.catalogue.applies(self.spec.n_actions):
+            with self.q_net.unfused():  # member by member: each reuses its cached item matrix
+                q: Tensor = self.q_net(obs, history).amin(dim=0)
+        else:
+            q = self.q_net(obs, history, actions).amin(dim=0)
         return q / self.reward_scale
 
     def value(self, obs: Tensor, history: History | None = None) -> Tensor:

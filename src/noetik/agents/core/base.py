@@ -339,6 +339,16 @@ class Agent(nn.Module):
             )
         return torch.log_softmax(self.scores(obs, history), dim=-1)
 
+    def item_scores(self, obs: Tensor, history: History | None, items: Tensor) -> Tensor:
+        """(B, P) float32 :meth:`scores` of ``items`` (P,) int64 only. The default selects
+        columns of the (B, A) scores; agents whose scores need not be built for every item
+        (heuristics, catalogue scale) score only the P items."""
+        factorised = self.factorised_scores(obs, history, items)
+        if factorised is not None:
+            query, chunks = factorised
+            return torch.cat([torch.addmm(b, query, w.T) for _, _, w, b in chunks], 1).float()
+        return self.scores(obs, history).index_select(1, items.to(obs.device)).float()
+
     def factorised_scores(
         self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
     ) -> tuple[Tensor, Iterator[Chunk]] | None:

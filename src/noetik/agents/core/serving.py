@@ -7,6 +7,7 @@ chunk by chunk (:mod:`noetik.agents.networks.topk`) and never hold a (B, A) matr
 
 * :func:`top_k` the k best actions per row, excluding given (seen) actions, over every action
   or over a candidate pool;
+* :func:`candidate_scores` the (B, P) scores of a candidate pool;
 * :func:`log_partition` ``logsumexp_a scores[b, a]`` (so ``log π(a | s) = score - log Z``);
 * :func:`seen_exclusions` the actions each user was already shown, as exclusions.
 """
@@ -21,7 +22,7 @@ from noetik.agents.core.base import Agent
 from noetik.agents.networks.encoders import History
 from noetik.agents.networks.topk import Exclusions, chunked_logsumexp, chunked_topk, dense_topk
 
-__all__ = ["log_partition", "seen_exclusions", "top_k"]
+__all__ = ["candidate_scores", "log_partition", "seen_exclusions", "top_k"]
 
 
 def _chunk_size(agent: Agent) -> int:
@@ -56,6 +57,14 @@ def top_k(
             pool = candidates.to(pos.device)
             pos = torch.where(pos >= 0, pool[pos.clamp_min(0)], pos)
         return values, pos
+
+
+def candidate_scores(
+    agent: Agent, obs: Tensor, history: History | None, candidates: Tensor
+) -> Tensor:
+    """(B, P) float32 scores of ``candidates`` (P,) int64 actions only (a pool)."""
+    with torch.inference_mode():
+        return agent.item_scores(obs, history, candidates)
 
 
 def log_partition(agent: Agent, obs: Tensor, history: History | None) -> Tensor:

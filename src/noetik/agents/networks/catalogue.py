@@ -49,6 +49,13 @@ if TYPE_CHECKING:
 __all__ = ["CatalogueConfig", "CatalogueScorer", "ItemTables", "ItemTower"]
 
 _HASH = 0x9E3779B1  # Knuth's multiplicative hash constant (2^32 / golden ratio)
+#: Item matrices kept per problem (an actor and twin critics, with room for one more).
+_CACHED_MATRICES = 4
+
+
+def _batched(t: Tensor) -> bool:
+    """Whether ``t`` is a functorch batched tensor (inside ``vmap``)."""
+    return bool(torch._C._functorch.is_batchedtensor(t))
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,8 @@ class ItemTables:
         self.n_numeric = int(numeric.shape[1])
         self.proposal = ItemProposal(counts, config.proposal_power, config.proposal_uniform)
         """The negative sampler of every sampled loss over these items."""
+        self.matrices: dict[tuple[Any, ...], tuple[Tensor, Tensor]] = {}
+        """Eval-mode item matrices by weight version (:meth:`CatalogueScorer.cached_matrix`)."""
         self._device: dict[torch.device, dict[str, Tensor]] = {}
 
     @staticmethod
@@ -279,17 +288,49 @@ class CatalogueScorer(nn.Module):
         positive, negatives, log_q, hits = self.sampled(h, actions)
         return sampled_log_softmax(positive.float(), negatives.float(), log_q, hits), None
 
+    def cached_matrix(self) -> tuple[Tensor, Tensor] | None:
+        """In eval mode, ``(vectors (A, d), bias (A,))`` of every item, computed once per
+        version of the weights and kept (without gradient) in the shared :class:`ItemTables`
+        (serving and explanations then score 4.37M items with one matrix product per chunk;
+        attributions differentiate with respect to inputs, not these weights). None in
+        training mode or inside ``vmap`` (fused ensembles)."""
+        weights = [p for p in (*self.tower.parameters(), self.bias.weight)]
+        if self.training or any(_batched(w) for w in weights):
+            return None
+        key = tuple((w.data_ptr(), w._version, tuple(w.shape)) for w in weights)
+        cache = self.tower.tables.matrices
+        if key not in cache:
+            with torch.no_grad():
+                device = weights[0].device
+                parts = [self._item_side_range(lo, hi, device) for lo, hi in self._ranges()]
+                cache[key] = (torch.cat([v for v, _ in parts]), torch.cat([b for _, b in parts]))
+            while len(cache) > _CACHED_MATRICES:
+                cache.pop(next(iter(cache)))
+        return cache[key]
+
+    def _ranges(self, n: int | None = None) -> Iterator[tuple[int, int]]:
+        n = self.n_actions if n is None else n
+        step = self.config.chunk_items
+        for lo in range(0, n, step):
+            yield lo, min(n, lo + step)
+
+    def _item_side_range(self, lo: int, hi: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        return self.item_side(torch.arange(lo, hi, device=device))
+
     def chunks(self, device: torch.device, candidates: Tensor | None = None) -> Iterator[Chunk]:
         """The whole catalogue (or ``candidates`` (P,) int64), ``chunk_items`` at a time, as
         :data:`~noetik.agents.networks.topk.Chunk` s (positions index the candidates)."""
+        matrix = self.cached_matrix()
         n = self.n_actions if candidates is None else len(candidates)
-        step = self.config.chunk_items
-        for lo in range(0, n, step):
-            hi = min(n, lo + step)
+        for lo, hi in self._ranges(n):
             ids = torch.arange(lo, hi, device=device)
             items = ids if candidates is None else candidates[lo:hi].to(device)
-            vectors, bias = self.item_side(items)
-            yield lo, items, vectors, bias
+            if matrix is not None and candidates is None:
+                yield lo, items, matrix[0][lo:hi], matrix[1][lo:hi]
+            elif matrix is not None:
+                yield lo, items, matrix[0][items], matrix[1][items]
+            else:
+                yield lo, items, *self.item_side(items)
 
     def forward(self, h: Tensor) -> Tensor:
         """(B, A) scores of every item, computed chunk by chunk (B × A floats: small B only)."""

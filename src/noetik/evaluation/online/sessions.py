@@ -40,6 +40,7 @@ import torch
 from gymnasium import spaces
 
 from noetik.agents.core.base import Agent
+from noetik.agents.core.serving import candidate_scores
 from noetik.agents.onpolicy.collect import Collector, SessionTotals
 from noetik.agents.onpolicy.history import HISTORY_KEYS, HistoryView, seen_map
 from noetik.errors import ConfigError
@@ -121,11 +122,12 @@ class EnvPolicy:
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         history = self.history(info, self.device)
         with torch.inference_mode():
-            scores = self.agent.scores(obs_t, history)
-            if self._cols is not None:
-                scores = scores.index_select(1, self._cols)
+            if self._cols is not None:  # the pool only (never every item of a catalogue)
+                scores = candidate_scores(self.agent, obs_t, history, self._cols)
                 if self._unknown is not None:
                     scores = scores.masked_fill(self._unknown, float("-inf"))
+            else:
+                scores = self.agent.scores(obs_t, history)
             scores = self._mask_seen(scores, info)
             if self.deterministic:
                 actions = scores.argmax(dim=1)

@@ -31,13 +31,13 @@ STEPS = ("pandas_read_csv", "csv_to_cache", "reopen", "episodes_features")
 def _synthesize(data: Path, users: int, videos: int | None, per_user: float | None) -> float:
     """Generate the synthetic 1K dataset into ``data`` unless the same config is there."""
     from noetik.data.schema import Release
-    from noetik.data.synthetic import SynthConfig, synthesize
+    from noetik.data.synthetic import SynthConfig, load_config, synthesize
 
     marker = data / "noetik_synth.json"
     config = SynthConfig.for_release(Release.K1, users=users, videos=videos, seed=0)
     if per_user is not None:
         config = replace(config, standard_per_user=per_user)
-    if marker.is_file() and json.loads(marker.read_text()) == config.to_dict():
+    if marker.is_file() and load_config(data) == config:
         return 0.0
     start = time.perf_counter()
     synthesize(data, config)

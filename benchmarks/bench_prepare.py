@@ -1,9 +1,11 @@
 """Data preparation at KuaiRand-1K scale: parse floor, CSV-to-cache, reopen, episodes + features.
 
-    .venv/bin/python benchmarks/bench_prepare.py                 # 1,000 users, ~11.7M log rows
-    .venv/bin/python benchmarks/bench_prepare.py --users 100     # a quick smaller run
+    .venv/bin/python benchmarks/bench_prepare.py                 # real 1K: 1,000 users,
+                                                                 # 4.37M videos, ~11.7M log rows
+    .venv/bin/python benchmarks/bench_prepare.py --users 100 --videos 50000   # a quick run
 
-The synthetic dataset is generated once (kept in --workdir for later runs). Every measured step
+The synthetic dataset is generated once (kept in --workdir for later runs, regenerated when its
+config differs). Every measured step
 then runs in a fresh subprocess, so that its time and its peak resident memory (ru_maxrss) are
 its own. Figures are printed as a table and as JSON; ratios are what to compare (noisy machine).
 Goals (issue 2): CSV-to-cache within 1.4x of a bare pandas.read_csv of the same files; reopening
@@ -26,14 +28,16 @@ from typing import Any
 STEPS = ("pandas_read_csv", "csv_to_cache", "reopen", "episodes_features")
 
 
-def _synthesize(data: Path, users: int, videos: int, per_user: int) -> float:
+def _synthesize(data: Path, users: int, videos: int | None, per_user: float | None) -> float:
+    """Generate the synthetic 1K dataset into ``data`` unless the same config is there."""
     from noetik.data.schema import Release
-    from noetik.data.synthetic import SynthConfig, synthesize
+    from noetik.data.synthetic import SynthConfig, load_config, synthesize
 
     marker = data / "noetik_synth.json"
     config = SynthConfig.for_release(Release.K1, users=users, videos=videos, seed=0)
-    config = replace(config, standard_per_user=per_user)
-    if marker.is_file() and json.loads(marker.read_text()).get("standard_per_user") == per_user:
+    if per_user is not None:
+        config = replace(config, standard_per_user=per_user)
+    if marker.is_file() and load_config(data) == config:
         return 0.0
     start = time.perf_counter()
     synthesize(data, config)
@@ -105,8 +109,12 @@ def main() -> None:
     """Parse arguments; either run one step (child) or the whole benchmark (parent)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1_000)
-    parser.add_argument("--videos", type=int, default=50_000)
-    parser.add_argument("--per-user", type=int, default=11_713, help="standard rows per user")
+    parser.add_argument(
+        "--videos", type=int, default=None, help="catalogue size (default: the real 4,369,953)"
+    )
+    parser.add_argument(
+        "--per-user", type=float, default=None, help="standard rows per user (default: 11,713)"
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/noetik-bench-prepare"))
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -115,7 +123,7 @@ def main() -> None:
     if args.step:
         print(json.dumps(_run_step(args.step, args.data, args.cache)))
         return
-    data = args.workdir / f"data-u{args.users}-v{args.videos}"
+    data = args.workdir / f"data-u{args.users}-v{args.videos or 'real'}"
     synth_s = _synthesize(data, args.users, args.videos, args.per_user)
     cache = args.workdir / "cache"
     subprocess.run(["rm", "-rf", str(cache)], check=True)

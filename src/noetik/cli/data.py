@@ -35,11 +35,19 @@ CacheOpt = typer.Option(
 def synth(
     out_dir: Path = typer.Argument(..., help="Folder to write the synthetic files into."),
     release: str = typer.Option("pure", "--release", help="Release to imitate: pure, 1k or 27k."),
-    users: int = typer.Option(1000, "--users", help="Number of users."),
-    videos: int = typer.Option(2000, "--videos", help="Number of videos."),
+    users: int | None = typer.Option(
+        None, "--users", help="Number of users (default: the real release's, e.g. 1K: 1,000)."
+    ),
+    videos: int | None = typer.Option(
+        None, "--videos", help="Number of videos (default: the real release's, 1K: 4,369,953)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
 ) -> None:
-    """Write a synthetic KuaiRand dataset with the official file names and schemas."""
+    """Write a synthetic KuaiRand dataset with the official file names and schemas.
+
+    Sizes default to the real release (Pure 27,285 users x 7,583 videos; 1K 1,000 x 4,369,953,
+    11.7M standard rows, about 1 to 2 minutes on 2 cores; 27K 27,285 x 32,038,725).
+    """
     if release not in {r.value for r in Release}:
         raise ConfigError(f"--release must be one of pure, 1k, 27k (got '{release}')")
     from noetik.data.synthetic import SynthConfig, synthesize

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from noetik.data.schema import Release
 from noetik.errors import ConfigError
@@ -225,6 +225,20 @@ class SynthConfig:
     """Last day of the logs (inclusive)."""
     chunk_rows: int = 1_000_000
     """Target number of log rows generated at once (bounds memory)."""
+    grouped_policy: bool = False
+    """Sample the standard logging policy through the videos' topic groups (exact, scales).
+
+    The policy score depends on a video only through its topic group ``(t1, t2, w2)`` and its
+    popularity, so ``P(v | u) = P(group | u) P(v | group)`` is the SAME distribution as the dense
+    (users x videos) softmax, drawn at O(users x groups + rows x log videos) cost instead of
+    O(users x videos). False keeps the dense sampler (and its exact random stream)."""
+    catalogue_coverage: bool = False
+    """Show every video of the catalogue at least once in the standard log (the real long tail).
+
+    ``n_videos`` of the standard exposures show each video exactly once, in a random order
+    spread over users (in proportion to their activity) and over their sessions; the other
+    exposures follow the logging policy. A user gets extra rows only when her share of the
+    catalogue exceeds her drawn number of exposures."""
     params: ModelParams = field(default_factory=ModelParams)
     """Parameters of the generative model."""
 
@@ -262,27 +276,35 @@ class SynthConfig:
         seed: int = 0,
         **overrides: Any,
     ) -> SynthConfig:
-        """Defaults imitating ``release`` (interactions per user, sizes), with optional overrides.
+        """Defaults imitating ``release`` at its REAL size, with optional overrides.
 
-        ``users``/``videos`` default to the real release's sizes (Pure 27,285 / 7,583; 1K 1,000 /
-        50,000 instead of 4.4M; 27K 27,285 / 200,000). Other fields can be given as keywords.
+        ``users``/``videos`` default to the real release's sizes: Pure 27,285 users / 7,583
+        videos; 1K 1,000 / 4,369,953 (11,713,045 standard rows, random log 43,028 rows over a
+        pool of 7,388 videos); 27K 27,285 / 32,038,725 (322,278,385 standard rows, random log
+        1,186,059 rows over the pool of 7,583 videos). The pool is capped at ``videos``. 1K and
+        27K switch on ``grouped_policy`` and ``catalogue_coverage`` (every video of the
+        catalogue appears in the standard log, about 2.7 rows per video at 1K). Other fields
+        can be given as keywords.
         """
         try:
             rel = Release(release)
         except ValueError as exc:
             raise ConfigError(f"unknown release '{release}' (pure, 1k or 27k)") from exc
-        n_users, n_videos, std, sess = _RELEASE_DEFAULTS[rel]
-        n_users = users if users is not None else n_users
-        n_videos = videos if videos is not None else n_videos
+        size = RELEASE_SIZES[rel]
+        n_users = users if users is not None else size.users
+        n_videos = videos if videos is not None else size.videos
+        large = rel is not Release.PURE
         base: dict[str, Any] = {
             "release": rel,
             "n_users": n_users,
             "n_videos": n_videos,
             "seed": seed,
-            "pool_size": min(n_videos, 7_583),
-            "standard_per_user": std,
-            "random_per_user": 43.47,
-            "session_length": sess,
+            "pool_size": min(n_videos, size.pool),
+            "standard_per_user": size.standard_per_user,
+            "random_per_user": size.random_per_user,
+            "session_length": size.session_length,
+            "grouped_policy": large,
+            "catalogue_coverage": large,
         }
         base.update(overrides)
         return cls(**base)
@@ -315,11 +337,30 @@ class SynthConfig:
         return (start - epoch).days, (split - epoch).days, (end - epoch).days
 
 
-#: (users, videos, standard interactions per user, session length) per release.
-_RELEASE_DEFAULTS: dict[Release, tuple[int, int, float, float]] = {
-    Release.PURE: (27_285, 7_583, 52.65, 3.0),
-    Release.K1: (1_000, 50_000, 11_713.0, 60.0),
-    Release.K27: (27_285, 200_000, 11_812.0, 60.0),
+class ReleaseSize(NamedTuple):
+    """The real size of one KuaiRand release (``for_release`` defaults)."""
+
+    users: int
+    """Number of users."""
+    videos: int
+    """Number of videos in the catalogue."""
+    pool: int
+    """Videos of the random-exposure pool."""
+    standard_per_user: float
+    """Standard-log rows per user (real total over both standard periods / users)."""
+    random_per_user: float
+    """Random-log rows per user (real total / users)."""
+    session_length: float
+    """Mean number of standard exposures per session."""
+
+
+#: Real sizes per release (rows per user = the real row totals over the real user counts:
+#: Pure 1,436,609 standard / 1,186,059 random rows; 1K 11,713,045 / 43,028; 27K 322,278,385 /
+#: 1,186,059).
+RELEASE_SIZES: dict[Release, ReleaseSize] = {
+    Release.PURE: ReleaseSize(27_285, 7_583, 7_583, 52.65, 43.47, 3.0),
+    Release.K1: ReleaseSize(1_000, 4_369_953, 7_388, 11_713.045, 43.028, 60.0),
+    Release.K27: ReleaseSize(27_285, 32_038_725, 7_583, 322_278_385 / 27_285, 43.47, 60.0),
 }
 
 

@@ -22,7 +22,16 @@ from noetik.data.schema import (
     VIDEO_BASIC_SCHEMA,
     VIDEO_STATISTIC_COLUMNS,
 )
-from noetik.data.synthetic.world import F64, I64, SyntheticWorld, inverse_cdf
+from noetik.data.synthetic.config import TWO_COLUMN_TABS
+from noetik.data.synthetic.world import (
+    CLICK_THRESHOLD_MS,
+    F64,
+    I64,
+    LONG_VIEW_THRESHOLD_MS,
+    SyntheticWorld,
+    inverse_cdf,
+    sigmoid,
+)
 from noetik.utils.seeding import rng
 
 #: Real shares of ``user_active_degree`` (rare values floored at 0.3 % so they show up).
@@ -137,6 +146,8 @@ ONEHOT_CARD: tuple[int, ...] = (2, 7, 50, 1471, 12, 34, 3, 118, 454, 7, 5, 5, 2,
 ONEHOT_NULL: dict[int, float] = {4: 0.032, **{i: 0.026 for i in range(12, 18)}}
 
 VIDEO_TYPES: tuple[tuple[str, float], ...] = (("NORMAL", 0.9899), ("AD", 0.01), ("UNKNOWN", 0.0001))
+#: ``music_type`` codes and shares (of videos with music).
+MUSIC_TYPES: tuple[tuple[str, float], ...] = (("9", 0.9), ("4", 0.09), ("8", 0.01))
 UPLOAD_TYPES: tuple[tuple[str, float], ...] = (
     ("LongImport", 0.40),
     ("Web", 0.33),
@@ -168,11 +179,20 @@ def _counts(column: str, n: int, rank: F64, g: np.random.Generator) -> I64:
     return np.where(g.random(n) < ZERO_SHARE[column], 0, values)
 
 
-def _categorical(labels: tuple[tuple[str, float], ...], u: F64) -> NDArray[np.str_]:
+def _category_codes(labels: tuple[tuple[str, float], ...], u: F64) -> I64:
+    """Index into ``labels`` (name, weight) of the category each uniform ``u`` falls in."""
     probs = np.array([w for _, w in labels])
     cdf = np.cumsum(probs / probs.sum())
-    idx = np.minimum(np.searchsorted(cdf, u, side="right"), len(labels) - 1)
-    return np.asarray(np.array([name for name, _ in labels])[idx])
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(labels) - 1).astype(np.int64)
+
+
+def _categorical(labels: tuple[tuple[str, float], ...], u: F64) -> NDArray[np.str_]:
+    return np.asarray(np.array([name for name, _ in labels])[_category_codes(labels, u)])
+
+
+def _names(names: list[str], codes: I64) -> pl.Series:
+    """``names[codes]`` as a polars string Series (fast for millions of rows)."""
+    return pl.Series(names, dtype=pl.String).gather(codes)
 
 
 def _onehot(world: SyntheticWorld, g: np.random.Generator) -> dict[str, NDArray[np.float64]]:
@@ -229,54 +249,64 @@ def video_basic(world: SyntheticWorld) -> pl.DataFrame:
     author_pool = g.choice(8_800_000, size=n_authors, replace=n_authors > 8_800_000)
     authors = author_pool[np.minimum(g.zipf(1.8, size=n) - 1, n_authors - 1)]
     picture = world.is_picture
-    upload = _categorical(UPLOAD_TYPES, g.random(n))
-    upload = np.where(picture, np.where(g.random(n) < 0.66, "LongPicture", "PictureSet"), upload)
+    upload = _category_codes(UPLOAD_TYPES, g.random(n))
+    n_up = len(UPLOAD_TYPES)
+    upload = np.where(picture, np.where(g.random(n) < 0.66, n_up, n_up + 1), upload)
+    upload_names = [*(name for name, _ in UPLOAD_TYPES), "LongPicture", "PictureSet"]
     landscape = g.random(n) < 0.19
     has_music = g.random(n) >= 0.027
     tags = _tags(world, g)
     data = {
         "video_id": np.arange(n, dtype=np.int32),
         "author_id": authors.astype(np.int64),
-        "video_type": _categorical(
-            (("NORMAL", 0.9899), ("AD", 0.01), ("UNKNOWN", 0.0001)), g.random(n)
+        "video_type": _names(
+            [t for t, _ in VIDEO_TYPES], _category_codes(VIDEO_TYPES, g.random(n))
         ),
         "upload_dt": _upload_dates(world, g),
-        "upload_type": upload,
+        "upload_type": _names(upload_names, upload),
         "visible_status": np.zeros(n),
         "video_duration": np.where(picture, np.nan, world.duration_ms.astype(np.float64)),
         "server_width": np.where(landscape, 1280.0, 720.0),
         "server_height": np.where(landscape, 720.0, 1280.0),
         "music_id": np.where(has_music, g.integers(10**9, 9_200_000_000, size=n), 0),
         "music_type": np.where(
-            has_music, _categorical((("9", 0.9), ("4", 0.09), ("8", 0.01)), g.random(n)), ""
+            has_music, np.array([9.0, 4.0, 8.0])[_category_codes(MUSIC_TYPES, g.random(n))], np.nan
         ),
         "tag": tags,
     }
     frame = pl.DataFrame(data).fill_nan(None)
-    frame = frame.with_columns(
-        pl.col("music_type").replace("", None).cast(pl.Float64),
-        pl.col("tag").replace("", None),
-    )
     return frame.select([pl.col(c).cast(t) for c, t in VIDEO_BASIC_SCHEMA.items()])
 
 
-def _tags(world: SyntheticWorld, g: np.random.Generator) -> NDArray[np.str_]:
-    """ "k+1" for the primary topic, "k+1,j+1" with a secondary topic; about 1.3 % null ("")."""
-    first = (world.topic1 + 1).astype(str)
-    second = (world.topic2 + 1).astype(str)
-    both = np.char.add(np.char.add(first, ","), second)
-    tags = np.where(world.weight2 > 0, both, first)
-    return np.asarray(np.where(g.random(world.n_videos) < 0.013, "", tags))
+def _tags(world: SyntheticWorld, g: np.random.Generator) -> pl.Series:
+    """ "k+1" for the primary topic, "k+1,j+1" with a secondary topic; about 1.3 % null."""
+    frame = pl.DataFrame(
+        {
+            "first": world.topic1 + 1,
+            "second": world.topic2 + 1,
+            "both": world.weight2 > 0,
+            "null": g.random(world.n_videos) < 0.013,
+        }
+    )
+    first = pl.col("first").cast(pl.String)
+    tag = (
+        pl.when(pl.col("null"))
+        .then(None)
+        .when(pl.col("both"))
+        .then(pl.concat_str([first, pl.col("second").cast(pl.String)], separator=","))
+        .otherwise(first)
+    )
+    return frame.select(tag.alias("tag")).to_series()
 
 
-def _upload_dates(world: SyntheticWorld, g: np.random.Generator) -> NDArray[np.str_]:
+def _upload_dates(world: SyntheticWorld, g: np.random.Generator) -> pl.Series:
     """Pool videos were uploaded 04-09 … 04-11 (as in the real pool), others the 60 days before."""
     n = world.n_videos
     start = dt.date.fromisoformat(world.config.start_date)
     pool = np.arange(n) < world.config.pool_size
     offset = np.where(pool, 1 + g.choice(3, size=n, p=[0.37, 0.45, 0.18]), -g.integers(1, 61, n))
-    base = np.datetime64(start.isoformat(), "D")
-    return np.asarray(np.datetime_as_string(base + offset.astype("timedelta64[D]"), unit="D"))
+    days = (start - dt.date(1970, 1, 1)).days + offset
+    return pl.Series(days.astype(np.int32)).cast(pl.Date).dt.strftime("%Y-%m-%d")
 
 
 #: Statistic columns derived from another one: (column, base column, ratio); noise is added.
@@ -299,6 +329,72 @@ _DERIVED: tuple[tuple[str, str, float], ...] = (
 )
 
 
+#: Up to this many (sampled users x videos) cells the mean rates are evaluated cell by cell
+#: with 128 users (every catalogue up to 125,000 videos, e.g. Pure).
+_EXACT_RATE_CELLS = 16_000_000
+#: Larger catalogues sample ``_FAST_RATE_CELLS // n_videos`` users (16 … 128) and use
+#: ``_mean_rates_grouped``.
+_FAST_RATE_CELLS = 64_000_000
+
+
+def rate_sample_size(n_users: int, n_videos: int) -> int:
+    """Users sampled for the statistic features' mean true rates (128, fewer for big catalogues)."""
+    if 128 * n_videos <= _EXACT_RATE_CELLS:
+        return min(128, n_users)
+    return min(n_users, 128, max(16, _FAST_RATE_CELLS // n_videos))
+
+
+def _mean_rates_grouped(world: SyntheticWorld, users: I64, hour: int = 20, tab: int = 1) -> F64:
+    """``_mean_rates`` for big catalogues: the same model with few float32 operations per cell.
+
+    The topic affinity comes from a (users x topic groups) table, the taste term from one
+    matrix product, ``z``, ``sigma(z)`` and ``kappa(z)`` are shared by the click and long-view
+    probabilities, ``min(1, T / (1.35 d)) ** kappa`` is ``exp(kappa * log(...))`` with the
+    logarithm per video, and cells are float32 (means accumulated in float64). Equal to
+    ``_mean_rates`` up to float32 rounding (about 1e-6, checked by the tests).
+    """
+    p = world.config.params
+    f32 = np.float32
+    group, member = world.topic_groups()
+    topic = world.topic_affinity(users[:, None], member[None, :]).astype(f32)
+    taste = world.user_taste[users]
+    user_part = (
+        p.base_logit
+        + world.user_bias[users]
+        + world.hour_effect(np.full(1, hour, dtype=np.int64))
+        + np.asarray(p.tab_offsets, dtype=np.float64)[tab]
+    ).astype(f32)
+    tabs = np.full((1, 1), tab, dtype=np.int64)
+    two_column = tab in TWO_COLUMN_TABS
+    # single-column tabs: P(open) is a constant, applied to the means
+    scale = 1.0 if two_column else float(sigmoid(np.full(1, p.open_logit_single_column))[0])
+    out = np.empty((world.n_videos, 2))
+    step = max(1, 4_000_000 // max(1, users.shape[0]))
+    for lo in range(0, world.n_videos, step):
+        vids = np.arange(lo, min(lo + step, world.n_videos), dtype=np.int64)
+        z = taste @ world.video_taste[vids].T
+        z += topic[:, group[vids]]
+        z += world.quality[vids].astype(f32)[None, :]
+        z += user_part[:, None]
+        engage = 1.0 / (1.0 + np.exp(-z))
+        kappa = np.exp(f32(p.depth_log_base) + f32(p.depth_slope) * np.clip(z, -8.0, 8.0))
+        np.maximum(kappa, f32(0.2), out=kappa)
+        opened = world.open_probability(z.astype(np.float64), tabs) if two_column else None
+        dur = world.duration_ms[vids].astype(np.float64)
+        for col, limit in enumerate((CLICK_THRESHOLD_MS, LONG_VIEW_THRESHOLD_MS)):
+            thr = np.minimum(dur, float(limit))
+            log_frac = np.log(np.minimum(1.0, thr / (dur * (1.0 + p.complete_stretch))))
+            skim = 1.0 / (1.0 + (thr / p.skim_median_ms) ** p.skim_shape)
+            prob = np.exp(kappa * log_frac.astype(f32))
+            np.subtract((1.0 - skim).astype(f32), prob, out=prob)
+            prob *= engage
+            prob += skim.astype(f32)
+            if opened is not None:
+                prob *= opened.astype(f32)
+            out[vids, col] = scale * prob.mean(axis=0, dtype=np.float64)
+    return out
+
+
 def _mean_rates(world: SyntheticWorld, users: I64, hour: int = 20, tab: int = 1) -> F64:
     """Mean (click, long_view) probability over ``users`` per video, shape (n_videos, 2)."""
     out = np.empty((world.n_videos, 2))
@@ -317,13 +413,16 @@ def video_statistic(world: SyntheticWorld) -> pl.DataFrame:
     """The ``video_features_statistic`` table: daily averages consistent with the world.
 
     ``show_cnt`` is proportional to the popularity; play, valid-play and long-play counts are
-    ``show_cnt`` times the mean true rates over a sample of users; engagement counts scale with
-    the same rates. ``counts`` (days observed) is written as an integer like the real file.
+    ``show_cnt`` times the mean true rates over a sample of users (``rate_sample_size``: 128,
+    down to 16 for catalogues of millions of videos); engagement counts scale with the same
+    rates. ``counts`` (days observed) is written as an integer like the real file.
     """
     g = rng(world.config.seed, "video-statistic")
     n = world.n_videos
-    sample = np.sort(g.choice(world.n_users, size=min(128, world.n_users), replace=False))
-    rates = _mean_rates(world, sample.astype(np.int64))
+    size = rate_sample_size(world.n_users, n)
+    sample = np.sort(g.choice(world.n_users, size=size, replace=False)).astype(np.int64)
+    exact = 128 * n <= _EXACT_RATE_CELLS
+    rates = _mean_rates(world, sample) if exact else _mean_rates_grouped(world, sample)
     click, lv = rates[:, 0], rates[:, 1]
 
     def noisy(x: F64, sd: float = 0.15) -> F64:

@@ -4,13 +4,16 @@ A log chunk is generated for a contiguous block of users in four vectorised step
 
 1. how many exposures each user gets and when (sessions, ``time_ms``, ``date``, ``hourmin``);
 2. in which tab each exposure happens;
-3. which video is shown: the BIASED softmax policy (standard logs) or a UNIFORM draw from the
-   random-exposure pool (random log, ``is_rand = 1``);
+3. which video is shown: the BIASED softmax policy (standard logs; dense, or exactly the same
+   distribution through topic groups, ``GroupedPolicy``, plus optionally one exposure of every
+   catalogue video, ``Coverage``) or a UNIFORM draw from the random-exposure pool (random log,
+   ``is_rand = 1``);
 4. the user's response (``respond``): play time from the engagement model, then every signal.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +30,7 @@ from noetik.data.synthetic.world import (
     SyntheticWorld,
     sigmoid,
 )
+from noetik.utils.seeding import rng
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -141,6 +145,111 @@ def policy_videos(world: SyntheticWorld, users: I64, counts: I64, g: np.random.G
     return np.asarray(flat - row * world.n_videos, dtype=np.int64)
 
 
+@dataclass(frozen=True, eq=False)
+class GroupedPolicy:
+    """The standard logging policy sampled exactly through the videos' topic groups.
+
+    The policy score ``beta_aff * topic(u, v) + beta_pop * log pop_v`` depends on a video only
+    through its topic group ``G`` (``SyntheticWorld.topic_groups``) and its popularity, so the
+    softmax factorises: ``P(v | u) = P(G | u) P(v | G)`` with
+    ``P(G | u) ∝ exp(beta_aff * topic(u, G)) * M_G``,
+    ``M_G = sum_{v in G} exp(beta_pop * log pop_v)`` and ``P(v | G) ∝ exp(beta_pop * log pop_v)``.
+    This is the SAME distribution as ``policy_videos`` (no approximation), at O(users x groups)
+    per block plus O(log videos) per row instead of O(users x videos).
+    """
+
+    group: I64
+    """Group of each video, shape (n_videos,)."""
+    member: I64
+    """One video of each group (its topic affinity is the group's), shape (n_groups,)."""
+    log_mass: F64
+    """``log M_G`` per group, shape (n_groups,)."""
+    order: I64
+    """Video ids sorted by group (stable), shape (n_videos,)."""
+    cdf: F64
+    """Within-group CDF of ``P(v | G)`` along ``order``, plus the group number: group ``G``
+    occupies ``(G, G + 1]``, shape (n_videos,)."""
+
+    @classmethod
+    def build(cls, world: SyntheticWorld) -> GroupedPolicy:
+        """Group tables of ``world`` (O(n_videos log n_videos), once per dataset)."""
+        group, member = world.topic_groups()
+        order = np.argsort(group, kind="stable")
+        score = world.config.params.policy_popularity * world.log_popularity[order]
+        bounds = np.searchsorted(group[order], np.arange(member.shape[0] + 1))
+        cdf = np.empty(order.shape[0], dtype=np.float64)
+        log_mass = np.empty(member.shape[0], dtype=np.float64)
+        for j, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            top = float(score[lo:hi].max())
+            csum = np.cumsum(np.exp(score[lo:hi] - top))
+            cdf[lo:hi] = csum / csum[-1] + j
+            log_mass[j] = top + np.log(csum[-1])
+        return cls(group=group, member=member, log_mass=log_mass, order=order, cdf=cdf)
+
+    def sample(self, world: SyntheticWorld, users: I64, counts: I64, g: np.random.Generator) -> I64:
+        """Like ``policy_videos``: ``counts[i]`` videos for each of ``users``, grouped by user."""
+        p = world.config.params
+        n_groups = self.member.shape[0]
+        aff = world.topic_affinity(users[:, None], self.member[None, :])
+        logits = p.policy_affinity * aff + self.log_mass[None, :]
+        logits -= logits.max(axis=1, keepdims=True)
+        cdf = np.cumsum(np.exp(logits), axis=1)
+        cdf /= cdf[:, -1:]
+        cdf += np.arange(users.shape[0])[:, None]
+        row = np.repeat(np.arange(users.shape[0]), counts)
+        u_group, u_video = g.random(row.shape[0]), g.random(row.shape[0])
+        flat = np.searchsorted(cdf.ravel(), row + u_group * (1 - 1e-12), side="right")
+        chosen = flat - row * n_groups
+        pos = np.searchsorted(self.cdf, chosen + u_video * (1 - 1e-12), side="right")
+        return np.asarray(self.order[pos], dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Coverage:
+    """Catalogue coverage: every video shown exactly once by dedicated standard exposures.
+
+    A random permutation of the catalogue is dealt to users in proportion to their activity
+    (multinomial); each user's share replaces that many of her exposures, at random positions
+    among them (hence random sessions and times). Together with the policy's exposures every
+    video appears at least once, most once or twice, with the policy's heavy head on top.
+    """
+
+    per_user: I64
+    """Coverage exposures of each user, shape (n_users,), summing to n_videos."""
+    start: I64
+    """Offset of each user's share in ``videos``, shape (n_users + 1,)."""
+    videos: I64
+    """The catalogue in random order, shape (n_videos,)."""
+
+    @classmethod
+    def build(cls, world: SyntheticWorld) -> Coverage:
+        """Deal the catalogue of ``world`` (stream ``rng(seed, "coverage")``)."""
+        g = rng(world.config.seed, "coverage")
+        share = world.activity / world.activity.sum()
+        per_user = g.multinomial(world.n_videos, share).astype(np.int64)
+        videos = g.permutation(world.n_videos).astype(np.int64)
+        return cls(per_user=per_user, start=np.r_[0, np.cumsum(per_user)], videos=videos)
+
+    def place(self, users: I64, counts: I64, policy: I64, g: np.random.Generator) -> I64:
+        """Rows of ``users`` (``counts`` each, grouped by user) with the coverage videos placed.
+
+        ``policy`` holds ``counts - per_user[users]`` policy videos per user (grouped by user);
+        every user must have ``counts >= per_user[users]``.
+        """
+        cover = self.per_user[users]
+        row = np.repeat(np.arange(users.shape[0]), counts)
+        shuffled = np.argsort(row + g.random(row.shape[0]), kind="stable")
+        first = np.cumsum(counts) - counts
+        is_cover = np.arange(row.shape[0]) - first[row] < cover[row]
+        cov_user = np.repeat(np.arange(users.shape[0]), cover)
+        cov_first = np.cumsum(cover) - cover
+        cov_pos = self.start[users][cov_user] + np.arange(cov_user.shape[0]) - cov_first[cov_user]
+        out = np.empty(row.shape[0], dtype=np.int64)
+        out[shuffled[is_cover]] = self.videos[cov_pos]
+        out[shuffled[~is_cover]] = policy
+        return out
+
+
 def respond(
     world: SyntheticWorld, users: I64, videos: I64, hour: I64, tab: I64, *, g: np.random.Generator
 ) -> dict[str, I64]:
@@ -225,15 +334,27 @@ def _binary_signals(
 
 
 def log_chunk(
-    world: SyntheticWorld, users: I64, period: Period, random: bool, g: np.random.Generator
+    world: SyntheticWorld,
+    users: I64,
+    period: Period,
+    random: bool,
+    g: np.random.Generator,
+    *,
+    grouped: GroupedPolicy | None = None,
+    coverage: Coverage | None = None,
 ) -> pl.DataFrame:
     """Rows of the standard (``random=False``) or random log for ``users`` over ``period``.
 
     Sorted by ``user_id, time_ms`` with exactly the columns and dtypes of ``LOG_SCHEMA``.
+    Standard log only: ``grouped`` samples the policy through topic groups (else the dense
+    softmax) and ``coverage`` places the users' share of the catalogue among their rows.
     """
     cfg = world.config
     mean = cfg.random_per_user if random else cfg.standard_per_user * period.n_days / _std_days(cfg)
     counts = interaction_counts(world, users, mean, g)
+    cover = None if random or coverage is None else coverage.per_user[users]
+    if cover is not None:
+        counts = np.maximum(counts, cover)
     sess_len = cfg.session_length if not random else max(1.0, cfg.random_per_user / 8.0)
     local = session_times(counts, period, sess_len, cfg.params.gap_mean_s, g)
     time_ms, date, hourmin = bucket_times(local, g, cfg.params.log_lag_mean_min)
@@ -243,7 +364,11 @@ def log_chunk(
         videos = g.integers(0, cfg.pool_size, size=row_users.shape[0]).astype(np.int64)
     else:
         tab = draw_tabs(world.tab_mix[row_users], g)
-        videos = policy_videos(world, users, counts, g)
+        n_policy = counts if cover is None else counts - cover
+        sampler = policy_videos if grouped is None else grouped.sample
+        videos = sampler(world, users, n_policy, g)
+        if coverage is not None and cover is not None:
+            videos = coverage.place(users, counts, videos, g)
     signals = respond(world, row_users, videos, hourmin // 100, tab, g=g)
     frame = pl.DataFrame(
         {

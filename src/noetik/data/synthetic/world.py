@@ -174,8 +174,16 @@ class SyntheticWorld:
         self, user_ids: I64, video_ids: I64, hour: I64, tab: I64, limit: int
     ) -> F64:
         """P(play >= min(duration, limit)) under the response model (see ``docs``)."""
-        p = self.config.params
         z = self.engagement_logit(user_ids, video_ids, hour, tab)
+        return self.reach_given_logit(z, video_ids, tab, limit)
+
+    def reach_given_logit(self, z: F64, video_ids: I64, tab: I64, limit: int) -> F64:
+        """P(play >= min(duration, limit)) given the engagement logit ``z`` (broadcast shapes).
+
+        ``limit`` is ``CLICK_THRESHOLD_MS`` (click) or ``LONG_VIEW_THRESHOLD_MS`` (long view);
+        ``click_probability`` and ``long_view_probability`` are this at ``engagement_logit``.
+        """
+        p = self.config.params
         dur = self.duration_ms[video_ids].astype(np.float64)
         thr = np.minimum(dur, float(limit))
         frac = np.minimum(1.0, thr / (dur * (1.0 + p.complete_stretch)))
@@ -199,6 +207,18 @@ class SyntheticWorld:
         return self._reach_probability(
             _i64(user_ids), _i64(video_ids), _i64(hour), _i64(tab), LONG_VIEW_THRESHOLD_MS
         )
+
+    def topic_groups(self) -> tuple[I64, I64]:
+        """Videos grouped by their topics ``(t1, t2, w2)``, which alone enter ``topic_affinity``.
+
+        Returns (group of each video, shape (n_videos,); one member video of each group, shape
+        (n_groups,)); groups are numbered in increasing ``(t1, t2, w2)`` order. At most
+        ``n_topics ** 2`` groups, whatever the catalogue size.
+        """
+        k = self.config.n_topics
+        key = (self.topic1 * k + self.topic2) * 2 + (self.weight2 > 0)
+        _, member, group = np.unique(key, return_index=True, return_inverse=True)
+        return np.asarray(group, dtype=np.int64).ravel(), np.asarray(member, dtype=np.int64)
 
     def policy_logits(self, user_ids: I64) -> F64:
         """Logging-policy scores, shape (len(user_ids), n_videos), float64.

@@ -21,24 +21,26 @@ from rich.progress import Progress
 from noetik.data.schema import STANDARD_PERIODS, FileKind, FileSpec, expected_files
 from noetik.data.synthetic.config import SynthConfig
 from noetik.data.synthetic.features import user_features, video_basic, video_statistic
-from noetik.data.synthetic.logs import Period, log_chunk
+from noetik.data.synthetic.logs import Coverage, GroupedPolicy, Period, log_chunk
 from noetik.data.synthetic.world import SyntheticWorld
 from noetik.utils.io import atomic_path, write_json
 from noetik.utils.seeding import rng
 
 #: Name of the file holding the generating config (``SyntheticWorld`` is rebuilt from it).
 CONFIG_FILE = "noetik_synth.json"
-#: Upper bound on (users in a block) x (videos) cells of the policy matrix.
+#: Upper bound on (users in a block) x (videos, or topic groups) cells of the policy matrix.
 _MAX_POLICY_CELLS = 6_000_000
 
 
 def user_blocks(config: SynthConfig, parts: int = 1) -> list[tuple[int, int]]:
     """[start, stop) user-id blocks of about ``chunk_rows`` log rows each.
 
-    Blocks never straddle the user boundaries of ``parts`` equal part files.
+    Blocks never straddle the user boundaries of ``parts`` equal part files. The dense policy
+    also caps (users in a block) x n_videos; the grouped one only (users) x n_topics ** 2.
     """
     per_user = config.standard_per_user + config.random_per_user
-    size = max(1, min(int(config.chunk_rows / per_user), _MAX_POLICY_CELLS // config.n_videos))
+    width = config.n_topics**2 if config.grouped_policy else config.n_videos
+    size = max(1, min(int(config.chunk_rows / per_user), _MAX_POLICY_CELLS // width))
     cuts = set(range(0, config.n_users, size))
     cuts |= {config.n_users * k // parts for k in range(parts)}
     edges = [*sorted(cuts), config.n_users]
@@ -111,6 +113,8 @@ def _write_logs(
     targets = _log_targets(specs)
     log_specs = [s for group in targets.values() for s in group]
     blocks = user_blocks(config, max(len(group) for group in targets.values()))
+    grouped = GroupedPolicy.build(world) if config.grouped_policy else None
+    coverage = Coverage.build(world) if config.catalogue_coverage else None
     task = progress.add_task("synthesizing logs", total=len(blocks)) if progress else None
     with _open_all(out_dir, log_specs) as handles:
         written: set[str] = set()
@@ -121,7 +125,10 @@ def _write_logs(
 
         for i, (lo, hi) in enumerate(blocks):
             users = np.arange(lo, hi, dtype=np.int64)
-            std = log_chunk(world, users, Period(start, end), False, rng(config.seed, "std", i))
+            g_std = rng(config.seed, "std", i)
+            std = log_chunk(
+                world, users, Period(start, end), False, g_std, grouped=grouped, coverage=coverage
+            )
             rnd = log_chunk(world, users, Period(split, end), True, rng(config.seed, "rand", i))
             pieces = {
                 f"std:{STANDARD_PERIODS[0]}": std.filter(pl.col("date") < split_code),

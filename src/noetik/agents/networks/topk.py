@@ -94,7 +94,7 @@ def chunked_topk(
     chunks: Iterable[Chunk],
     k: int,
     exclude: Exclusions | None = None,
-    chunk_size: int = 65_536,
+    chunk_size: int = 2_048,
 ) -> tuple[Tensor, Tensor]:
     """``(values (B, k) float32, positions (B, k) int64)``: the k best items per query row,
     best first, over every chunk; excluded items never appear (``-inf`` / position -1 when
@@ -102,15 +102,20 @@ def chunked_topk(
     b = query.shape[0]
     best_v = torch.full((b, k), float("-inf"), device=query.device)
     best_i = torch.full((b, k), -1, dtype=torch.int64, device=query.device)
+    kth = best_v[:, -1].clone()  # (B,) the k-th best score so far
     lookup = _lookup(exclude, chunk_size)
     for chunk in chunks:
         scores = _scores(query, chunk, lookup).float()
-        kk = min(k, scores.shape[1])
-        v, i = scores.topk(kk, dim=1)
-        cat_v = torch.cat([best_v, v], 1)
-        cat_i = torch.cat([best_i, chunk[1].to(query.device)[i]], 1)
-        best_v, order = cat_v.topk(k, dim=1)
-        best_i = cat_i.gather(1, order)
+        # only rows whose best score in this chunk beats their k-th best can change
+        rows = (scores.amax(1) > kth).nonzero().squeeze(1)
+        if len(rows) == 0:
+            continue
+        v, i = scores[rows].topk(min(k, scores.shape[1]), dim=1)
+        cat_v = torch.cat([best_v[rows], v], 1)
+        cat_i = torch.cat([best_i[rows], chunk[1].to(query.device)[i]], 1)
+        top_v, order = cat_v.topk(k, dim=1)
+        best_v[rows], best_i[rows] = top_v, cat_i.gather(1, order)
+        kth[rows] = top_v[:, -1]
     best_i = best_i.masked_fill(torch.isneginf(best_v), -1)
     return best_v, best_i
 
@@ -119,7 +124,7 @@ def chunked_logsumexp(
     query: Tensor,
     chunks: Iterable[Chunk],
     exclude: Exclusions | None = None,
-    chunk_size: int = 65_536,
+    chunk_size: int = 2_048,
 ) -> Tensor:
     """(B,) float32 ``logsumexp`` of every (not excluded) item's score."""
     total = torch.full((query.shape[0],), float("-inf"), device=query.device)
@@ -134,7 +139,7 @@ def chunked_sample(
     chunks: Iterable[Chunk],
     generator: torch.Generator | None = None,
     exclude: Exclusions | None = None,
-    chunk_size: int = 65_536,
+    chunk_size: int = 2_048,
 ) -> Tensor:
     """(B,) int64 positions drawn from ``softmax(scores)`` exactly, by the Gumbel-max trick
     (the argmax of score + Gumbel noise over all chunks)."""

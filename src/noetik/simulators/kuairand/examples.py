@@ -160,12 +160,14 @@ def build_examples(
     extra: pl.LazyFrame | None,
     *,
     only_extra: bool = False,
+    only_vocab: bool = False,
     progress: Progress | None = None,
 ) -> Examples:
     """Examples of the standard log plus the ``extra`` rows (random exposures or validation).
 
-    States use every row of both (per user, by time); ``only_extra`` keeps the extra rows only.
-    Rows whose video is unknown to ``vocab`` raise a DataError.
+    States use every row of both (per user, by time); ``only_extra`` keeps the extra rows only,
+    ``only_vocab`` the rows whose video is in ``vocab`` (others are still read for states).
+    Otherwise rows whose video is unknown to ``vocab`` raise a DataError.
     """
     parts = [ds.interactions(FileKind.LOG_STANDARD).with_columns(pl.lit(False).alias("_extra"))]
     if extra is not None:
@@ -175,6 +177,8 @@ def build_examples(
     frame = assign_episodes(lazy.sort(["user_id", "time_ms"], maintain_order=True)).collect()
     signals = frame.select(signals_expr()).to_numpy().astype(np.float32)
     keep = frame["_extra"].to_numpy() if only_extra else np.ones(frame.height, dtype=bool)
+    if only_vocab:
+        keep &= vocab.index.lookup(frame["video_id"].to_numpy())[1]
     users = ds.users() if ds.has(FileKind.USER_FEATURES) else None
     videos = ds.videos() if ds.has(FileKind.VIDEO_BASIC) else None
     step = frame["step"].to_numpy()

@@ -21,12 +21,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 from rich.progress import Progress
 from torch.nn import functional as F
 
 from noetik.data.dataset import KuaiRandDataset
+from noetik.data.schema import FileKind
 from noetik.data.transitions import ItemVocab
+from noetik.errors import ConfigError
 from noetik.simulators.kuairand.examples import (
     HEADS,
     Examples,
@@ -187,6 +190,24 @@ def calibrate_random_head(net: ResponseNet, examples: Examples) -> list[float]:
     return shifts
 
 
+#: From this many videos on, ``items="auto"`` fits the simulator on the random pool only.
+POOL_ONLY_ABOVE = 100_000
+
+
+def simulator_vocab(ds: KuaiRandDataset, config: ResponseModelConfig) -> tuple[ItemVocab, bool]:
+    """The simulator's videos under ``config.items``, and whether they are the random pool."""
+    has_random = ds.has(FileKind.LOG_RANDOM)
+    if config.items == "random_pool" and not has_random:
+        raise ConfigError("items='random_pool' needs the random-exposure log")
+    vocab = ItemVocab.from_dataset(ds)
+    if config.items == "all" or not has_random:
+        return vocab, False
+    if config.items == "auto" and len(vocab) <= POOL_ONLY_ABOVE:
+        return vocab, False
+    pool = ds.scan(FileKind.LOG_RANDOM).select(pl.col("video_id").cast(pl.Int64).unique())
+    return ItemVocab.from_ids(pool.collect()["video_id"].to_numpy()), True
+
+
 def fit_response_model(
     ds: KuaiRandDataset,
     config: ResponseModelConfig | None = None,
@@ -199,10 +220,10 @@ def fit_response_model(
     other random-log users are recorded in ``meta["heldout_random_users"]`` for validation.
     """
     config = config or ResponseModelConfig()
-    vocab = ItemVocab.from_dataset(ds)
+    vocab, pool_only = simulator_vocab(ds, config)
     train_users, heldout = split_random_users(random_log_users(ds), config.random_users)
     extra = random_rows(ds, train_users) if len(train_users) else None
-    examples = build_examples(ds, vocab, extra, progress=progress)
+    examples = build_examples(ds, vocab, extra, only_vocab=pool_only, progress=progress)
     items = build_item_table(ds, vocab)
     stats = obs_stats(examples.obs)
     model, losses = train_network(
@@ -222,6 +243,7 @@ def fit_response_model(
         "release": ds.release.value,
         "train_random_users": [int(u) for u in train_users],
         "heldout_random_users": [int(u) for u in heldout],
+        "items": "random_pool" if pool_only else "all",
         "n_standard_rows": int(np.count_nonzero(examples.exposure == 0)),
         "n_random_rows": int(np.count_nonzero(examples.exposure > 0)),
         "losses": {"debiased": losses, "uncorrected": unc_losses},

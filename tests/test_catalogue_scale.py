@@ -246,6 +246,10 @@ def test_agents_train_at_catalogue_scale_without_scoring_every_item(
     assert torch.equal(ids, ref_i)
     torch.testing.assert_close(values, ref_v)
     assert torch.equal(agent.act(obs, hist), scores.argmax(-1))
+    actions = torch.tensor([2, 0, 5])
+    torch.testing.assert_close(
+        agent.action_scores(obs, hist, actions), scores.gather(1, actions[:, None])[:, 0]
+    )
     lse = serving.log_partition(agent, obs, hist)
     torch.testing.assert_close(lse, scores.logsumexp(-1))
     # the saved agent reloads with the same content tables and gives the same scores

@@ -187,7 +187,13 @@ def evaluate_run(
         lenses.append(("online", lambda: _online_lens(agent, task, config, name, entry)))
     # the OPE lens weighs softmax(scores): only agents whose scores are a policy's logits
     if config.ope and not task.online and agent.capabilities.policy_logits:
-        lenses.append(("ope", lambda: entry.update(ope=datasets.ope_lens(agent, task))))
+        if agent.config.catalogue.applies(agent.spec.n_actions):
+            entry["notes"]["ope"] = (
+                f"the OPE lens does not yet run at catalogue scale ({agent.spec.n_actions:,} "
+                "actions): its behaviour model and estimators need every action's probability"
+            )
+        else:
+            lenses.append(("ope", lambda: entry.update(ope=datasets.ope_lens(agent, task))))
     if config.random_log is not None:
         lenses.append(
             ("random_log", lambda: entry.update(random_log=datasets.random_log_lens(agent, task)))

@@ -314,10 +314,11 @@ class AgentScorer:
     def __init__(self, agent: Agent, method: str = "scores") -> None:
         if agent.spec.video_ids is None:
             raise ConfigError("agent_scorer: the agent's spec has no video_ids to match videos")
-        fn = getattr(agent, method, None)
-        if not callable(fn):
-            raise ConfigError(f"agent_scorer: {type(agent).__name__} has no method {method!r}")
-        self.fn: Callable[[torch.Tensor, History | None], torch.Tensor] = fn
+        if method not in ("scores", "q_values"):
+            raise ConfigError(
+                f"agent_scorer: method must be 'scores' or 'q_values', got {method!r}"
+            )
+        self.method = method
         self.agent, self.lookup = agent.eval(), _lookup(agent.spec.video_ids)
         self.history_len = agent.config.encoder.history_len if wants_history(agent) else 0
         self.device = next(iter(agent.parameters()), torch.empty(0)).device
@@ -336,16 +337,20 @@ class AgentScorer:
             )
         with torch.inference_mode():
             obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-            all_scores = self.fn(obs_t, hist)
-            cols = torch.as_tensor(action, device=all_scores.device)[:, None]
-            picked = all_scores.gather(1, cols)[:, 0].float().cpu().numpy()
+            actions = torch.as_tensor(action, dtype=torch.int64, device=self.device)
+            if self.method == "q_values":  # one action per row: never the (B, A) matrix
+                scores = self.agent.q_values(obs_t, hist, actions)
+            else:
+                scores = self.agent.action_scores(obs_t, hist, actions)
+            picked = scores.float().cpu().numpy()
         return np.where(known, picked, -np.inf).astype(np.float32)
 
 
 def agent_scorer(agent: Agent, method: str = "scores") -> AgentScorer:
-    """Scorer of any noetik agent (put in eval mode): ``agent.<method>(obs, history)`` (B, A)
-    (``scores``, or e.g. IQL's ``q_values``) read at each shown video's action, matched
-    through ``agent.spec.video_ids``; videos the agent does not know get ``-inf``."""
+    """Scorer of any noetik agent (put in eval mode): ``agent.<method>`` (``scores``, or the
+    Q values of agents with ``capabilities.q_values``) of each shown video's action, matched
+    through ``agent.spec.video_ids`` and scored alone (:meth:`Agent.action_scores`); videos
+    the agent does not know get ``-inf``."""
     return AgentScorer(agent, method)
 
 

@@ -349,6 +349,17 @@ class Agent(nn.Module):
             return torch.cat([torch.addmm(b, query, w.T) for _, _, w, b in chunks], 1).float()
         return self.scores(obs, history).index_select(1, items.to(obs.device)).float()
 
+    def action_scores(self, obs: Tensor, history: History | None, actions: Tensor) -> Tensor:
+        """(B,) float32 :meth:`scores` of one action (B,) int64 per row, never building the
+        (B, A) scores at catalogue scale (row ``i`` pairs with candidate ``i``)."""
+        factorised = self.factorised_scores(obs, history, actions)
+        if factorised is None:
+            picked = self.scores(obs, history).gather(1, actions.view(-1, 1).to(obs.device))
+            return picked[:, 0].float()
+        query, chunks = factorised
+        parts = [(query[lo : lo + len(ids)] * w).sum(-1) + b for lo, ids, w, b in chunks]
+        return torch.cat(parts).float()
+
     def factorised_scores(
         self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
     ) -> tuple[Tensor, Iterator[Chunk]] | None:

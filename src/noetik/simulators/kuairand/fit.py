@@ -194,18 +194,20 @@ def calibrate_random_head(net: ResponseNet, examples: Examples) -> list[float]:
 POOL_ONLY_ABOVE = 100_000
 
 
-def simulator_vocab(ds: KuaiRandDataset, config: ResponseModelConfig) -> tuple[ItemVocab, bool]:
-    """The simulator's videos under ``config.items``, and whether they are the random pool."""
+def training_videos(ds: KuaiRandDataset, config: ResponseModelConfig) -> np.ndarray | None:
+    """The videos whose rows the simulator trains on under ``config.items``: None for every
+    video, else the random pool's sorted ids (the simulator still knows every video)."""
     has_random = ds.has(FileKind.LOG_RANDOM)
     if config.items == "random_pool" and not has_random:
         raise ConfigError("items='random_pool' needs the random-exposure log")
-    vocab = ItemVocab.from_dataset(ds)
     if config.items == "all" or not has_random:
-        return vocab, False
-    if config.items == "auto" and len(vocab) <= POOL_ONLY_ABOVE:
-        return vocab, False
+        return None
     pool = ds.scan(FileKind.LOG_RANDOM).select(pl.col("video_id").cast(pl.Int64).unique())
-    return ItemVocab.from_ids(pool.collect()["video_id"].to_numpy()), True
+    if config.items == "auto":
+        n_videos = ItemVocab.from_dataset(ds).video_ids.shape[0]
+        if n_videos <= POOL_ONLY_ABOVE:
+            return None
+    return np.sort(pool.collect()["video_id"].to_numpy())
 
 
 def fit_response_model(
@@ -220,10 +222,11 @@ def fit_response_model(
     other random-log users are recorded in ``meta["heldout_random_users"]`` for validation.
     """
     config = config or ResponseModelConfig()
-    vocab, pool_only = simulator_vocab(ds, config)
+    vocab = ItemVocab.from_dataset(ds)
+    pool = training_videos(ds, config)
     train_users, heldout = split_random_users(random_log_users(ds), config.random_users)
     extra = random_rows(ds, train_users) if len(train_users) else None
-    examples = build_examples(ds, vocab, extra, only_vocab=pool_only, progress=progress)
+    examples = build_examples(ds, vocab, extra, only_videos=pool, progress=progress)
     items = build_item_table(ds, vocab)
     stats = obs_stats(examples.obs)
     model, losses = train_network(
@@ -243,7 +246,7 @@ def fit_response_model(
         "release": ds.release.value,
         "train_random_users": [int(u) for u in train_users],
         "heldout_random_users": [int(u) for u in heldout],
-        "items": "random_pool" if pool_only else "all",
+        "items": "all" if pool is None else "random_pool",
         "n_standard_rows": int(np.count_nonzero(examples.exposure == 0)),
         "n_random_rows": int(np.count_nonzero(examples.exposure > 0)),
         "losses": {"debiased": losses, "uncorrected": unc_losses},

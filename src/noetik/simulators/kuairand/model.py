@@ -66,11 +66,11 @@ class ResponseModelConfig:
     fit_uncorrected: bool = True
     """Also fit the uncorrected baseline (same architecture, standard log only)."""
     items: Literal["auto", "all", "random_pool"] = "auto"
-    """The videos the simulator knows: ``"all"`` every video of the data; ``"random_pool"``
-    the random-exposure pool only (the videos KuaiRand-v0 shows), trained on the random log
-    plus the standard-log rows that show pool videos (states still read every row); ``"auto"``
-    the pool when the data has more than 100,000 videos and a random log (KuaiRand-1K: 7,388
-    of 4.37M videos, a fit in minutes instead of hours), else all."""
+    """The rows the simulator trains on: ``"all"`` every standard-log row; ``"random_pool"``
+    only those that show a video of the random-exposure pool (the videos KuaiRand-v0 shows),
+    plus the random log (states still read every row, and the simulator still describes every
+    video by its features); ``"auto"`` the pool when the data has more than 100,000 videos and
+    a random log (KuaiRand-1K: 7,388 of 4.37M videos, a fit in minutes instead of hours)."""
 
     def __post_init__(self) -> None:
         ints = {"hidden": self.hidden, "layers": self.layers, "item_dim": self.item_dim + 1}

@@ -353,3 +353,24 @@ def test_item_scores_of_a_pool_equal_the_columns_of_every_score() -> None:
     )
     iql.eval()
     torch.testing.assert_close(iql.item_scores(obs, None, pool), iql.scores(obs)[:, pool])
+
+
+@pytest.mark.parametrize("encoder", ["mlp", "transformer"])
+def test_action_log_probs_and_their_input_gradients_equal_the_dense_ones(encoder: str) -> None:
+    from noetik.agents.networks.encoders import History
+
+    t = tiny_transitions(80)
+    enc = EncoderConfig(hidden=(32,)) if encoder == "mlp" else TRANSFORMER
+    agent = ALGOS["iql"](catalogue=CAT, encoder=enc, device="cpu").create(_spec(t))
+    agent.fit(t, steps=3, trainer=TrainerConfig(progress=False, tensorboard=False))
+    agent.eval()
+    hist = History.from_numpy(t.history(np.arange(4), 4)) if encoder != "mlp" else None
+    actions = torch.tensor([1, 4, 0, 2])
+    obs = torch.as_tensor(t.obs[:4].astype(np.float32)).requires_grad_(True)
+    fast = agent.action_log_probs(obs, hist, actions)
+    (g_fast,) = torch.autograd.grad(fast.sum(), obs)
+    obs2 = obs.detach().clone().requires_grad_(True)
+    dense = torch.log_softmax(agent.scores(obs2, hist), -1).gather(1, actions[:, None])[:, 0]
+    (g_dense,) = torch.autograd.grad(dense.sum(), obs2)
+    torch.testing.assert_close(fast, dense, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g_fast, g_dense, rtol=1e-4, atol=1e-5)

@@ -158,7 +158,7 @@ def _logp_path(agent: Agent) -> TargetPath:
         )
 
     def logp(obs: Tensor, h: History | None, a: Tensor) -> Tensor:
-        return _pick(agent.policy_log_probs(obs, h), a)
+        return agent.action_log_probs(obs, h, a)
 
     return TargetPath(logp, history_encoders(agent), "logp")
 

@@ -33,7 +33,12 @@ from noetik.agents.core.batches import DeviceReplay
 from noetik.agents.networks.catalogue import CatalogueConfig, CatalogueScorer
 from noetik.agents.networks.encoders import Encoder, EncoderConfig, History
 from noetik.agents.networks.heads import ItemScorer
-from noetik.agents.networks.topk import Chunk, chunked_sample, chunked_topk
+from noetik.agents.networks.topk import (
+    Chunk,
+    chunked_sample,
+    chunked_topk,
+    differentiable_logsumexp,
+)
 from noetik.agents.regularisers.terms import InterpretabilityConfig
 from noetik.data.catalogue import ItemCatalogue
 from noetik.data.transitions import Transitions
@@ -369,6 +374,26 @@ class Agent(nn.Module):
         (small) action space directly. Serving then never builds the (B, A) matrix."""
         return None
 
+    def action_log_probs(self, obs: Tensor, history: History | None, actions: Tensor) -> Tensor:
+        """(B,) float32 ``log π(a | s)`` of one action (B,) int64 per row (agents with
+        ``capabilities.policy_logits``). At catalogue scale: the action's score minus a
+        chunked log-partition whose gradient reaches the inputs (item vectors are constants,
+        as in eval mode), never the (B, A) matrix."""
+        factorised = self.factorised_scores(obs, history)
+        if factorised is None:
+            log_p = self.policy_log_probs(obs, history)
+            return log_p.gather(1, actions.view(-1, 1).to(log_p.device))[:, 0]
+        query, _ = factorised
+
+        def chunks() -> Iterator[Chunk]:
+            with torch.no_grad():
+                again = self.factorised_scores(obs.detach(), _detached(history))
+            assert again is not None
+            return again[1]
+
+        lse = differentiable_logsumexp(query, chunks, self.config.catalogue.chunk_items)
+        return self.action_scores(obs, history, actions) - lse
+
     @torch.no_grad()
     def act(
         self,
@@ -532,6 +557,12 @@ class Agent(nn.Module):
             resume=resume or config.resume,
         )
         return Trainer(config).run(self, data, steps, hooks=hooks)
+
+
+def _detached(history: History | None) -> History | None:
+    if history is None:
+        return None
+    return History(*(x.detach() for x in vars(history).values()))
 
 
 def _opt_items(

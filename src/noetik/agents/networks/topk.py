@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ __all__ = [
     "chunked_sample",
     "chunked_topk",
     "dense_topk",
+    "differentiable_logsumexp",
 ]
 
 #: One slice of the item side: ``(start, ids (n,) int64, weights (n, d), bias (n,))``.
@@ -166,3 +168,37 @@ def dense_topk(scores: Tensor, k: int, exclude: Exclusions | None = None) -> tup
         scores[torch.from_numpy(rows), torch.from_numpy(exclude.indices)] = float("-inf")
     v, i = scores.topk(min(k, scores.shape[1]), dim=1)
     return v, i.masked_fill(torch.isneginf(v), -1)
+
+
+class _ChunkedLogSumExp(torch.autograd.Function):
+    """``logsumexp`` over chunks with a gradient for the queries only (the item side is a
+    constant: eval-mode serving and attributions), in two chunked passes and O(B · d) memory:
+    ``d lse_b / d query_b = Σ_a softmax_a · w_a``."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, query: Tensor, make_chunks: Callable[[], Iterable[Chunk]], chunk_size: int
+    ) -> Tensor:
+        lse = chunked_logsumexp(query.detach(), make_chunks(), chunk_size=chunk_size)
+        ctx.save_for_backward(query, lse)
+        ctx.make_chunks = make_chunks
+        return lse
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
+        query, lse = ctx.saved_tensors
+        q = query.detach()
+        expected = torch.zeros_like(q)
+        for _, _, w, b in ctx.make_chunks():
+            p = torch.exp(torch.addmm(b.to(q.dtype), q, w.to(q.dtype).T) - lse[:, None])
+            expected += p @ w.to(q.dtype)
+        return grad[:, None] * expected, None, None
+
+
+def differentiable_logsumexp(
+    query: Tensor, make_chunks: Callable[[], Iterable[Chunk]], chunk_size: int = 2_048
+) -> Tensor:
+    """(B,) :func:`chunked_logsumexp` (no exclusions) whose gradient reaches ``query`` (B, d);
+    ``make_chunks()`` must yield the same constant chunks each time it is called."""
+    out: Tensor = _ChunkedLogSumExp.apply(query, make_chunks, chunk_size)  # type: ignore[no-untyped-call]
+    return out

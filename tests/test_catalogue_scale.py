@@ -24,7 +24,7 @@ from noetik.agents.networks.topk import (
     chunked_topk,
     dense_topk,
 )
-from noetik.data.catalogue import CODE_FIELDS, NUMERIC_FIELDS
+from noetik.data.item_content import CODE_FIELDS, NUMERIC_FIELDS
 from noetik.errors import ConfigError
 from tests.test_agent_core import tiny_transitions
 

@@ -40,7 +40,7 @@ from noetik.agents.networks.topk import (
     differentiable_logsumexp,
 )
 from noetik.agents.regularisers.terms import InterpretabilityConfig
-from noetik.data.catalogue import ItemCatalogue
+from noetik.data.item_content import ItemContent
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.utils.config import from_json
@@ -133,16 +133,16 @@ class ProblemSpec:
     """Optional (A,) int64 times each action was logged in the training data (which items
     keep an id embedding, and the proposal of sampled losses, at catalogue scale)."""
     item_codes: np.ndarray | None = None
-    """Optional (A, C) int64 content codes (:attr:`ItemCatalogue.codes`; -1 missing)."""
+    """Optional (A, C) int64 content codes (:attr:`ItemContent.codes`; -1 missing)."""
     item_numeric: np.ndarray | None = None
-    """Optional (A, N) float32 content numbers (:attr:`ItemCatalogue.numeric`)."""
+    """Optional (A, N) float32 content numbers (:attr:`ItemContent.numeric`)."""
 
     @classmethod
     def from_transitions(
         cls,
         t: Transitions,
         item_features: np.ndarray | None = None,
-        catalogue: ItemCatalogue | None = None,
+        catalogue: ItemContent | None = None,
     ) -> ProblemSpec:
         """The spec of a logged dataset (its vocabulary defines the actions; the logged counts
         and the ``catalogue``'s content describe the items)."""

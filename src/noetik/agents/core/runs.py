@@ -46,8 +46,8 @@ from noetik.agents.core.task import (
     write_task,
 )
 from noetik.agents.core.trainer import TrainerConfig, TrainResult
-from noetik.data.catalogue import ItemCatalogue
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
+from noetik.data.item_content import ItemContent
 from noetik.data.transitions import Transitions, build_transitions
 from noetik.errors import ConfigError, TrainingInterrupted
 from noetik.utils.io import expect_object, read_json, write_json
@@ -113,7 +113,7 @@ def _spec_and_data(task: TaskConfig) -> tuple[ProblemSpec, Any]:
     if not task.online:
         ds = task_dataset(task)
         transitions = offline_transitions(task, ds)
-        catalogue = ItemCatalogue.from_dataset(ds, transitions.vocab.video_ids)
+        catalogue = ItemContent.from_dataset(ds, transitions.vocab.video_ids)
         return ProblemSpec.from_transitions(transitions, catalogue=catalogue), transitions
     envs = make_envs(task)
     video_ids = getattr(envs, "candidate_video_ids", None)

@@ -11,7 +11,7 @@ anything for the items seen once. Here an item's vector is built from what gener
   their own; every other item shares one of ``hash_buckets`` rows chosen by a fixed hash of its
   index (the "hashing trick": collisions among rare items cost little, their content carries
   them);
-* ``code_c(a)``: the content codes of :class:`~noetik.data.catalogue.ItemCatalogue` (author,
+* ``code_c(a)``: the content codes of :class:`~noetik.data.item_content.ItemContent` (author,
   music, tag, types), each into at most ``field_buckets`` rows (exact when the field has fewer
   distinct values, hashed otherwise; a missing code has a row of its own);
 * ``numeric(a)``: standardised duration, aspect ratio, upload age.
@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from noetik.agents.networks.sampled import ItemProposal, sampled_log_softmax
 from noetik.agents.networks.topk import Chunk
-from noetik.data.catalogue import CODE_FIELDS, NUMERIC_FIELDS
+from noetik.data.item_content import CODE_FIELDS, NUMERIC_FIELDS
 from noetik.errors import ConfigError
 from noetik.utils.memory import require
 

@@ -1,7 +1,7 @@
 """The content of every action's video: what an agent can know about an item it has rarely seen.
 
 KuaiRand-1K has 4.37 million videos and most are shown once or twice, so an id embedding per
-video cannot be learnt. :class:`ItemCatalogue` holds, for every action of an
+video cannot be learnt. :class:`ItemContent` holds, for every action of an
 :class:`~noetik.data.transitions.ItemVocab`, the video's content from
 ``video_features_basic``:
 
@@ -28,9 +28,9 @@ from noetik.data.dataset import KuaiRandDataset
 from noetik.data.schema import FileKind
 from noetik.utils.arrays import IdIndex
 
-__all__ = ["CODE_FIELDS", "NUMERIC_FIELDS", "ItemCatalogue"]
+__all__ = ["CODE_FIELDS", "NUMERIC_FIELDS", "ItemContent"]
 
-#: Categorical content fields, in the column order of :attr:`ItemCatalogue.codes`.
+#: Categorical content fields, in the column order of :attr:`ItemContent.codes`.
 CODE_FIELDS: tuple[str, ...] = (
     "author_id",
     "music_id",
@@ -40,12 +40,12 @@ CODE_FIELDS: tuple[str, ...] = (
     "music_type",
     "visible_status",
 )
-#: Numeric content fields, in the column order of :attr:`ItemCatalogue.numeric`.
+#: Numeric content fields, in the column order of :attr:`ItemContent.numeric`.
 NUMERIC_FIELDS: tuple[str, ...] = ("log_duration", "no_duration", "log_aspect", "log_age_days")
 
 
 @dataclass(frozen=True, eq=False)
-class ItemCatalogue:
+class ItemContent:
     """Content features of the A actions of a vocabulary (row ``a`` is action ``a``)."""
 
     codes: np.ndarray
@@ -57,7 +57,7 @@ class ItemCatalogue:
         return int(self.codes.shape[0])
 
     @classmethod
-    def empty(cls, n_actions: int) -> ItemCatalogue:
+    def empty(cls, n_actions: int) -> ItemContent:
         """A catalogue that knows nothing about its ``n_actions`` items."""
         return cls(
             np.full((n_actions, len(CODE_FIELDS)), -1, dtype=np.int64),
@@ -65,7 +65,7 @@ class ItemCatalogue:
         )
 
     @classmethod
-    def from_dataset(cls, ds: KuaiRandDataset, video_ids: np.ndarray) -> ItemCatalogue:
+    def from_dataset(cls, ds: KuaiRandDataset, video_ids: np.ndarray) -> ItemContent:
         """The content of ``video_ids`` (A,) int64 (an ItemVocab's ids) from the basic video
         features; videos the file does not list get missing codes and zero numbers."""
         out = cls.empty(len(video_ids))

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo demo-1k test lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	bash scripts/demo.sh
+
+# The whole pipeline at KuaiRand-1K's real size (4.37M videos; about 20 min, < 12 GB).
+demo-1k: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py --workdir demo_1k
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
@@ -29,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_prepare.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo_out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo_out demo_1k

@@ -43,6 +43,7 @@ from captum.attr import (  # type: ignore[import-untyped]
 from torch import Tensor
 
 from noetik.agents.core.base import Agent
+from noetik.agents.core.serving import best_actions
 from noetik.agents.networks.encoders import History
 from noetik.data.state_layout import STATE_DIM, STATE_SLICES, state_feature_names
 from noetik.errors import ConfigError
@@ -351,7 +352,7 @@ def attribute(
     with evaluating(agent):
         if actions is None:
             with torch.no_grad():
-                actions = agent.scores(obs, h).argmax(-1)
+                actions = best_actions(agent, obs, h)
         actions = actions.to(device=device, dtype=torch.int64)
         rows = max(obs.shape[0], min(obs.shape[0] * n_steps, MAX_ROWS))
         o = _Options(method, n_steps, rows, ig_method, vary)

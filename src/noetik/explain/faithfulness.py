@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from noetik.agents.core.base import Agent
+from noetik.agents.core.serving import best_actions
 from noetik.agents.networks.encoders import History
 from noetik.data.state_layout import STATE_DIM, STATE_SLICES
 from noetik.errors import ConfigError
@@ -396,7 +397,7 @@ def faithfulness_curves(
     with evaluating(agent):
         if actions is None:
             with torch.no_grad():
-                actions = agent.scores(obs, history).argmax(-1)
+                actions = best_actions(agent, obs, history)
         acts = actions.to(obs.device, torch.int64)
         with unfused(agent):  # fused critics member by member, as in the attributions
             path = target_path(agent, kind, simulator=simulator, signal=signal)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from noetik.agents.core.recommend import decision_history_len, sample_users
+from noetik.agents.core.serving import best_actions
 from noetik.agents.networks.encoders import History
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_maps, attention_rollout, attention_weights
@@ -204,7 +205,7 @@ def faithfulness_section(data: RunData) -> str:
     target: Any = default_target(agent)
     cfg = FaithfulnessConfig(seed=data.inputs.seed, n_bootstrap=500)
     with torch.no_grad():
-        actions = agent.scores(obs, history).argmax(-1)
+        actions = best_actions(agent, obs, history)
     kw: dict[str, Any] = {"unit": unit, "config": cfg, "actions": actions}
     random = faithfulness_curves(agent, obs, history, "random", target, **kw)
     curves, rows, sentences = {}, [], []

@@ -22,7 +22,7 @@ from noetik.agents.core.base import Agent
 from noetik.agents.networks.encoders import History
 from noetik.agents.networks.topk import Exclusions, chunked_logsumexp, chunked_topk, dense_topk
 
-__all__ = ["candidate_scores", "log_partition", "seen_exclusions", "top_k"]
+__all__ = ["best_actions", "candidate_scores", "log_partition", "seen_exclusions", "top_k"]
 
 
 def _chunk_size(agent: Agent) -> int:
@@ -44,7 +44,7 @@ def top_k(
     ``candidates`` (P,) int64 when a pool is given (returned actions are then pool items).
     Fewer than k eligible items leave ``-inf`` / ``-1`` at the end.
     """
-    with torch.inference_mode():
+    with torch.no_grad():
         factorised = agent.factorised_scores(obs, history, candidates)
         if factorised is not None:
             query, chunks = factorised
@@ -59,17 +59,22 @@ def top_k(
         return values, pos
 
 
+def best_actions(agent: Agent, obs: Tensor, history: History | None) -> Tensor:
+    """(B,) int64 argmax of the agent's scores per row (chunked at catalogue scale)."""
+    return top_k(agent, obs, history, 1)[1][:, 0]
+
+
 def candidate_scores(
     agent: Agent, obs: Tensor, history: History | None, candidates: Tensor
 ) -> Tensor:
     """(B, P) float32 scores of ``candidates`` (P,) int64 actions only (a pool)."""
-    with torch.inference_mode():
+    with torch.no_grad():
         return agent.item_scores(obs, history, candidates)
 
 
 def log_partition(agent: Agent, obs: Tensor, history: History | None) -> Tensor:
     """(B,) float32 ``logsumexp`` of the scores over every action."""
-    with torch.inference_mode():
+    with torch.no_grad():
         factorised = agent.factorised_scores(obs, history)
         if factorised is not None:
             query, chunks = factorised

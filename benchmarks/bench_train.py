@@ -686,10 +686,15 @@ def _maxrss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+def _num(x: float) -> str:
+    """A rate with about 3 significant digits (d3rlpy does 0.03 updates/s at 1M actions)."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.3f}"
+
+
 def _rate_text(values: list[float], timed: list[int], updates: int) -> str:
     if not values:
         return "-"
-    text = f"{_median(values):,.1f} [{min(values):,.1f}-{max(values):,.1f}]"
+    text = f"{_num(_median(values))} [{_num(min(values))}-{_num(max(values))}]"
     if min(timed) < updates:  # capped by --max-seconds: say how many updates were timed
         counts = f"{min(timed)}-{max(timed)}" if min(timed) != max(timed) else f"{timed[0]}"
         text += f" ({counts} timed)"
@@ -759,7 +764,7 @@ def _sweep_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     rates["d3rlpy"].append(answer["per_s"])
                     timed["d3rlpy"].append(answer["n"])
-        line = "  ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items() if len(v) > r)
+        line = "  ".join(f"{k} {_num(v[-1])}" for k, v in rates.items() if len(v) > r)
         print(f"repeat {r + 1}: {line}; {_load()}", flush=True)
     if peer is not None:
         peer.close()

@@ -42,6 +42,31 @@ lr 3e-4, clip 0.2, GAE 0.95, max grad norm 0.5); one env, and 8 envs (a Gymnasiu
 ``SyncVectorEnv`` for ours, SB3's ``DummyVecEnv`` for SB3). After one warm-up rollout and
 update, ``--ppo-rollouts`` rollouts + updates are timed.
 
+Catalogue-size sweep (``--sweep``; only the sweep runs)::
+
+    .venv/bin/python benchmarks/bench_train.py --sweep --threads 1 \\
+        --d3rlpy-python /tmp/peer-d3rlpy/bin/python
+
+For each of ``--sweep-sizes`` actions (1,000, 10,000, 100,000, 1,000,000 and 4,369,953, the
+videos of KuaiRand-1K), gradient updates per second of our DQN, our IQL and d3rlpy's DQN,
+alternating, ``--repeats`` times (3 by default here: ``--warmup`` 20, ``--updates`` 100). The
+dataset is the one above at every size (``--rows`` transitions; the same states, rewards and
+episode ends), only its actions are drawn from the larger range (their logged counts are our
+proposal's). Same network ([256, 256] MLP encoder) and batch (256) on both sides; from
+``AgentConfig.catalogue.min_actions`` (100,000) actions on, our agents use the catalogue
+representation (content + hashed-id item tower; DQN's maximum over sampled candidates, IQL's
+sampled softmax), d3rlpy keeps its dense Linear(256, A) head. Each timed run stops after
+``--max-seconds`` (15 by default here) and its warm-up after half of it (at least 2 warm-up
+updates), so a slow side is timed over fewer updates: the table says how many then.
+d3rlpy runs in a fresh interpreter per size, started only when its memory estimate fits what
+is available (:func:`d3rlpy_bytes`: 5 copies of the head (weights, target, gradient, Adam's
+two moments) of 257 x A float32, about 7 (batch, A) float32 activations, 1 GB for the rest);
+otherwise the row says "out of memory (needs about X GB)". Its address space is capped at
+that budget, so an allocation past it fails in the peer ("out of memory: ...") rather than
+waking the kernel's OOM killer; any other failure is reported as "failed: ...". Peaks are
+``ru_maxrss``: d3rlpy's is that size's process; ours is our process's high-water mark so far
+(sizes run in increasing order, so it is the largest size's peak or an earlier one).
+
 ``--profile ALGO`` prints where our update's time goes (``torch.profiler``) instead.
 """
 
@@ -105,15 +130,45 @@ OURS_CONFIG: dict[str, dict[str, Any]] = {
 # Shared by both sides (the peer interpreters import this file: no noetik import at top level)
 
 
-def make_dataset(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """The synthetic offline log: float16-exact states, actions, rewards, episode ends."""
+def make_dataset(n: int, seed: int = 0, n_actions: int = N_ACTIONS) -> dict[str, np.ndarray]:
+    """The synthetic offline log: float16-exact states, actions in ``[0, n_actions)``, rewards,
+    episode ends. Actions come from their own stream: states, rewards and episode ends are the
+    same for every ``n_actions``."""
     rng = np.random.default_rng(seed)
     obs = rng.standard_normal((n, OBS_DIM), dtype=np.float32).astype(np.float16)
-    action = rng.integers(0, N_ACTIONS, n, dtype=np.int64)
     reward = rng.random(n, dtype=np.float32)
     terminal = rng.random(n) < 0.02
     terminal[-1] = True
+    action = np.random.default_rng([seed, 1]).integers(0, n_actions, n, dtype=np.int64)
     return {"obs": obs, "action": action, "reward": reward, "terminal": terminal}
+
+
+def timed_rate(
+    step: Callable[[], object],
+    warmup: int,
+    updates: int,
+    max_seconds: float = 0.0,
+    finish: Callable[[], object] = lambda: None,
+) -> tuple[float, int]:
+    """``step`` per second over ``updates`` timed calls after ``warmup`` untimed ones, and how
+    many were timed. ``max_seconds`` (0: none) caps the timed loop, and half of it the warm-up
+    (at least 2 warm-up calls: the first allocates the optimiser's state); ``finish`` (a sync)
+    is timed too."""
+    start = time.perf_counter()
+    for i in range(warmup):
+        step()
+        if max_seconds and i >= 1 and time.perf_counter() - start > max_seconds / 2:
+            break
+    finish()
+    n = 0
+    start = time.perf_counter()
+    while n < updates:
+        step()
+        n += 1
+        if max_seconds and time.perf_counter() - start > max_seconds:
+            break
+    finish()
+    return n / (time.perf_counter() - start), n
 
 
 class ToyRecEnv(gym.Env[np.ndarray, int]):
@@ -157,14 +212,19 @@ if int(sys.argv[2]):
 D3RLPY_PEER = (
     _LOAD_SELF
     + """
+import gc, resource
 import d3rlpy
 from d3rlpy.models.encoders import VectorEncoderFactory
-rows, warmup, updates = (int(a) for a in sys.argv[3:6])
-data = bench.make_dataset(rows)
+rows, warmup, updates, n_actions = (int(a) for a in sys.argv[3:7])
+max_seconds, budget = float(sys.argv[7]), float(sys.argv[8])
+if budget > 0:  # allocations past the budget raise here instead of waking the OOM killer
+    vm = next(int(x.split()[1]) * 1024 for x in open("/proc/self/status") if x[:7] == "VmSize:")
+    resource.setrlimit(resource.RLIMIT_AS, (int(vm + budget), resource.RLIM_INFINITY))
+data = bench.make_dataset(rows, n_actions=n_actions)
 ds = d3rlpy.dataset.MDPDataset(
     observations=data["obs"].astype(np.float32), actions=data["action"],
     rewards=data["reward"], terminals=data["terminal"].astype(np.float32),
-    action_space=d3rlpy.ActionSpace.DISCRETE, action_size=bench.N_ACTIONS)
+    action_space=d3rlpy.ActionSpace.DISCRETE, action_size=n_actions)
 common = dict(batch_size=bench.BATCH, learning_rate=bench.LR, gamma=bench.GAMMA,
               target_update_interval=bench.TARGET_UPDATE, n_critics=1,
               encoder_factory=VectorEncoderFactory(hidden_units=list(bench.HIDDEN)))
@@ -172,15 +232,23 @@ configs = {"dqn": d3rlpy.algos.DQNConfig(**common),
            "cql": d3rlpy.algos.DiscreteCQLConfig(alpha=1.0, **common)}
 print(json.dumps({"ready": d3rlpy.__version__, "threads": torch.get_num_threads()}), flush=True)
 for line in sys.stdin:
-    d3rlpy.seed(0)
-    algo = configs[line.strip()].create(device="cpu")
-    algo.build_with_dataset(ds)
-    for _ in range(warmup):
-        algo.update(ds.sample_transition_batch(bench.BATCH))
-    start = time.perf_counter()
-    for _ in range(updates):
-        algo.update(ds.sample_transition_batch(bench.BATCH))
-    print(json.dumps({"per_s": updates / (time.perf_counter() - start)}), flush=True)
+    answer = {}
+    try:
+        d3rlpy.seed(0)
+        algo = configs[line.strip()].create(device="cpu")
+        algo.build_with_dataset(ds)
+        answer["per_s"], answer["n"] = bench.timed_rate(
+            lambda: algo.update(ds.sample_transition_batch(bench.BATCH)),
+            warmup, updates, max_seconds)
+    except (MemoryError, RuntimeError) as e:
+        text = (str(e).strip().splitlines() or [""])[-1]
+        oom = isinstance(e, MemoryError) or "allocate" in text
+        answer["error"] = ("out of memory: " if oom else "failed: ") + type(e).__name__
+        answer["error"] += f": {text[:160]}"
+    algo = None
+    gc.collect()
+    answer["maxrss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(json.dumps(answer), flush=True)
 """
 )
 
@@ -214,7 +282,7 @@ for line in sys.stdin:
 class Peer:
     """A long-lived peer interpreter: one command line in, one float (per second) out."""
 
-    def __init__(self, python: str, script: str, threads: int, *args: int) -> None:
+    def __init__(self, python: str, script: str, threads: int, *args: float) -> None:
         argv = [python, "-c", script, str(Path(__file__).resolve()), str(threads)]
         argv += [str(a) for a in args]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -230,11 +298,18 @@ class Peer:
                 result: dict[str, Any] = json.loads(line)
                 return result
 
-    def measure(self, command: str) -> float:
+    def ask(self, command: str) -> dict[str, Any]:
+        """The peer's whole answer to ``command`` (``per_s``, or ``error``; extra fields)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
-        return float(self._read()["per_s"])
+        return self._read()
+
+    def measure(self, command: str) -> float:
+        answer = self.ask(command)
+        if "error" in answer:
+            raise RuntimeError(f"peer {command}: {answer['error']}")
+        return float(answer["per_s"])
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -246,7 +321,7 @@ class Peer:
 # Ours
 
 
-def build_transitions(data: dict[str, np.ndarray]) -> Any:
+def build_transitions(data: dict[str, np.ndarray], n_actions: int = N_ACTIONS) -> Any:
     """A :class:`~noetik.data.transitions.Transitions` of :func:`make_dataset`'s arrays."""
     from noetik.data.rewards import RewardConfig
     from noetik.data.transitions import ItemVocab, Transitions, episode_links
@@ -265,7 +340,7 @@ def build_transitions(data: dict[str, np.ndarray]) -> Any:
         user_id=episode_id.astype(np.int32),
         time_ms=np.arange(n, dtype=np.int64) * 1000,
         signals=np.zeros((n, 12), dtype=np.float32),
-        vocab=ItemVocab.from_ids(np.arange(N_ACTIONS)),
+        vocab=ItemVocab.from_ids(np.arange(n_actions)),
         reward_config=RewardConfig(),
     )
 
@@ -304,12 +379,15 @@ def ours_updates_per_s(
     before = get_cpu_matmul()
     set_cpu_matmul(matmul or before)
     try:
-        return _ours_updates_per_s(algo, t, args, precision)
+        return ours_timed(algo, t, args, precision)[0]
     finally:
         set_cpu_matmul(before)
 
 
-def _ours_updates_per_s(algo: str, t: Any, args: argparse.Namespace, precision: str) -> float:
+def ours_timed(
+    algo: str, t: Any, args: argparse.Namespace, precision: str = "float32"
+) -> tuple[float, int]:
+    """Updates per second of our ``algo`` and how many were timed (``args.max_seconds``)."""
     from noetik.agents import ProblemSpec
     from noetik.agents.core.trainer import _Meter, seed_everything
 
@@ -319,16 +397,18 @@ def _ours_updates_per_s(algo: str, t: Any, args: argparse.Namespace, precision: 
     seed_everything(config.seed, not args.no_deterministic)
     agent.train()
     meter = _Meter()
-    for _ in range(args.warmup):
-        meter.add(agent.update(source.sample()))
-    meter.means()
-    _sync(agent.device)
-    start = time.perf_counter()
-    for _ in range(args.updates):
-        meter.add(agent.update(source.sample()))
-    meter.means()  # the trainer's one sync per log row
-    _sync(agent.device)
-    return args.updates / (time.perf_counter() - start)
+
+    def finish() -> None:
+        meter.means()  # the trainer's one sync per log row
+        _sync(agent.device)
+
+    return timed_rate(
+        lambda: meter.add(agent.update(source.sample())),
+        args.warmup,
+        args.updates,
+        args.max_seconds,
+        finish,
+    )
 
 
 def bare_updates_per_s(t: Any, args: argparse.Namespace) -> float:
@@ -491,7 +571,10 @@ def run_offline(args: argparse.Namespace) -> None:
     peer = None
     if args.d3rlpy_python:
         peer = Peer(
-            args.d3rlpy_python, D3RLPY_PEER, args.threads, args.rows, args.warmup, args.updates
+            args.d3rlpy_python,
+            D3RLPY_PEER,
+            args.threads,
+            *(args.rows, args.warmup, args.updates, N_ACTIONS, args.max_seconds, 0),
         )
         print(f"d3rlpy {peer.info['ready']}, torch threads {peer.info['threads']}")
     print(f"ours: torch threads {torch.get_num_threads()}, device {args.device}; {_load()}")
@@ -573,14 +656,195 @@ def run_ppo(args: argparse.Namespace) -> None:
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# Catalogue-size sweep
+
+SWEEP_SIZES = (1_000, 10_000, 100_000, 1_000_000, 4_369_953)  # the last: KuaiRand-1K's videos
+#: d3rlpy's dense head Linear(256, A), per copy: weights, target, gradient, Adam's two moments.
+D3RLPY_HEAD_COPIES = 5
+#: (batch, A) float32-sized arrays of a d3rlpy DQN update alive at once: Q values, their
+#: gradient, the target's Q values, and ``pick_value_by_action``'s one-hot (int64 = 2 of them),
+#: its float copy and the masked product.
+D3RLPY_ACTIVATIONS = 7
+D3RLPY_BASE = 1.0 * 1024**3  # interpreter, torch, d3rlpy, the dataset
+
+
+def d3rlpy_bytes(n_actions: int) -> float:
+    """About how much memory d3rlpy's DQN needs with ``n_actions`` actions (dense head)."""
+    head = (HIDDEN[-1] + 1) * n_actions * 4
+    return D3RLPY_HEAD_COPIES * head + D3RLPY_ACTIVATIONS * BATCH * n_actions * 4 + D3RLPY_BASE
+
+
+def _one_line(e: BaseException) -> str:
+    text = (str(e).strip().splitlines() or [""])[-1]
+    return f"{type(e).__name__}: {text[:160]}"
+
+
+def _maxrss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _num(x: float) -> str:
+    """A rate with about 3 significant digits (d3rlpy does 0.03 updates/s at 1M actions)."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.3f}"
+
+
+def _rate_text(values: list[float], timed: list[int], updates: int) -> str:
+    if not values:
+        return "-"
+    text = f"{_num(_median(values))} [{_num(min(values))}-{_num(max(values))}]"
+    if min(timed) < updates:  # capped by --max-seconds: say how many updates were timed
+        counts = f"{min(timed)}-{max(timed)}" if min(timed) != max(timed) else f"{timed[0]}"
+        text += f" ({counts} timed)"
+    return text
+
+
+def _start_sweep_peer(size: int, args: argparse.Namespace) -> tuple[Peer | None, str]:
+    """d3rlpy's peer for ``size`` actions, or why it does not run (memory estimated first)."""
+    from noetik.utils.memory import SAFETY, available_bytes, format_bytes
+
+    if not args.d3rlpy_python:
+        return None, "not run (no --d3rlpy-python)"
+    need, budget = d3rlpy_bytes(size), available_bytes() * SAFETY
+    if need > budget:
+        return None, (
+            f"out of memory (needs about {format_bytes(need)}, {format_bytes(budget)} "
+            "available): not run"
+        )
+    argv = (args.rows, args.warmup, args.updates, size, args.max_seconds, budget)
+    try:
+        return Peer(args.d3rlpy_python, D3RLPY_PEER, args.threads, *argv), ""
+    except RuntimeError as e:
+        return None, f"failed: {e}"
+
+
+def _sweep_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One catalogue size: ours DQN, ours IQL and d3rlpy's DQN alternating, ``--repeats``."""
+    from noetik.errors import NoetikError
+    from noetik.utils.memory import available_bytes, format_bytes
+
+    t = build_transitions(make_dataset(args.rows, n_actions=size), size)
+    config, _ = our_config("dqn", args.device)
+    path = "catalogue" if config.catalogue.applies(size) else "dense"
+    rates: dict[str, list[float]] = {"dqn": [], "iql": [], "d3rlpy": []}
+    timed: dict[str, list[int]] = {"dqn": [], "iql": [], "d3rlpy": []}
+    notes: dict[str, str] = {}
+    peer_gb = float("nan")
+    need, avail = d3rlpy_bytes(size), available_bytes()
+    peer, note = _start_sweep_peer(size, args)
+    if note:
+        notes["d3rlpy"] = note
+    print(
+        f"\n{size:,} actions (ours: {path} path); d3rlpy needs about {format_bytes(need)}, "
+        f"{format_bytes(avail)} available; {_load()}",
+        flush=True,
+    )
+    for r in range(args.repeats):
+        for algo in ("dqn", "iql"):
+            if algo in notes:
+                continue
+            try:
+                rate, n = ours_timed(algo, t, args)
+            except (MemoryError, RuntimeError, NoetikError) as e:
+                notes[algo] = f"failed: {_one_line(e)}"
+            else:
+                rates[algo].append(rate)
+                timed[algo].append(n)
+        if peer is not None and "d3rlpy" not in notes:
+            try:
+                answer = peer.ask("dqn")
+            except RuntimeError as e:  # the peer died
+                notes["d3rlpy"] = f"failed: {e}"
+            else:
+                peer_gb = answer["maxrss_gb"]
+                if "error" in answer:
+                    notes["d3rlpy"] = answer["error"]
+                else:
+                    rates["d3rlpy"].append(answer["per_s"])
+                    timed["d3rlpy"].append(answer["n"])
+        line = "  ".join(f"{k} {_num(v[-1])}" for k, v in rates.items() if len(v) > r)
+        print(f"repeat {r + 1}: {line}; {_load()}", flush=True)
+    if peer is not None:
+        peer.close()
+    del t
+    return {
+        "size": size,
+        "rates": rates,
+        "timed": timed,
+        "notes": notes,
+        "ours_gb": _maxrss_gb(),
+        "peer_gb": peer_gb,
+        "need": need,
+    }
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    """Updates per second against the catalogue size: ours DQN and IQL, d3rlpy's DQN."""
+    from noetik.utils.memory import format_bytes
+
+    for algo in ("dqn", "iql"):
+        config, lacks = our_config(algo, args.device)
+        print(f"ours {algo}: {json.dumps(config.to_dict())}; fields it lacks: {lacks}")
+    print(
+        f"ours: torch threads {torch.get_num_threads()}, device {args.device}; {args.rows:,} rows, "
+        f"{args.warmup} warm-up + {args.updates} timed updates (each capped at "
+        f"{args.max_seconds or 'no'} s), {args.repeats} repeats"
+    )
+    rows = [_sweep_size(size, args) for size in args.sweep_sizes]
+    print(
+        f"\nupdates/s, median of {args.repeats} [min-max]; peaks are ru_maxrss (ours: the "
+        "process's high-water mark so far, sizes in increasing order; d3rlpy: a fresh process "
+        "per size)"
+    )
+    print(
+        "| actions | ours DQN | ours IQL | d3rlpy DQN | ours DQN / d3rlpy DQN (paired) "
+        "| peak ours | peak d3rlpy (estimate) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        rates, timed, notes = row["rates"], row["timed"], row["notes"]
+        cells = [
+            notes.get(k) or _rate_text(rates[k], timed[k], args.updates)
+            for k in ("dqn", "iql", "d3rlpy")
+        ]
+        ours, peer = rates["dqn"], rates["d3rlpy"]
+        ratio = "-"
+        if ours and peer:
+            paired = _median([a / b for a, b in zip(ours, peer, strict=False)])
+            ratio = f"{_median(ours) / _median(peer):.2f}x ({paired:.2f}x)"
+        peer_gb = "-" if row["peer_gb"] != row["peer_gb"] else f"{row['peer_gb']:.1f} GB"
+        print(
+            f"| {row['size']:,} | {' | '.join(cells)} | {ratio} | {row['ours_gb']:.1f} GB "
+            f"| {peer_gb} ({format_bytes(row['need'])}) |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--d3rlpy-python", help="interpreter with d3rlpy (offline peer)")
     parser.add_argument("--sb3-python", help="interpreter with stable-baselines3 (PPO peer)")
     parser.add_argument("--rows", type=int, default=100_000, help="transitions in the dataset")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed updates first")
-    parser.add_argument("--updates", type=int, default=300, help="timed updates per run")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, help="untimed updates first (30; sweep 20)")
+    parser.add_argument("--updates", type=int, help="timed updates per run (300; sweep 100)")
+    parser.add_argument("--repeats", type=int, help="runs of each side (5; sweep 3)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        help="cap of each timed run, and half of it of its warm-up (0: none; sweep 15)",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="only the catalogue-size sweep: ours DQN and IQL against d3rlpy DQN",
+    )
+    parser.add_argument(
+        "--sweep-sizes",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=list(SWEEP_SIZES),
+        help="comma-separated action counts of the sweep",
+    )
     parser.add_argument("--algos", nargs="+", default=["dqn", "cql", "iql"])
     parser.add_argument("--ppo-envs", type=int, nargs="*", default=[1, 8])
     parser.add_argument("--ppo-rollouts", type=int, default=3, help="timed PPO rollouts")
@@ -614,6 +878,10 @@ def main() -> None:
     parser.add_argument("--profile", metavar="ALGO", help="profile our ALGO instead")
     parser.add_argument("--profile-rows", type=int, default=25)
     args = parser.parse_args()
+    defaults = (20, 100, 3, 15.0) if args.sweep else (30, 300, 5, 0.0)
+    for name, value in zip(("warmup", "updates", "repeats", "max_seconds"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.threads:
         torch.set_num_threads(args.threads)
     import noetik.agents  # noqa: F401  (registers the algorithms)
@@ -623,6 +891,9 @@ def main() -> None:
             importlib.import_module(f"noetik.agents.{name}")
     if args.profile:
         profile(args.profile, build_transitions(make_dataset(args.rows)), args)
+        return
+    if args.sweep:
+        run_sweep(args)
         return
     if not args.skip_offline:
         run_offline(args)

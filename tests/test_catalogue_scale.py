@@ -374,3 +374,25 @@ def test_action_log_probs_and_their_input_gradients_equal_the_dense_ones(encoder
     (g_dense,) = torch.autograd.grad(dense.sum(), obs2)
     torch.testing.assert_close(fast, dense, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(g_fast, g_dense, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["iql", "dqn"])
+def test_cached_item_matrices_are_per_critic_and_follow_the_weights(algo: str) -> None:
+    t = tiny_transitions(80)
+    extra = {"n_critics": 2} if algo == "dqn" else {}
+    config = ALGOS[algo](catalogue=CAT, encoder=EncoderConfig(hidden=(32,)), device="cpu", **extra)
+    agent = config.create(_spec(t))
+    obs = torch.as_tensor(t.obs[:3].astype(np.float32))
+    every = torch.arange(t.n_actions)
+
+    def one_by_one() -> torch.Tensor:  # scores each action alone (never the cached matrices)
+        rows = [agent.q_values(obs, None, torch.full((3,), int(a))) for a in every]
+        return torch.stack(rows, 1)
+
+    for _ in range(2):  # before and after training: the cache follows the weights
+        agent.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(agent.q_values(obs), one_by_one())
+            torch.testing.assert_close(agent.q_values(obs), one_by_one())  # from the cache
+        agent.train()
+        agent.fit(t, steps=3, trainer=TrainerConfig(progress=False, tensorboard=False))

@@ -81,8 +81,7 @@ class QEnsemble(nn.Module):
         else:
             args = (obs, history) if actions is None else (obs, history, actions)
         if isinstance(self.net, FusedEnsemble) and len(args) == 2 and self.catalogue:
-            with self.net.unfused():  # every item: members reuse their cached item matrices
-                return self.net(*args)  # type: ignore[no-any-return]
+            return self.net.each(*args)  # every item, member by member (cached item matrices)
         out: Tensor = self.net(*args)
         return out.unsqueeze(0) if self.n_critics == 1 else out
 

@@ -154,8 +154,8 @@ class IQLAgent(Agent):
         meaningful (IQL never queries them).
         """
         if actions is None and self.config.catalogue.applies(self.spec.n_actions):
-            with self.q_net.unfused():  # member by member: each reuses its cached item matrix
-                q: Tensor = self.q_net(obs, history).amin(dim=0)
+            # member by member (no vmap): each reuses its cached item matrix in eval mode
+            q: Tensor = self.q_net.each(obs, history).amin(dim=0)
         else:
             q = self.q_net(obs, history, actions).amin(dim=0)
         return q / self.reward_scale

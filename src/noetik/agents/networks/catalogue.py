@@ -289,13 +289,24 @@ class CatalogueScorer(nn.Module):
         positive, negatives, log_q, hits = self.sampled(h, actions)
         return sampled_log_softmax(positive.float(), negatives.float(), log_q, hits), None
 
+    def train(self, mode: bool = True) -> CatalogueScorer:
+        """Switching to training mode drops every cached item matrix of the problem (weights
+        are about to change; fused optimizer kernels do not bump tensor versions)."""
+        if mode:
+            self.tower.tables.matrices.clear()
+        super().train(mode)
+        return self
+
     def cached_matrix(self) -> tuple[Tensor, Tensor] | None:
-        """In eval mode, ``(vectors (A, d), bias (A,))`` of every item, computed once per
-        version of the weights and kept (without gradient) in the shared :class:`ItemTables`
-        (serving and explanations then score 4.37M items with one matrix product per chunk;
-        attributions differentiate with respect to inputs, not these weights). None in
-        training mode or inside ``vmap`` (fused ensembles)."""
-        weights = [p for p in (*self.tower.parameters(), self.bias.weight)]
+        """In eval mode, ``(vectors (A, d), bias (A,))`` of every item, computed once per set
+        of weights (their storage and version; the cache is dropped whenever a scorer of the
+        problem enters training mode) and kept, without gradient, in the shared
+        :class:`ItemTables` (serving and explanations then score 4.37M items with one matrix
+        product per chunk; attributions differentiate with respect to inputs, not these
+        weights). None in training mode or inside ``vmap`` (fused ensembles)."""
+        tower = self.tower  # the tensors forward reads (a member's own rows in an ensemble)
+        weights = [tower.id_emb.weight, tower.field_emb.weight, tower.numeric.weight]
+        weights.append(self.bias.weight)
         if self.training or any(_batched(w) for w in weights):
             return None
         key = tuple((w.data_ptr(), w._version, tuple(w.shape)) for w in weights)

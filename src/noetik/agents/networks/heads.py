@@ -214,6 +214,17 @@ class FusedEnsemble(nn.Module):
         finally:
             self._unfused = previous
 
+    def each(self, *args: Any) -> Tensor:
+        """(E, ...) the members' outputs on ``args``, one plain call per member on its rows of
+        the stacked tensors (no ``vmap``, no views: what a member caches by the identity of its
+        weights, such as a catalogue scorer's item matrix, stays valid between calls)."""
+        outs = []
+        for i in range(self.n_members):
+            params = {n: self.params[_key(n)][i] for n in self._names}
+            buffers = {n: getattr(self, f"buf__{_key(n)}")[i] for n in self._buffer_names}
+            outs.append(functional_call(self._base, (params, buffers), args))
+        return torch.stack(outs)
+
     def forward(self, *args: Any) -> Tensor:
         """(E, ...) stacked outputs of every member on the same ``args``."""
         if self._unfused is not None:

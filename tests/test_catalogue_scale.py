@@ -396,3 +396,20 @@ def test_cached_item_matrices_are_per_critic_and_follow_the_weights(algo: str) -
             torch.testing.assert_close(agent.q_values(obs), one_by_one())  # from the cache
         agent.train()
         agent.fit(t, steps=3, trainer=TrainerConfig(progress=False, tensorboard=False))
+
+
+def test_loading_weights_drops_the_cached_item_matrices() -> None:
+    t = tiny_transitions(80)
+    config = ALGOS["iql"](catalogue=CAT, encoder=EncoderConfig(hidden=(32,)), device="cpu")
+    agent = config.create(_spec(t))
+    other = config.replace(seed=1).create(agent.spec)
+    obs = torch.as_tensor(t.obs[:3].astype(np.float32))
+    agent.eval()
+    with torch.no_grad():
+        before = agent.scores(obs)
+        agent.load_state_dict(other.state_dict())  # in eval mode, in place
+        after = agent.scores(obs)
+    other.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(after, other.scores(obs))
+    assert not torch.allclose(before, after)

@@ -245,6 +245,7 @@ class CatalogueScorer(nn.Module):
         self.tower = ItemTower(spec, config, config.dim)
         self.bias = nn.Embedding(self.tower.tables.n_id_rows, 1)
         nn.init.zeros_(self.bias.weight)
+        self._register_load_state_dict_pre_hook(self._forget_matrices)  # type: ignore[no-untyped-call]
 
     @property
     def proposal(self) -> ItemProposal:
@@ -289,9 +290,13 @@ class CatalogueScorer(nn.Module):
         positive, negatives, log_q, hits = self.sampled(h, actions)
         return sampled_log_softmax(positive.float(), negatives.float(), log_q, hits), None
 
+    def _forget_matrices(self, *_: Any) -> None:
+        self.tower.tables.matrices.clear()
+
     def train(self, mode: bool = True) -> CatalogueScorer:
         """Switching to training mode drops every cached item matrix of the problem (weights
-        are about to change; fused optimizer kernels do not bump tensor versions)."""
+        are about to change; fused optimizer kernels do not bump tensor versions). So does
+        loading weights (``load_state_dict``)."""
         if mode:
             self.tower.tables.matrices.clear()
         super().train(mode)
@@ -299,8 +304,8 @@ class CatalogueScorer(nn.Module):
 
     def cached_matrix(self) -> tuple[Tensor, Tensor] | None:
         """In eval mode, ``(vectors (A, d), bias (A,))`` of every item, computed once per set
-        of weights (their storage and version; the cache is dropped whenever a scorer of the
-        problem enters training mode) and kept, without gradient, in the shared
+        of weights (by their storage; the cache is dropped whenever a scorer of the problem
+        enters training mode or loads weights) and kept, without gradient, in the shared
         :class:`ItemTables` (serving and explanations then score 4.37M items with one matrix
         product per chunk; attributions differentiate with respect to inputs, not these
         weights). None in training mode or inside ``vmap`` (fused ensembles)."""
@@ -309,7 +314,8 @@ class CatalogueScorer(nn.Module):
         weights.append(self.bias.weight)
         if self.training or any(_batched(w) for w in weights):
             return None
-        key = tuple((w.data_ptr(), w._version, tuple(w.shape)) for w in weights)
+        # not the tensors' versions: building an ensemble member's view bumps them
+        key = tuple((w.data_ptr(), tuple(w.shape)) for w in weights)
         cache = self.tower.tables.matrices
         if key not in cache:
             with torch.no_grad():

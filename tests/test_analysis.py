@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -398,3 +399,13 @@ def test_nulls_in_a_frame_are_handled() -> None:
     assert sum(e.value for e in report.attention.hour_share) == pytest.approx(1.0)
     assert report.attention.hour_share[3].value == pytest.approx(1 / 2)  # 2 rows with an hour
     assert report.emotion.by_tab.groups == ()  # fewer than min_group_rows rows
+
+
+def test_a_row_budget_keeps_whole_users_up_to_the_budget() -> None:
+    log = _tag_log([0] * 6, [3] * 6, users=30)  # 12 rows per user
+    full = analyse_behaviour(log, FAST)
+    capped = analyse_behaviour(log, dataclasses.replace(FAST, max_rows=100))
+    assert full.n_users == 30 and full.n_rows == 360
+    assert capped.n_users == 8 and capped.n_rows == 96  # whole users only, within the budget
+    one = analyse_behaviour(log, dataclasses.replace(FAST, max_rows=5))
+    assert one.n_users == 1  # at least one user, even above the budget

@@ -22,6 +22,8 @@ TRADEOFF_HOWTO = (
 )
 #: Users analysed at most by the behavioural section (a seeded subsample beyond).
 BEHAVIOUR_MAX_USERS = 2_000
+#: ... and at most this many of their interactions (KuaiRand-1K: about 170 of its 1,000 users).
+BEHAVIOUR_MAX_ROWS = 2_000_000
 #: Bootstrap replicates of the behavioural section's intervals.
 BEHAVIOUR_BOOT = 200
 #: Rows shown at most from a CSV of the trade-off folder.
@@ -118,7 +120,10 @@ def behaviour_section(data: RunData) -> str:
     except ImportError as exc:
         raise Unavailable(f"the analysis module cannot be imported ({exc})") from None
     config = BehaviourConfig(
-        seed=data.inputs.seed, n_boot=BEHAVIOUR_BOOT, max_users=BEHAVIOUR_MAX_USERS
+        seed=data.inputs.seed,
+        n_boot=BEHAVIOUR_BOOT,
+        max_users=BEHAVIOUR_MAX_USERS,
+        max_rows=BEHAVIOUR_MAX_ROWS,
     )
     report = analyse_behaviour(data.dataset(), config)
     parts = [

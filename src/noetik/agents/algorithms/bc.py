@@ -15,12 +15,11 @@ action. ``scores`` are the logits (``softmax(scores)`` are the probabilities).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from noetik.agents.core.base import (
     Agent,
@@ -31,10 +30,9 @@ from noetik.agents.core.base import (
     register,
 )
 from noetik.agents.core.batches import Batch
-from noetik.agents.networks.catalogue import CatalogueScorer, catalogue_scores
+from noetik.agents.networks.catalogue import CatalogueScorer
 from noetik.agents.networks.encoders import History, make_encoder
 from noetik.agents.networks.sampled import sampled_log_softmax
-from noetik.agents.networks.topk import Chunk
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
 from noetik.errors import ConfigError
 
@@ -62,11 +60,10 @@ class BCAgent(Agent):
         out: Tensor = self.head(self.encoder(obs, history))
         return out
 
-    def factorised_scores(
-        self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
-    ) -> tuple[Tensor, Iterator[Chunk]] | None:
-        """The logits as a query and item chunks at catalogue scale (else None)."""
-        return catalogue_scores(self.head, self.encoder(obs, history), candidates)
+    def catalogue_scorers(self) -> list[tuple[nn.Module, CatalogueScorer]]:
+        """The policy's encoder and scorer at catalogue scale (else none)."""
+        head = self.head
+        return [(self.encoder, head)] if isinstance(head, CatalogueScorer) else []
 
     def log_probs(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 log pi(a | s)."""

@@ -26,7 +26,6 @@ ensemble, TD errors summed over members). :mod:`noetik.agents.algorithms.cql` bu
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +45,10 @@ from noetik.agents.core.batches import Batch
 from noetik.agents.core.reward_scale import RewardScale, RewardScaleMode, check_reward_scale_mode
 from noetik.agents.core.target import soft_update
 from noetik.agents.fast.grad_clip import clip_grad_norm
-from noetik.agents.networks.catalogue import ItemTables, catalogue_scores, mean_of_scores
+from noetik.agents.networks.catalogue import CatalogueScorer, ItemTables
 from noetik.agents.networks.encoders import Encoder, History
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.agents.networks.q import QNetwork
-from noetik.agents.networks.topk import Chunk
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
@@ -138,21 +136,15 @@ class DQNAgent(Agent):
         q: Tensor = self.q(obs, history)  # (E, B, A), in scaled reward units
         return ensemble_mean(q) / self.rewards.scale
 
-    def factorised_scores(
-        self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
-    ) -> tuple[Tensor, Iterator[Chunk]] | None:
-        """:meth:`scores` (the critics' mean Q / c) as a query and item chunks at catalogue
-        scale (else None)."""
-        nets = self.q.members()
-        parts = [
-            catalogue_scores(
-                n.get_submodule("head"), n.get_submodule("encoder")(obs, history), candidates
-            )
-            for n in nets
-        ]
-        if any(p is None for p in parts):
-            return None
-        return mean_of_scores([p for p in parts if p is not None], self.rewards.scale)
+    def catalogue_scorers(self) -> list[tuple[nn.Module, CatalogueScorer]]:
+        """Each critic's encoder and scorer at catalogue scale (else none): :meth:`scores` is
+        their mean Q divided by the reward scale c."""
+        pairs = [(n.get_submodule("encoder"), n.get_submodule("head")) for n in self.q.members()]
+        return [(e, h) for e, h in pairs if isinstance(h, CatalogueScorer)]
+
+    def score_scale(self) -> Tensor:
+        """c, the reward scale (Q is learnt in scaled units)."""
+        return self.rewards.scale
 
     def q_values(
         self, obs: Tensor, history: History | None = None, actions: Tensor | None = None

@@ -20,7 +20,6 @@ are written out in docs/algorithms.md (section "IQL").
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +38,10 @@ from noetik.agents.core.base import (
 from noetik.agents.core.batches import Batch
 from noetik.agents.core.reward_scale import RewardScaleMode, check_reward_scale_mode, reward_scale
 from noetik.agents.core.target import soft_update
-from noetik.agents.networks.catalogue import catalogue_scores
+from noetik.agents.networks.catalogue import CatalogueScorer
 from noetik.agents.networks.encoders import EncoderConfig, History, make_encoder
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.agents.networks.q import QNetwork
-from noetik.agents.networks.topk import Chunk
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
@@ -138,11 +136,10 @@ class IQLAgent(Agent):
         out: Tensor = self.actor_head(self.encoder(obs, history))
         return out
 
-    def factorised_scores(
-        self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
-    ) -> tuple[Tensor, Iterator[Chunk]] | None:
-        """The policy logits as a query and item chunks at catalogue scale (else None)."""
-        return catalogue_scores(self.actor_head, self.encoder(obs, history), candidates)
+    def catalogue_scorers(self) -> list[tuple[nn.Module, CatalogueScorer]]:
+        """The policy's encoder and scorer at catalogue scale (else none)."""
+        head = self.actor_head
+        return [(self.encoder, head)] if isinstance(head, CatalogueScorer) else []
 
     def q_values(
         self, obs: Tensor, history: History | None = None, actions: Tensor | None = None

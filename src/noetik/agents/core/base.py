@@ -30,7 +30,12 @@ import torch
 from torch import Tensor, nn
 
 from noetik.agents.core.batches import DeviceReplay
-from noetik.agents.networks.catalogue import CatalogueConfig, CatalogueScorer
+from noetik.agents.networks.catalogue import (
+    CatalogueConfig,
+    CatalogueScorer,
+    mean_chunks,
+    mean_query,
+)
 from noetik.agents.networks.encoders import Encoder, EncoderConfig, History
 from noetik.agents.networks.heads import ItemScorer
 from noetik.agents.networks.topk import (
@@ -365,6 +370,16 @@ class Agent(nn.Module):
         parts = [(query[lo : lo + len(ids)] * w).sum(-1) + b for lo, ids, w, b in chunks]
         return torch.cat(parts).float()
 
+    def catalogue_scorers(self) -> list[tuple[nn.Module, CatalogueScorer]]:
+        """At catalogue scale, the ``(encoder, scorer)`` pairs whose mean score, divided by
+        :meth:`score_scale`, is :meth:`scores` (the actor; or each critic); empty when the
+        agent scores its (small) action space directly."""
+        return []
+
+    def score_scale(self) -> float | Tensor:
+        """What the mean of :meth:`catalogue_scorers`' scores is divided by (1 by default)."""
+        return 1.0
+
     def factorised_scores(
         self, obs: Tensor, history: History | None = None, candidates: Tensor | None = None
     ) -> tuple[Tensor, Iterator[Chunk]] | None:
@@ -372,7 +387,15 @@ class Agent(nn.Module):
         (``scores[b, a] = query[b] · w[a] + bias[a]``, :mod:`noetik.agents.networks.topk`),
         over every action or ``candidates`` (P,) int64 only; None when the agent scores its
         (small) action space directly. Serving then never builds the (B, A) matrix."""
-        return None
+        pairs = self.catalogue_scorers()
+        if not pairs:
+            return None
+        query = mean_query([s.query(e(obs, history)) for e, s in pairs], self.score_scale())
+        return query, self._item_chunks(query.device, candidates)
+
+    def _item_chunks(self, device: torch.device, candidates: Tensor | None) -> Iterator[Chunk]:
+        scorers = [s for _, s in self.catalogue_scorers()]
+        return mean_chunks(scorers, device, candidates, self.score_scale())
 
     def action_log_probs(self, obs: Tensor, history: History | None, actions: Tensor) -> Tensor:
         """(B,) float32 ``log π(a | s)`` of one action (B,) int64 per row (agents with
@@ -387,9 +410,7 @@ class Agent(nn.Module):
 
         def chunks() -> Iterator[Chunk]:
             with torch.no_grad():
-                again = self.factorised_scores(obs.detach(), _detached(history))
-            assert again is not None
-            return again[1]
+                return self._item_chunks(query.device, None)
 
         lse = differentiable_logsumexp(query, chunks, self.config.catalogue.chunk_items)
         return self.action_scores(obs, history, actions) - lse
@@ -557,12 +578,6 @@ class Agent(nn.Module):
             resume=resume or config.resume,
         )
         return Trainer(config).run(self, data, steps, hooks=hooks)
-
-
-def _detached(history: History | None) -> History | None:
-    if history is None:
-        return None
-    return History(*(x.detach() for x in vars(history).values()))
 
 
 def _opt_items(

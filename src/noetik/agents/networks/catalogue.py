@@ -356,29 +356,23 @@ class CatalogueScorer(nn.Module):
         return torch.cat([torch.addmm(b, q, v.T) for _, _, v, b in self.chunks(h.device)], 1)
 
 
-def catalogue_scores(
-    head: nn.Module, h: Tensor, candidates: Tensor | None = None
-) -> tuple[Tensor, Iterator[Chunk]] | None:
-    """``(query (B, d), chunks)`` of ``head`` on encodings ``h`` when it is a
-    :class:`CatalogueScorer`; None for small-catalogue heads."""
-    if not isinstance(head, CatalogueScorer):
-        return None
-    return head.query(h), head.chunks(h.device, candidates)
+def mean_query(queries: list[Tensor], scale: float | Tensor = 1.0) -> Tensor:
+    """(B, E d) the queries of E scorers, concatenated and divided by ``E c``: dotted with
+    :func:`mean_chunks` it gives the mean of their scores divided by ``scale`` = c."""
+    return torch.cat(queries, 1) * (1.0 / (len(queries) * scale))
 
 
-def mean_of_scores(
-    parts: list[tuple[Tensor, Iterator[Chunk]]], scale: float | Tensor = 1.0
-) -> tuple[Tensor, Iterator[Chunk]]:
-    """The factorised mean of E factorised scores, divided by ``scale``: queries and item
-    vectors concatenated, ``Σ_e (q_e / (E c)) · v_e + Σ_e b_e / (E c)``."""
-    factor = 1.0 / (len(parts) * scale)
-    query = torch.cat([q for q, _ in parts], 1) * factor
-
-    def chunks() -> Iterator[Chunk]:
-        for pieces in zip(*(c for _, c in parts), strict=True):
-            start, ids = pieces[0][0], pieces[0][1]
-            vectors = torch.cat([p[2] for p in pieces], 1)
-            bias = torch.stack([p[3] for p in pieces]).sum(0) * factor
-            yield start, ids, vectors, bias
-
-    return query, chunks()
+def mean_chunks(
+    scorers: list[CatalogueScorer],
+    device: torch.device,
+    candidates: Tensor | None = None,
+    scale: float | Tensor = 1.0,
+) -> Iterator[Chunk]:
+    """The item side matching :func:`mean_query`: the E scorers' item vectors concatenated,
+    their biases summed and divided by ``E c``: ``Σ_e (q_e / (E c)) · v_e + Σ_e b_e / (E c)``."""
+    factor = 1.0 / (len(scorers) * scale)
+    for pieces in zip(*(s.chunks(device, candidates) for s in scorers), strict=True):
+        start, ids = pieces[0][0], pieces[0][1]
+        vectors = torch.cat([p[2] for p in pieces], 1)
+        bias = torch.stack([p[3] for p in pieces]).sum(0) * factor
+        yield start, ids, vectors, bias

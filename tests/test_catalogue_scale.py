@@ -7,6 +7,8 @@ against frequent items; chunked top-k / log-sum-exp / sampling equal their dense
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -144,8 +146,9 @@ def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
         [rng.choice(1000, size=int(rng.integers(0, 300)), replace=False) for _ in range(9)]
     )
     dense = q @ w.T + b
-    for k in (1, 10, 64):
-        values, ids = chunked_topk(q, _chunks(w, b, 64), k, seen, chunk_size=64)
+    # whole chunks, and blocks of 4 rows x 16 items inside 64-item chunks
+    for k, block in itertools.product((1, 10, 64), ((1_024, 512), (4, 16))):
+        values, ids = chunked_topk(q, _chunks(w, b, 64), k, seen, chunk_size=64, block=block)
         ref_v, ref_i = dense_topk(dense, k, seen)
         torch.testing.assert_close(values, ref_v)
         assert torch.equal(ids, ref_i)
@@ -154,9 +157,10 @@ def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
             assert not set(ids[row].tolist()) & set(seen.indices[lo:hi].tolist())
     # more exclusions than items left: the tail is -inf / -1
     everything = Exclusions.from_lists([range(995)] * 9)
-    values, ids = chunked_topk(q, _chunks(w, b, 100), 10, everything, chunk_size=100)
-    assert torch.isneginf(values[:, 5:]).all() and (ids[:, 5:] == -1).all()
-    assert set(ids[0, :5].tolist()) == set(range(995, 1000))
+    for block in ((1_024, 512), (4, 16)):
+        values, ids = chunked_topk(q, _chunks(w, b, 100), 10, everything, 100, block=block)
+        assert torch.isneginf(values[:, 5:]).all() and (ids[:, 5:] == -1).all()
+        assert set(ids[0, :5].tolist()) == set(range(995, 1000))
 
 
 def test_chunked_topk_over_a_candidate_pool_returns_pool_items() -> None:

@@ -58,12 +58,15 @@ class Exclusions:
         return cls(indptr, indices.astype(np.int64))
 
     def by_chunk(self, chunk_size: int) -> Lookup:
-        """The :data:`Lookup` of these exclusions, after one sort of all entries by
-        ``position // chunk_size`` (a chunk's query then reads only its own entries)."""
+        """The :data:`Lookup` of these exclusions, after one stable sort of all entries by
+        ``position // chunk_size`` (a chunk's query then reads only its own entries). The
+        chunk keys are sorted as 16-bit integers when they fit (NumPy then radix-sorts: 0.2 s
+        instead of 3 s for 11.6M seen videos)."""
         rows = np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr))
-        order = np.argsort(self.indices // chunk_size, kind="stable")
-        pos, rows = self.indices[order], rows[order]
-        keys = pos // chunk_size
+        keys = self.indices // chunk_size
+        compact = np.uint16 if len(keys) == 0 or keys.max() < 2**16 else np.int64
+        order = np.argsort(keys.astype(compact), kind="stable")
+        pos, rows, keys = self.indices[order], rows[order], keys[order]
         t_pos, t_rows = torch.from_numpy(pos), torch.from_numpy(rows)
 
         def lookup(lo: int, hi: int) -> tuple[Tensor, Tensor]:
@@ -74,6 +77,37 @@ class Exclusions:
             return sel_rows[keep], sel_pos[keep]
 
         return lookup
+
+
+class _RowExclusions:
+    """The exclusions of chosen rows within one chunk, found by binary search in the
+    (row, position) keys sorted once (``row * stride + position``, int64): cheap when only
+    a few rows of a chunk need them (:func:`chunked_topk`)."""
+
+    def __init__(self, exclude: Exclusions) -> None:
+        rows = np.repeat(np.arange(len(exclude.indptr) - 1), np.diff(exclude.indptr))
+        self.stride = int(exclude.indices.max()) + 1 if len(exclude.indices) else 1
+        self.keys = np.sort(rows * self.stride + exclude.indices)
+
+    def within(self, rows: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(which (M,), offsets (M,))``: entry ``j`` excludes position ``lo + offsets[j]``
+        from row ``rows[which[j]]``, for every excluded position of ``rows`` (R,) in
+        ``lo <= position < hi``."""
+        base = rows * self.stride  # no excluded position reaches the stride: clip the range
+        first = np.searchsorted(self.keys, base + min(lo, self.stride))
+        counts = np.searchsorted(self.keys, base + min(hi, self.stride)) - first
+        which = np.repeat(np.arange(len(rows)), counts)
+        starts = np.repeat(first - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        keys = self.keys[starts + np.arange(len(which))]
+        return which, keys - base[which] - lo
+
+    def mask(self, scores: Tensor, rows: Tensor, lo: int) -> None:
+        """Set ``scores`` (R, n) of ``rows`` (R,) int64, items ``lo .. lo + n - 1``, to
+        ``-inf`` where excluded (in place)."""
+        which, offsets = self.within(rows.cpu().numpy(), lo, lo + scores.shape[1])
+        if len(which):
+            at = torch.from_numpy(which).to(scores.device)
+            scores[at, torch.from_numpy(offsets).to(scores.device)] = float("-inf")
 
 
 def _scores(query: Tensor, chunk: Chunk, lookup: Lookup | None) -> Tensor:
@@ -97,29 +131,61 @@ def chunked_topk(
     k: int,
     exclude: Exclusions | None = None,
     chunk_size: int = 2_048,
+    *,
+    block: tuple[int, int] = (1_024, 512),
 ) -> tuple[Tensor, Tensor]:
     """``(values (B, k) float32, positions (B, k) int64)``: the k best items per query row,
     best first, over every chunk; excluded items never appear (``-inf`` / position -1 when
-    fewer than k items are left). ``chunk_size`` must be the size the chunks are cut at."""
-    b = query.shape[0]
-    best_v = torch.full((b, k), float("-inf"), device=query.device)
-    best_i = torch.full((b, k), -1, dtype=torch.int64, device=query.device)
-    kth = best_v[:, -1].clone()  # (B,) the k-th best score so far
-    lookup = _lookup(exclude, chunk_size)
-    for chunk in chunks:
-        scores = _scores(query, chunk, lookup).float()
-        # only rows whose best score in this chunk beats their k-th best can change
-        rows = (scores.amax(1) > kth).nonzero().squeeze(1)
-        if len(rows) == 0:
-            continue
-        v, i = scores[rows].topk(min(k, scores.shape[1]), dim=1)
-        cat_v = torch.cat([best_v[rows], v], 1)
-        cat_i = torch.cat([best_i[rows], chunk[1].to(query.device)[i]], 1)
-        top_v, order = cat_v.topk(k, dim=1)
-        best_v[rows], best_i[rows] = top_v, cat_i.gather(1, order)
-        kth[rows] = top_v[:, -1]
-    best_i = best_i.masked_fill(torch.isneginf(best_v), -1)
-    return best_v, best_i
+    fewer than k items are left). ``chunk_size`` must be the size the chunks are cut at.
+
+    Each chunk is scored in blocks of ``block`` = (query rows, items), small enough for the
+    scores to stay in the CPU's cache for the reduction that follows (2 MB: 0.7 s of 7 s at
+    1,000 × 4.37M on 2 cores, against 1.3 s for whole 2,048-item chunks). A row whose best
+    score in a block does not beat its k-th best so far cannot change, before or after its
+    exclusions (they only lower scores): exclusions are applied, and ``topk`` run, on the
+    other rows only."""
+    best = _Best(query.shape[0], k, query.device)
+    found = None if exclude is None else _RowExclusions(exclude)
+    n_rows, n_items = block
+    for start, chunk_ids, weights, biases in chunks:
+        ids_all, w_all = chunk_ids.to(query.device), weights.to(query.dtype).T
+        b_all = biases.to(query.dtype)
+        for first in range(0, len(ids_all), n_items):
+            ids, w_t = ids_all[first : first + n_items], w_all[:, first : first + n_items]
+            bias = b_all[first : first + n_items]
+            for lo in range(0, query.shape[0], n_rows):
+                scores = torch.addmm(bias, query[lo : lo + n_rows], w_t).float()
+                rows = (scores.amax(1) > best.kth[lo : lo + n_rows]).nonzero().squeeze(1)
+                if len(rows) == 0:
+                    continue
+                scores, rows = scores[rows], rows + lo
+                if found is not None:
+                    found.mask(scores, rows, start + first)
+                best.merge(rows, scores, ids)
+    return best.result()
+
+
+class _Best:
+    """The k best (score, id) per query row so far, best first."""
+
+    def __init__(self, rows: int, k: int, device: torch.device) -> None:
+        self.k = k
+        self.values = torch.full((rows, k), float("-inf"), device=device)
+        self.ids = torch.full((rows, k), -1, dtype=torch.int64, device=device)
+        self.kth = self.values[:, -1].clone()  # (B,) the k-th best score so far
+
+    def merge(self, rows: Tensor, scores: Tensor, ids: Tensor) -> None:
+        """Merge ``scores`` (R, n) of items ``ids`` (n,) into ``rows`` (R,) int64."""
+        v, i = scores.topk(min(self.k, scores.shape[1]), dim=1)
+        cat_v = torch.cat([self.values[rows], v], 1)
+        cat_i = torch.cat([self.ids[rows], ids[i]], 1)
+        top_v, order = cat_v.topk(self.k, dim=1)
+        self.values[rows], self.ids[rows] = top_v, cat_i.gather(1, order)
+        self.kth[rows] = top_v[:, -1]
+
+    def result(self) -> tuple[Tensor, Tensor]:
+        """``(values (B, k), ids (B, k))``, id -1 where the value is ``-inf``."""
+        return self.values, self.ids.masked_fill(torch.isneginf(self.values), -1)
 
 
 def chunked_logsumexp(

@@ -25,6 +25,7 @@ from noetik.agents.networks.topk import (
     chunked_sample,
     chunked_topk,
     dense_topk,
+    softmax_moments,
 )
 from noetik.data.item_content import CODE_FIELDS, NUMERIC_FIELDS
 from noetik.errors import ConfigError
@@ -146,8 +147,8 @@ def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
         [rng.choice(1000, size=int(rng.integers(0, 300)), replace=False) for _ in range(9)]
     )
     dense = q @ w.T + b
-    # whole chunks, and blocks of 4 rows x 16 items inside 64-item chunks
-    for k, block in itertools.product((1, 10, 64), ((1_024, 512), (4, 16))):
+    # whole chunks, and blocks of 9 rows x 16 items inside 64-item chunks
+    for k, block in itertools.product((1, 10, 64), (1 << 19, 64)):
         values, ids = chunked_topk(q, _chunks(w, b, 64), k, seen, chunk_size=64, block=block)
         ref_v, ref_i = dense_topk(dense, k, seen)
         torch.testing.assert_close(values, ref_v)
@@ -157,7 +158,7 @@ def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
             assert not set(ids[row].tolist()) & set(seen.indices[lo:hi].tolist())
     # more exclusions than items left: the tail is -inf / -1
     everything = Exclusions.from_lists([range(995)] * 9)
-    for block in ((1_024, 512), (4, 16)):
+    for block in (1 << 19, 64):
         values, ids = chunked_topk(q, _chunks(w, b, 100), 10, everything, 100, block=block)
         assert torch.isneginf(values[:, 5:]).all() and (ids[:, 5:] == -1).all()
         assert set(ids[0, :5].tolist()) == set(range(995, 1000))
@@ -188,6 +189,13 @@ def test_chunked_logsumexp_and_gumbel_sampling_are_exact() -> None:
     torch.testing.assert_close(
         chunked_logsumexp(q, _chunks(w, b, 32), seen, chunk_size=32), dense.logsumexp(1)
     )
+    # one pass: the log-partition and the softmax-weighted mean item vector (its gradient),
+    # also when the running maximum jumps by far more than exp's range between chunks
+    for scale in (1.0, 60.0):
+        lse, mean = softmax_moments(q * scale, _chunks(w, b, 32))
+        full = (q * scale) @ w.T + b
+        torch.testing.assert_close(lse, full.logsumexp(1))
+        torch.testing.assert_close(mean, torch.softmax(full, 1) @ w)
     small_q, small_w = torch.tensor([[1.0]]), torch.tensor([[0.0], [1.0], [2.0]])
     gen = torch.Generator().manual_seed(0)
     draws = [

@@ -10,11 +10,15 @@ video cannot be learnt. :class:`ItemContent` holds, for every action of an
   ``music_type`` and ``visible_status`` (strings are numbered by their sorted values, so a
   code never depends on a hash seed);
 * ``numeric`` (A, N) float32 standardised numbers: log duration, a flag for picture posts
-  (no duration), log aspect ratio and log upload age.
+  (no duration), log aspect ratio and log upload age from the basic features, then the
+  engagement statistics of ``video_features_statistic`` (:mod:`noetik.data.item_stats`:
+  show count, play / complete-play rates, like / share / follow rates ...), what tells a
+  rarely logged video's appeal best.
 
 Agents combine them with id embeddings kept for frequent videos only
 (:mod:`noetik.agents.networks.catalogue`). Without the basic features file every code is
-missing and every number 0: the agent then falls back to ids alone.
+missing and every number 0 (likewise the statistics without their file): the agent then
+falls back to ids alone.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import numpy as np
 import polars as pl
 
 from noetik.data.dataset import KuaiRandDataset
+from noetik.data.item_stats import STAT_FEATURES, item_statistics
 from noetik.data.schema import FileKind
 from noetik.utils.arrays import IdIndex
 
-__all__ = ["CODE_FIELDS", "NUMERIC_FIELDS", "ItemContent"]
+__all__ = ["BASIC_NUMERIC", "CODE_FIELDS", "NUMERIC_FIELDS", "ItemContent"]
 
 #: Categorical content fields, in the column order of :attr:`ItemContent.codes`.
 CODE_FIELDS: tuple[str, ...] = (
@@ -40,8 +45,10 @@ CODE_FIELDS: tuple[str, ...] = (
     "music_type",
     "visible_status",
 )
+#: Numeric fields of the basic features.
+BASIC_NUMERIC: tuple[str, ...] = ("log_duration", "no_duration", "log_aspect", "log_age_days")
 #: Numeric content fields, in the column order of :attr:`ItemContent.numeric`.
-NUMERIC_FIELDS: tuple[str, ...] = ("log_duration", "no_duration", "log_aspect", "log_age_days")
+NUMERIC_FIELDS: tuple[str, ...] = (*BASIC_NUMERIC, *STAT_FEATURES)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,9 +73,13 @@ class ItemContent:
 
     @classmethod
     def from_dataset(cls, ds: KuaiRandDataset, video_ids: np.ndarray) -> ItemContent:
-        """The content of ``video_ids`` (A,) int64 (an ItemVocab's ids) from the basic video
-        features; videos the file does not list get missing codes and zero numbers."""
+        """The content of ``video_ids`` (A,) int64 (an ItemVocab's ids) from the basic and
+        statistic video features; videos a file does not list get missing codes and zero
+        numbers."""
         out = cls.empty(len(video_ids))
+        basic = len(BASIC_NUMERIC)
+        if ds.has(FileKind.VIDEO_STATISTIC):
+            out.numeric[:, basic:] = _standardised(item_statistics(ds, video_ids))
         if not ds.has(FileKind.VIDEO_BASIC):
             return out
         frame = (
@@ -99,12 +110,19 @@ class ItemContent:
         rows = pos[found]
         codes = frame.select(CODE_FIELDS).fill_null(-1).to_numpy().astype(np.int64)
         out.codes[rows] = np.maximum(codes[found], -1)
-        numeric = frame.select(NUMERIC_FIELDS).to_numpy().astype(np.float64)[found]
-        numeric[~np.isfinite(numeric)] = np.nan
-        mean, std = np.nanmean(numeric, axis=0), np.nanstd(numeric, axis=0)
-        scaled = (numeric - np.nan_to_num(mean)) / np.where(np.nan_to_num(std) > 0, std, 1.0)
-        out.numeric[rows] = np.nan_to_num(scaled).astype(np.float32)
+        numeric = frame.select(BASIC_NUMERIC).to_numpy().astype(np.float64)[found]
+        out.numeric[rows, :basic] = _standardised(numeric)
         return out
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    """(n, k) float32 ``values`` (n, k) standardised per column over rows (non-finite values,
+    and constant columns, become 0)."""
+    values = np.where(np.isfinite(values), values, np.nan).astype(np.float64)
+    mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    scaled = (values - np.nan_to_num(mean)) / np.where(np.nan_to_num(std) > 0, std, 1.0)
+    out: np.ndarray = np.nan_to_num(scaled).astype(np.float32)
+    return out
 
 
 def _rank(column: str) -> pl.Expr:

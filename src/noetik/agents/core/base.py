@@ -391,11 +391,13 @@ class Agent(nn.Module):
         if not pairs:
             return None
         query = mean_query([s.query(e(obs, history)) for e, s in pairs], self.score_scale())
-        return query, self._item_chunks(query.device, candidates)
+        return query, self._item_chunks(query.device, candidates, query.shape[0])
 
-    def _item_chunks(self, device: torch.device, candidates: Tensor | None) -> Iterator[Chunk]:
+    def _item_chunks(
+        self, device: torch.device, candidates: Tensor | None, rows: int
+    ) -> Iterator[Chunk]:
         scorers = [s for _, s in self.catalogue_scorers()]
-        return mean_chunks(scorers, device, candidates, self.score_scale())
+        return mean_chunks(scorers, device, candidates, self.score_scale(), rows)
 
     def action_log_probs(self, obs: Tensor, history: History | None, actions: Tensor) -> Tensor:
         """(B,) float32 ``log π(a | s)`` of one action (B,) int64 per row (agents with
@@ -407,12 +409,8 @@ class Agent(nn.Module):
             log_p = self.policy_log_probs(obs, history)
             return log_p.gather(1, actions.view(-1, 1).to(log_p.device))[:, 0]
         query, _ = factorised
-
-        def chunks() -> Iterator[Chunk]:
-            with torch.no_grad():
-                return self._item_chunks(query.device, None)
-
-        lse = differentiable_logsumexp(query, chunks, self.config.catalogue.chunk_items)
+        chunks = self._item_chunks(query.device, None, query.shape[0])  # read without gradient
+        lse = differentiable_logsumexp(query, chunks)
         return self.action_scores(obs, history, actions) - lse
 
     @torch.no_grad()

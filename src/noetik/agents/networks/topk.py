@@ -31,6 +31,7 @@ __all__ = [
     "chunked_topk",
     "dense_topk",
     "differentiable_logsumexp",
+    "softmax_moments",
 ]
 
 #: One slice of the item side: ``(start, ids (n,) int64, weights (n, d), bias (n,))``.
@@ -132,21 +133,22 @@ def chunked_topk(
     exclude: Exclusions | None = None,
     chunk_size: int = 2_048,
     *,
-    block: tuple[int, int] = (1_024, 512),
+    block: int = 1 << 19,
 ) -> tuple[Tensor, Tensor]:
     """``(values (B, k) float32, positions (B, k) int64)``: the k best items per query row,
     best first, over every chunk; excluded items never appear (``-inf`` / position -1 when
     fewer than k items are left). ``chunk_size`` must be the size the chunks are cut at.
 
-    Each chunk is scored in blocks of ``block`` = (query rows, items), small enough for the
-    scores to stay in the CPU's cache for the reduction that follows (2 MB: 0.7 s of 7 s at
-    1,000 × 4.37M on 2 cores, against 1.3 s for whole 2,048-item chunks). A row whose best
+    Each chunk is scored in blocks of at most 1,024 query rows and about ``block`` scores,
+    small enough to stay in the CPU's cache for the reduction that follows (2 MB: 0.7 s of
+    7 s at 1,000 × 4.37M on 2 cores, against 1.3 s for whole 2,048-item chunks). A row whose best
     score in a block does not beat its k-th best so far cannot change, before or after its
     exclusions (they only lower scores): exclusions are applied, and ``topk`` run, on the
     other rows only."""
     best = _Best(query.shape[0], k, query.device)
     found = None if exclude is None else _RowExclusions(exclude)
-    n_rows, n_items = block
+    n_rows = min(query.shape[0], 1_024)
+    n_items = max(16, block // max(n_rows, 1))
     for start, chunk_ids, weights, biases in chunks:
         ids_all, w_all = chunk_ids.to(query.device), weights.to(query.dtype).T
         b_all = biases.to(query.dtype)
@@ -236,35 +238,48 @@ def dense_topk(scores: Tensor, k: int, exclude: Exclusions | None = None) -> tup
     return v, i.masked_fill(torch.isneginf(v), -1)
 
 
+def softmax_moments(query: Tensor, chunks: Iterable[Chunk]) -> tuple[Tensor, Tensor]:
+    """``(logsumexp (B,), mean (B, d))`` of the scores over every chunk, float32, in one pass:
+    the log-partition and ``Σ_a softmax_a · w_a``, the softmax-weighted mean item vector
+    (the gradient of the log-partition with respect to the query). Both are accumulated
+    against a running maximum per row, rescaled when it grows (the online softmax)."""
+    q = query.detach()
+    top = torch.full((q.shape[0],), float("-inf"), device=q.device)
+    total = torch.zeros(q.shape[0], device=q.device)
+    mean = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
+    for _, _, weights, b in chunks:
+        w = weights.to(q.dtype)
+        scores = torch.addmm(b.to(q.dtype), q, w.T).float()
+        new_top = torch.maximum(top, scores.amax(1))
+        shrink = torch.exp(top - new_top).nan_to_num(0.0)  # (B,) 0 while top was -inf
+        p = scores.sub_(new_top[:, None]).exp_()  # in place: one (B, n) buffer per chunk
+        total = total * shrink + p.sum(1)
+        mean = mean * shrink[:, None] + p @ w.float()
+        top = new_top
+    return top + torch.log(total), mean / total[:, None]
+
+
 class _ChunkedLogSumExp(torch.autograd.Function):
     """``logsumexp`` over chunks with a gradient for the queries only (the item side is a
-    constant: eval-mode serving and attributions), in two chunked passes and O(B · d) memory:
-    ``d lse_b / d query_b = Σ_a softmax_a · w_a``."""
+    constant: eval-mode serving and attributions), in one chunked pass and O(B · d) memory:
+    ``d lse_b / d query_b = Σ_a softmax_a · w_a`` (:func:`softmax_moments`)."""
 
     @staticmethod
-    def forward(
-        ctx: Any, query: Tensor, make_chunks: Callable[[], Iterable[Chunk]], chunk_size: int
-    ) -> Tensor:
-        lse = chunked_logsumexp(query.detach(), make_chunks(), chunk_size=chunk_size)
-        ctx.save_for_backward(query, lse)
-        ctx.make_chunks = make_chunks
+    def forward(ctx: Any, query: Tensor, chunks: Iterable[Chunk]) -> Tensor:
+        if not ctx.needs_input_grad[0]:
+            return chunked_logsumexp(query.detach(), chunks)
+        lse, mean = softmax_moments(query, chunks)
+        ctx.save_for_backward(mean)
         return lse
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, None]:
-        query, lse = ctx.saved_tensors
-        q = query.detach()
-        expected = torch.zeros_like(q)
-        for _, _, w, b in ctx.make_chunks():
-            p = torch.exp(torch.addmm(b.to(q.dtype), q, w.to(q.dtype).T) - lse[:, None])
-            expected += p @ w.to(q.dtype)
-        return grad[:, None] * expected, None, None
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
+        (mean,) = ctx.saved_tensors
+        return grad[:, None] * mean, None
 
 
-def differentiable_logsumexp(
-    query: Tensor, make_chunks: Callable[[], Iterable[Chunk]], chunk_size: int = 2_048
-) -> Tensor:
+def differentiable_logsumexp(query: Tensor, chunks: Iterable[Chunk]) -> Tensor:
     """(B,) :func:`chunked_logsumexp` (no exclusions) whose gradient reaches ``query`` (B, d);
-    ``make_chunks()`` must yield the same constant chunks each time it is called."""
-    out: Tensor = _ChunkedLogSumExp.apply(query, make_chunks, chunk_size)  # type: ignore[no-untyped-call]
+    ``chunks`` are constants (computed without gradient)."""
+    out: Tensor = _ChunkedLogSumExp.apply(query, chunks)  # type: ignore[no-untyped-call]
     return out

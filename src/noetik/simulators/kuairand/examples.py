@@ -30,6 +30,7 @@ from noetik.data.features import (
     build_states,
     video_tag_table,
 )
+from noetik.data.item_stats import STAT_FEATURES, item_statistics
 from noetik.data.quirks import add_watch_ratio
 from noetik.data.reader import read_table
 from noetik.data.rewards import SIGNAL_SOURCE_COLUMNS, SIGNALS, signals_expr
@@ -205,18 +206,6 @@ def build_examples(
 # Item side features
 # ---------------------------------------------------------------------------------------------
 
-#: Statistic counts used as per-show rates (``count / show_cnt``).
-_RATE_COLUMNS = ("play_cnt", "valid_play_cnt", "long_time_play_cnt", "complete_play_cnt")
-#: Rare engagement counts used as ``log1p(1000 * count / show_cnt)``.
-_RARE_COLUMNS = (
-    "like_cnt",
-    "comment_cnt",
-    "follow_cnt",
-    "share_cnt",
-    "reduce_similar_cnt",
-    "collect_cnt",
-)
-
 
 @dataclass(frozen=True, eq=False)
 class ItemTable:
@@ -227,33 +216,6 @@ class ItemTable:
     buckets as the ``hist.tags`` state slice); the others are standardised over items."""
     names: tuple[str, ...]
     """F feature names."""
-
-
-def _stat_block(ds: KuaiRandDataset, ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    names = ["log1p_show_cnt", *[f"rate.{c}" for c in _RATE_COLUMNS]]
-    names += ["play_progress", *[f"log1p_permille.{c}" for c in _RARE_COLUMNS], "stat_missing"]
-    if not ds.has(FileKind.VIDEO_STATISTIC):
-        out = np.zeros((len(ids), len(names)), dtype=np.float32)
-        out[:, -1] = 1.0
-        return out, names
-    wanted = ["video_id", "show_cnt", "play_progress", *_RATE_COLUMNS, *_RARE_COLUMNS]
-    stats = (
-        ds.scan(FileKind.VIDEO_STATISTIC)
-        .select(wanted)  # 13 of the 52 columns: at 4.37M videos the rest is gigabytes
-        .unique("video_id", keep="first")
-        .collect()
-    )
-    frame = pl.DataFrame({"video_id": ids}).join(
-        stats.with_columns(pl.col("video_id").cast(pl.Int64)), on="video_id", how="left"
-    )
-    show = frame["show_cnt"].fill_null(0.0).to_numpy().clip(0.0)
-    per_show = np.maximum(show, 1.0)
-    cols = [np.log1p(show)]
-    cols += [np.clip(frame[c].fill_null(0.0).to_numpy() / per_show, 0, 2) for c in _RATE_COLUMNS]
-    cols.append(np.clip(frame["play_progress"].fill_null(0.0).to_numpy(), 0.0, 2.0))
-    cols += [np.log1p(1e3 * frame[c].fill_null(0.0).to_numpy() / per_show) for c in _RARE_COLUMNS]
-    cols.append(frame["show_cnt"].is_null().to_numpy().astype(np.float64))
-    return np.nan_to_num(np.column_stack([c.astype(np.float32) for c in cols])), names
 
 
 def build_item_table(ds: KuaiRandDataset, vocab: ItemVocab) -> ItemTable:
@@ -272,7 +234,7 @@ def build_item_table(ds: KuaiRandDataset, vocab: ItemVocab) -> ItemTable:
             how="left",
         )
         duration = dur["video_duration"].fill_null(0.0).to_numpy()
-    stats, stat_names = _stat_block(ds, ids)
+    stats = item_statistics(ds, ids)
     first = [np.log1p(np.clip(duration, 0, None) / 1e3), duration <= 0]
     dense = np.column_stack([*(c.astype(np.float32) for c in first), stats])
     del stats
@@ -280,6 +242,6 @@ def build_item_table(ds: KuaiRandDataset, vocab: ItemVocab) -> ItemTable:
     dense -= mean.astype(np.float32)
     dense /= np.where(std > 1e-6, std, 1.0).astype(np.float32)
     names = [f"tag_bucket{b}" for b in range(TAG_BUCKETS)]
-    names += ["log1p_duration_s", "duration_missing", *stat_names]
+    names += ["log1p_duration_s", "duration_missing", *STAT_FEATURES]
     features = np.column_stack([tags, dense]).astype(np.float32)
     return ItemTable(features=features, names=tuple(names))

@@ -71,5 +71,5 @@ def item_statistics(ds: KuaiRandDataset, ids: np.ndarray) -> np.ndarray:
     cols.append(np.clip(frame["play_progress"].fill_null(0.0).to_numpy(), 0.0, 2.0))
     cols += [np.log1p(1e3 * frame[c].fill_null(0.0).to_numpy() / per_show) for c in RARE_COLUMNS]
     cols.append(frame["show_cnt"].is_null().to_numpy().astype(np.float64))
-    out: np.ndarray = np.nan_to_num(np.column_stack([c.astype(np.float32) for c in cols]))
-    return out
+    table: np.ndarray = np.nan_to_num(np.column_stack([c.astype(np.float32) for c in cols]))
+    return table

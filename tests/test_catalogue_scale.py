@@ -147,9 +147,9 @@ def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
         [rng.choice(1000, size=int(rng.integers(0, 300)), replace=False) for _ in range(9)]
     )
     dense = q @ w.T + b
-    # whole chunks, and blocks of 9 rows x 16 items inside 64-item chunks
+    # whole chunks, and blocks of 4 rows x 16 items inside 64-item chunks
     for k, block in itertools.product((1, 10, 64), (1 << 19, 64)):
-        values, ids = chunked_topk(q, _chunks(w, b, 64), k, seen, chunk_size=64, block=block)
+        values, ids = chunked_topk(q, _chunks(w, b, 64), k, seen, block=block)
         ref_v, ref_i = dense_topk(dense, k, seen)
         torch.testing.assert_close(values, ref_v)
         assert torch.equal(ids, ref_i)
@@ -159,7 +159,7 @@ def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
     # more exclusions than items left: the tail is -inf / -1
     everything = Exclusions.from_lists([range(995)] * 9)
     for block in (1 << 19, 64):
-        values, ids = chunked_topk(q, _chunks(w, b, 100), 10, everything, 100, block=block)
+        values, ids = chunked_topk(q, _chunks(w, b, 100), 10, everything, block=block)
         assert torch.isneginf(values[:, 5:]).all() and (ids[:, 5:] == -1).all()
         assert set(ids[0, :5].tolist()) == set(range(995, 1000))
 
@@ -169,7 +169,7 @@ def test_chunked_topk_over_a_candidate_pool_returns_pool_items() -> None:
     q, w, b = torch.randn(4, 5, generator=g), torch.randn(500, 5, generator=g), torch.zeros(500)
     pool = torch.tensor(sorted(np.random.default_rng(1).choice(500, 60, replace=False)))
     seen = Exclusions.from_lists([[0, 1], [], [59], [3]])  # positions in the pool
-    values, ids = chunked_topk(q, _chunks(w, b, 16, pool), 5, seen, chunk_size=16)
+    values, ids = chunked_topk(q, _chunks(w, b, 16, pool), 5, seen, block=64)
     ref_v, ref_pos = dense_topk(q @ w[pool].T, 5, seen)
     torch.testing.assert_close(values, ref_v)
     assert torch.equal(ids, pool[ref_pos])
@@ -187,22 +187,28 @@ def test_chunked_logsumexp_and_gumbel_sampling_are_exact() -> None:
     dense[0, [1, 2]] = float("-inf")
     dense[2, 299] = float("-inf")
     torch.testing.assert_close(
-        chunked_logsumexp(q, _chunks(w, b, 32), seen, chunk_size=32), dense.logsumexp(1)
+        chunked_logsumexp(q, _chunks(w, b, 32), seen, block=48), dense.logsumexp(1)
     )
     # one pass: the log-partition and the softmax-weighted mean item vector (its gradient),
     # also when the running maximum jumps by far more than exp's range between chunks
-    for scale in (1.0, 60.0):
-        lse, mean = softmax_moments(q * scale, _chunks(w, b, 32))
+    for scale, block in itertools.product((1.0, 60.0), (1 << 19, 32)):
+        lse, mean = softmax_moments(q * scale, _chunks(w, b, 32), block=block)
         full = (q * scale) @ w.T + b
         torch.testing.assert_close(lse, full.logsumexp(1))
         torch.testing.assert_close(mean, torch.softmax(full, 1) @ w)
     small_q, small_w = torch.tensor([[1.0]]), torch.tensor([[0.0], [1.0], [2.0]])
     gen = torch.Generator().manual_seed(0)
     draws = [
-        int(chunked_sample(small_q, _chunks(small_w, torch.zeros(3), 2), gen, chunk_size=2)[0])
+        int(chunked_sample(small_q, _chunks(small_w, torch.zeros(3), 2), gen)[0])
         for _ in range(6000)
     ]
     freq = np.bincount(draws, minlength=3) / len(draws)
+    never = Exclusions.from_lists([[2]])  # the likeliest item (p = 0.67) is excluded
+    kept = [
+        int(chunked_sample(small_q, _chunks(small_w, torch.zeros(3), 2), gen, never)[0])
+        for _ in range(50)
+    ]
+    assert set(kept) == {0, 1}
     np.testing.assert_allclose(
         freq, torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0).numpy(), atol=0.02
     )

@@ -427,10 +427,9 @@ class Agent(nn.Module):
         factorised = self.factorised_scores(obs, history)
         if factorised is not None:
             query, chunks = factorised
-            size = self.config.catalogue.chunk_items
             if deterministic:
-                return chunked_topk(query, chunks, 1, chunk_size=size)[1][:, 0]
-            return chunked_sample(query, chunks, generator, chunk_size=size)
+                return chunked_topk(query, chunks, 1)[1][:, 0]
+            return chunked_sample(query, chunks, generator)
         s = self.scores(obs, history)
         if deterministic:
             return s.argmax(dim=-1)

@@ -25,10 +25,6 @@ from noetik.agents.networks.topk import Exclusions, chunked_logsumexp, chunked_t
 __all__ = ["best_actions", "candidate_scores", "log_partition", "seen_exclusions", "top_k"]
 
 
-def _chunk_size(agent: Agent) -> int:
-    return agent.config.catalogue.chunk_items
-
-
 def top_k(
     agent: Agent,
     obs: Tensor,
@@ -48,7 +44,7 @@ def top_k(
         factorised = agent.factorised_scores(obs, history, candidates)
         if factorised is not None:
             query, chunks = factorised
-            return chunked_topk(query, chunks, k, exclude, chunk_size=_chunk_size(agent))
+            return chunked_topk(query, chunks, k, exclude)
         scores = agent.scores(obs, history)
         if candidates is not None:
             scores = scores.index_select(1, candidates.to(scores.device))
@@ -78,7 +74,7 @@ def log_partition(agent: Agent, obs: Tensor, history: History | None) -> Tensor:
         factorised = agent.factorised_scores(obs, history)
         if factorised is not None:
             query, chunks = factorised
-            return chunked_logsumexp(query, chunks, chunk_size=_chunk_size(agent))
+            return chunked_logsumexp(query, chunks)
         return agent.scores(obs, history).float().logsumexp(-1)
 
 

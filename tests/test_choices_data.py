@@ -228,3 +228,19 @@ def test_episodes_select_and_first_trials() -> None:
     assert early.choices[0, :, 0].tolist() == [0, 1, 0, 0]
     with pytest.raises(ConfigError, match="choices must lie in"):
         ChoiceEpisodes.from_arrays(design, ("x",), [[[2]]], [[[0.0]]])
+    values = np.ones((2, 4, 2))
+    named = ChoiceEpisodes.from_arrays(
+        design,
+        ("x", "y"),
+        choices,
+        outcomes,
+        [4, 3],
+        option_values=values,
+        option_value_names=("p1", "p2"),
+    )
+    assert named.option_values is not None and np.isnan(named.option_values[1, 3]).all()
+    assert named.select([1]).option_values.shape == (1, 4, 2)  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match=r"option_values must be \(2, 4, 1\)"):
+        ChoiceEpisodes.from_arrays(
+            design, ("x", "y"), choices, outcomes, option_values=values, option_value_names=("p",)
+        )

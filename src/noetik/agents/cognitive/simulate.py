@@ -77,14 +77,12 @@ def simulate(
                 outcomes[i, t] = info["outcomes"]
                 option_values[i, t] = info["option_values"]
         state = model.update(learners, state, choices[:, t], outcomes[:, t] / design.outcome_scale)
-    extras: dict[str, Any] = {}
-    if n_values:
-        extras = {"option_values": option_values, "option_value_names": tasks[0].option_value_names}
     return ChoiceEpisodes.from_arrays(
         design,
         tuple(f"sim-{i + 1:03d}" for i in range(s)),
         choices,
         outcomes,
+        option_values=option_values if n_values else None,
+        option_value_names=tasks[0].option_value_names if n_values else (),
         source=f"simulated: {model.name} in {env_id} (seed {seed})",
-        **extras,
     )

@@ -76,6 +76,14 @@ class ChoiceEpisodes:
                     f"ChoiceEpisodes.{name} must be {np.dtype(dtype)} {shape}, "
                     f"got {array.dtype} {array.shape}"
                 )
+        optional = {
+            "reaction_time": (self.reaction_time, (s, t)),
+            "block": (self.block, (s, t)),
+            "option_values": (self.option_values, (s, t, len(self.option_value_names))),
+        }
+        for name, (extra, shape) in optional.items():
+            if extra is not None and extra.shape != shape:
+                raise ConfigError(f"ChoiceEpisodes.{name} must be {shape}, got {extra.shape}")
         if len(self.subjects) != s:
             raise ConfigError(f"ChoiceEpisodes: {len(self.subjects)} subject ids for {s} rows")
         if self.mask.dtype != np.bool_ or np.any(self.mask[:, 1:] & ~self.mask[:, :-1]):
@@ -92,20 +100,34 @@ class ChoiceEpisodes:
         choices: npt.ArrayLike,
         outcomes: npt.ArrayLike,
         n_trials: npt.ArrayLike | None = None,
-        **extras: object,
+        *,
+        option_values: npt.ArrayLike | None = None,
+        option_value_names: tuple[str, ...] = (),
+        source: str = "",
     ) -> ChoiceEpisodes:
-        """Episodes from (S, T, L) choices and (S, T, O) outcomes; ``n_trials`` (S,) gives each
-        subject's length (default: all T), trial numbers count 1.. per subject, and
-        ``extras`` sets the optional fields (``reaction_time``, ``option_values``, ...)."""
+        """Episodes from (S, T, L) choices and (S, T, O) outcomes (and optional (S, T, V)
+        option values); ``n_trials`` (S,) gives each subject's length (default: all T), trial
+        numbers count 1.. per subject, padding is zeroed (NaN for option values)."""
         c = np.asarray(choices, dtype=np.int64)
         o = np.asarray(outcomes, dtype=np.float64)
         s, t = c.shape[:2]
         lengths = np.full(s, t) if n_trials is None else np.asarray(n_trials, dtype=np.int64)
         mask = np.arange(t)[None, :] < lengths[:, None]
         trial = np.where(mask, np.arange(1, t + 1)[None, :], 0).astype(np.int64)
-        c = np.where(mask[:, :, None], c, 0)
-        o = np.where(mask[:, :, None], o, 0.0)
-        return cls(design, subjects, c, o, mask, trial, **extras)  # type: ignore[arg-type]
+        values = None
+        if option_values is not None:
+            values = np.where(mask[:, :, None], np.asarray(option_values, np.float64), np.nan)
+        return cls(
+            design,
+            subjects,
+            np.where(mask[:, :, None], c, 0),
+            np.where(mask[:, :, None], o, 0.0),
+            mask,
+            trial,
+            option_values=values,
+            option_value_names=option_value_names,
+            source=source,
+        )
 
     @property
     def n_subjects(self) -> int:

@@ -1,4 +1,6 @@
-"""Every registered environment: Gymnasium API, seeding contract, batched stepping, info."""
+"""Every registered environment passes Gymnasium's check_env; the recommendation ones also
+keep the seeding contract, batched stepping and info (the decision tasks' own contract is in
+tests/test_choices_envs.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from noetik.envs import ENV_IDS
+from noetik.envs import ALL_ENV_IDS, DECISION_ENV_IDS, ENV_IDS
 from noetik.errors import ConfigError
 
 #: Small, fast options per id (InterestEvolution sessions shortened by a small budget).
@@ -74,12 +76,20 @@ def test_ids_are_registered() -> None:
         "noetik/InterestEvolution-v0",
         "noetik/KuaiRand-v0",
     }
-    assert all(env_id in gym.registry for env_id in ENV_IDS)
+    assert set(DECISION_ENV_IDS) == {
+        "noetik/Bandit2Arm-v0",
+        "noetik/Bandit4Arm-v0",
+        "noetik/IowaGambling-v0",
+        "noetik/TwoStep-v0",
+        "noetik/ReversalLearning-v0",
+    }
+    assert ALL_ENV_IDS == ENV_IDS + DECISION_ENV_IDS
+    assert all(env_id in gym.registry for env_id in ALL_ENV_IDS)
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("env_id", ALL_ENV_IDS)
 def test_check_env_passes(env_id: str) -> None:
-    env = gym.make(env_id, **FAST[env_id])
+    env = gym.make(env_id, **FAST.get(env_id, {}))
     check_env(env.unwrapped, skip_render_check=True)
 
 

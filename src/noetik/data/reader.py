@@ -26,8 +26,9 @@ from noetik.errors import DataError
 _BINARY_COLUMNS = (*BINARY_SIGNALS, "is_rand")
 
 
-def read_header(path: Path) -> list[str]:
-    """The column names on the first line of ``path`` (raises DataError if unreadable/empty)."""
+def read_header(path: Path, separator: str = ",") -> list[str]:
+    """The column names on the first line of ``path``, split at ``separator`` (raises DataError
+    if unreadable/empty)."""
     try:
         if path.is_dir():
             raise DataError(path, "is a directory, expected a CSV file")
@@ -38,7 +39,7 @@ def read_header(path: Path) -> list[str]:
     if not first.strip():
         raise DataError(path, "file is empty (no header line)")
     text = first.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    return [name.strip().strip('"') for name in text.split(",")]
+    return [name.strip().strip('"') for name in text.split(separator)]
 
 
 def check_columns(path: Path, header: list[str], kind: FileKind) -> None:

@@ -1,5 +1,6 @@
-"""Gymnasium environments for recommendation; ``import noetik`` (or this package) registers
-their ids (:data:`ENV_IDS`).
+"""Gymnasium environments for recommendation (:data:`ENV_IDS`) and decision tasks
+(:data:`DECISION_ENV_IDS`, :mod:`noetik.envs.decision`); ``import noetik`` (or this package)
+registers their ids (:data:`ALL_ENV_IDS`).
 
 >>> import gymnasium, noetik
 >>> env = gymnasium.make("noetik/KuaiRand-v0")                      # one user
@@ -10,8 +11,8 @@ their ids (:data:`ENV_IDS`).
 
 from __future__ import annotations
 
-from noetik.envs.registry import ENV_IDS, register_envs
+from noetik.envs.registry import ALL_ENV_IDS, DECISION_ENV_IDS, ENV_IDS, register_envs
 
 register_envs()
 
-__all__ = ["ENV_IDS", "register_envs"]
+__all__ = ["ALL_ENV_IDS", "DECISION_ENV_IDS", "ENV_IDS", "register_envs"]

@@ -157,6 +157,16 @@ def _dataclass(tp: type[Any], value: Any, path: str) -> Any:
         known = ", ".join(fields)
         where = f"'{path}'" if path else tp.__name__
         raise ConfigError(f"{where} has no field '{unknown[0]}' (fields: {known})")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in value
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        where = f"'{path}'" if path else tp.__name__
+        raise ConfigError(f"{where} needs field '{missing[0]}'")
     kwargs = {k: _convert(hints[k], v, _join(path, k)) for k, v in value.items()}
     try:
         return tp(**kwargs)

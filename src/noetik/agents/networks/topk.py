@@ -29,6 +29,7 @@ __all__ = [
     "Exclusions",
     "chunked_logsumexp",
     "chunked_sample",
+    "chunked_softmax_moments",
     "chunked_topk",
     "dense_topk",
     "differentiable_logsumexp",
@@ -218,6 +219,33 @@ def chunked_sample(
         best_v[lo:hi] = torch.where(better, v, best_v[lo:hi])
         best_i[lo:hi] = torch.where(better, ids[i], best_i[lo:hi])
     return best_i
+
+
+def chunked_softmax_moments(
+    query: Tensor, chunks: Iterable[Chunk]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(lse, mean, var)``, each (B,) float64, of the scores ``s`` over every item in one pass:
+    ``lse = logsumexp_a s_a`` and the mean and variance of ``s`` under ``softmax(s)``.
+
+    Each chunk's own three numbers (its softmax in float64) are merged into the running ones
+    like the moments of two samples (Chan, Golub & LeVeque 1979), the chunk weighing
+    ``exp(lse_chunk − lse)``: nothing overflows, and no large mean cancels in the variance."""
+    shape = (query.shape[0],)
+    lse = torch.full(shape, float("-inf"), dtype=torch.float64, device=query.device)
+    mean = torch.zeros(shape, dtype=torch.float64, device=query.device)
+    var = torch.zeros_like(mean)
+    for chunk in chunks:
+        s = _scores(query, chunk, None).double()
+        c_lse = s.logsumexp(1)
+        p = torch.exp(s - c_lse[:, None])
+        c_mean = (p * s).sum(1)
+        c_var = (p * (s - c_mean[:, None]) ** 2).sum(1)
+        total = torch.logaddexp(lse, c_lse)
+        w_old, w_new = torch.exp(lse - total), torch.exp(c_lse - total)
+        merged = w_old * mean + w_new * c_mean
+        var = w_old * (var + (mean - merged) ** 2) + w_new * (c_var + (c_mean - merged) ** 2)
+        mean, lse = merged, total
+    return lse, mean, var
 
 
 def dense_topk(scores: Tensor, k: int, exclude: Exclusions | None = None) -> tuple[Tensor, Tensor]:

@@ -119,7 +119,7 @@ def softmax_log_partition(
     with torch.no_grad():
         tempered = _tempered(agent, obs, history, temperature)
         if tempered is not None:
-            return chunked_logsumexp(*tempered, chunk_size=_chunk_size(agent))
+            return chunked_logsumexp(*tempered)
         return (agent.scores(obs, history).float() / temperature).logsumexp(-1)
 
 

@@ -29,11 +29,11 @@ __all__ = [
     "Exclusions",
     "chunked_logsumexp",
     "chunked_sample",
+    "chunked_softmax_item_mean",
     "chunked_softmax_moments",
     "chunked_topk",
     "dense_topk",
     "differentiable_logsumexp",
-    "softmax_moments",
 ]
 
 #: One slice of the item side: ``(start, ids (n,) int64, weights (n, d), bias (n,))``.
@@ -222,7 +222,7 @@ def chunked_sample(
 
 
 def chunked_softmax_moments(
-    query: Tensor, chunks: Iterable[Chunk]
+    query: Tensor, chunks: Iterable[Chunk], *, block: int = BLOCK_SCORES
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(lse, mean, var)``, each (B,) float64, of the scores ``s`` over every item in one pass:
     ``lse = logsumexp_a s_a`` and the mean and variance of ``s`` under ``softmax(s)``.
@@ -234,17 +234,19 @@ def chunked_softmax_moments(
     lse = torch.full(shape, float("-inf"), dtype=torch.float64, device=query.device)
     mean = torch.zeros(shape, dtype=torch.float64, device=query.device)
     var = torch.zeros_like(mean)
-    for chunk in chunks:
-        s = _scores(query, chunk, None).double()
+    for _, lo, _, _, scores in _blocks(query, chunks, block):
+        hi = lo + len(scores)
+        s = scores.double()
         c_lse = s.logsumexp(1)
         p = torch.exp(s - c_lse[:, None])
         c_mean = (p * s).sum(1)
         c_var = (p * (s - c_mean[:, None]) ** 2).sum(1)
-        total = torch.logaddexp(lse, c_lse)
-        w_old, w_new = torch.exp(lse - total), torch.exp(c_lse - total)
-        merged = w_old * mean + w_new * c_mean
-        var = w_old * (var + (mean - merged) ** 2) + w_new * (c_var + (c_mean - merged) ** 2)
-        mean, lse = merged, total
+        total = torch.logaddexp(lse[lo:hi], c_lse)
+        w_old, w_new = torch.exp(lse[lo:hi] - total), torch.exp(c_lse - total)
+        merged = w_old * mean[lo:hi] + w_new * c_mean
+        spread_old = var[lo:hi] + (mean[lo:hi] - merged) ** 2
+        var[lo:hi] = w_old * spread_old + w_new * (c_var + (c_mean - merged) ** 2)
+        mean[lo:hi], lse[lo:hi] = merged, total
     return lse, mean, var
 
 
@@ -258,7 +260,7 @@ def dense_topk(scores: Tensor, k: int, exclude: Exclusions | None = None) -> tup
     return v, i.masked_fill(torch.isneginf(v), -1)
 
 
-def softmax_moments(
+def chunked_softmax_item_mean(
     query: Tensor, chunks: Iterable[Chunk], *, block: int = BLOCK_SCORES
 ) -> tuple[Tensor, Tensor]:
     """``(logsumexp (B,), mean (B, d))`` of the scores over every chunk, float32, in one pass:
@@ -283,13 +285,13 @@ def softmax_moments(
 class _ChunkedLogSumExp(torch.autograd.Function):
     """``logsumexp`` over chunks with a gradient for the queries only (the item side is a
     constant: eval-mode serving and attributions), in one chunked pass and O(B · d) memory:
-    ``d lse_b / d query_b = Σ_a softmax_a · w_a`` (:func:`softmax_moments`)."""
+    ``d lse_b / d query_b = Σ_a softmax_a · w_a`` (:func:`chunked_softmax_item_mean`)."""
 
     @staticmethod
     def forward(ctx: Any, query: Tensor, chunks: Iterable[Chunk]) -> Tensor:
         if not ctx.needs_input_grad[0]:
             return chunked_logsumexp(query.detach(), chunks)
-        lse, mean = softmax_moments(query, chunks)
+        lse, mean = chunked_softmax_item_mean(query, chunks)
         ctx.save_for_backward(mean)
         return lse
 

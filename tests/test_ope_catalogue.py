@@ -181,7 +181,7 @@ def test_newton_finds_the_bisection_temperature_in_a_few_passes(t0: float) -> No
         return float(grad.mean()), float(var.mean())
 
     beta = newton_inverse_temperature(derivatives)
-    assert 1.0 / beta == pytest.approx(fit_temperature(logits, actions), rel=1e-7)
+    assert 1.0 / beta == pytest.approx(fit_temperature(logits, actions), rel=1e-5)
     assert len(passes) <= 8  # the bisection takes ~50
     # every logged action is the top logit: the NLL falls for ever as T -> 0, T stops at the bound
     top = logits.argmax(-1)
@@ -203,7 +203,7 @@ def test_behaviour_model_at_catalogue_scale_equals_its_dense_computation(
     with torch.no_grad():
         logits = mu.agent.scores(obs)
     temperature = fit_temperature(logits, actions)
-    assert mu.temperature == pytest.approx(temperature, rel=1e-6)
+    assert mu.temperature == pytest.approx(temperature, rel=1e-5)
     assert mu.temperature != pytest.approx(1.0, abs=0.05)  # calibration did something
     assert mu.diagnostics["calib_rows"] == len(rows)
     for when, t in (("before", 1.0), ("after", mu.temperature)):

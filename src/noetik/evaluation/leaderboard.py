@@ -103,9 +103,9 @@ class _Datasets:
         from noetik.evaluation.ope.logged import (
             LoggedOPEConfig,
             LoggedSplits,
+            behaviour_model,
             evaluate_logged,
             evaluated_episodes,
-            propensity_for,
         )
 
         cache = Path(self.dataset(data).cache.directory) / "ope"
@@ -113,10 +113,9 @@ class _Datasets:
 
         def build() -> tuple[Any, Any]:
             ds = self.dataset(data)
-            splits = LoggedSplits(
-                task_transitions(task, "train", ds), task_transitions(task, "test", ds), dataset=ds
-            )
-            return splits, propensity_for(splits, config)
+            train = task_transitions(task, "train", ds)
+            mu = behaviour_model(train, config, dataset=ds)  # before the test split: lower peak
+            return LoggedSplits(train, task_transitions(task, "test", ds), dataset=ds), mu
 
         problem = {k: v for k, v in task.to_json().items() if k not in ("env", "simulator")}
         splits, mu = self._get(data, "ope:" + json.dumps(problem, sort_keys=True), build)

@@ -227,20 +227,25 @@ def chunked_softmax_moments(
     """``(lse, mean, var)``, each (B,) float64, of the scores ``s`` over every item in one pass:
     ``lse = logsumexp_a s_a`` and the mean and variance of ``s`` under ``softmax(s)``.
 
-    Each chunk's own three numbers (its softmax in float64) are merged into the running ones
-    like the moments of two samples (Chan, Golub & LeVeque 1979), the chunk weighing
-    ``exp(lse_chunk − lse)``: nothing overflows, and no large mean cancels in the variance."""
+    In each chunk, ``u = s − max`` (float32, ``≤ 0``) gives ``Σ e^u``, ``Σ e^u u`` and
+    ``Σ e^u u²`` (summed in float64): the chunk's own log-sum-exp, mean and variance. They are
+    merged into the running ones like the moments of two samples (Chan, Golub & LeVeque 1979),
+    the chunk weighing ``exp(lse_chunk − lse)``: nothing overflows, no large mean cancels."""
     shape = (query.shape[0],)
     lse = torch.full(shape, float("-inf"), dtype=torch.float64, device=query.device)
     mean = torch.zeros(shape, dtype=torch.float64, device=query.device)
     var = torch.zeros_like(mean)
-    for _, lo, _, _, scores in _blocks(query, chunks, block):
-        hi = lo + len(scores)
-        s = scores.double()
-        c_lse = s.logsumexp(1)
-        p = torch.exp(s - c_lse[:, None])
-        c_mean = (p * s).sum(1)
-        c_var = (p * (s - c_mean[:, None]) ** 2).sum(1)
+    for _, lo, _, _, s in _blocks(query, chunks, block):
+        hi = lo + len(s)
+        top = s.amax(1, keepdim=True)
+        u = s - top
+        e = torch.exp(u)
+        s0 = e.sum(1, dtype=torch.float64)
+        eu = e * u
+        c_mean = eu.sum(1, dtype=torch.float64) / s0
+        c_var = (eu * u).sum(1, dtype=torch.float64) / s0 - c_mean**2
+        c_mean += top[:, 0].double()
+        c_lse = top[:, 0].double() + torch.log(s0)
         total = torch.logaddexp(lse[lo:hi], c_lse)
         w_old, w_new = torch.exp(lse[lo:hi] - total), torch.exp(c_lse - total)
         merged = w_old * mean[lo:hi] + w_new * c_mean

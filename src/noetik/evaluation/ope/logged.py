@@ -108,6 +108,7 @@ __all__ = [
     "LoggedOPEConfig",
     "LoggedSplits",
     "Scorer",
+    "behaviour_model",
     "evaluate_logged",
     "evaluated_episodes",
     "is_catalogue",
@@ -159,7 +160,7 @@ class LoggedOPEConfig:
     max_dense_probs: int = 1 << 28
     """History agents: FQE gets π as a dense (N, H, A) array; at most this many filled
     entries (valid steps × A) are allowed, else lower ``max_episodes``."""
-    catalogue_max_steps: int = 2_000
+    catalogue_max_steps: int = 1_000
     """At catalogue scale, evaluate about this many steps at most: ``max_episodes`` is lowered
     to this over the mean truncated test episode length (each step costs a chunked pass over
     every item for π and one for μ; see the module doc)."""
@@ -221,32 +222,49 @@ def load_splits(run_or_data: Path | str | TaskConfig | None) -> LoggedSplits:
     return LoggedSplits(train, test, dataset=ds)
 
 
-def _data_key(splits: LoggedSplits) -> str:
-    if splits.key is not None:
-        return splits.key
+def _data_key(train: Transitions, key: str | None) -> str:
+    if key is not None:
+        return key
     h = hashlib.blake2b(digest_size=8)
-    t = splits.train
-    for arr in (t.obs, t.action, t.reward, t.episode_id, t.time_ms, t.vocab.video_ids):
+    for arr in (train.obs, train.action, train.reward, train.episode_id, train.time_ms):
         h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(np.ascontiguousarray(train.vocab.video_ids).tobytes())
     return h.hexdigest()
 
 
 def propensity_for(splits: LoggedSplits, config: LoggedOPEConfig) -> PropensityModel:
-    """The behaviour model of ``splits.train``: loaded from ``config.cache_dir`` when a model
-    of the same data and propensity config is there, else fitted (and cached). At catalogue
-    scale with ``splits.dataset`` its items are described by their content."""
-    t = splits.train
-    content = splits.dataset is not None and config.propensity.catalogue.applies(t.n_actions)
+    """The behaviour model of ``splits.train`` (:func:`behaviour_model`)."""
+    return behaviour_model(splits.train, config, key=splits.key, dataset=splits.dataset)
+
+
+def behaviour_model(
+    train: Transitions,
+    config: LoggedOPEConfig,
+    *,
+    key: str | None = None,
+    dataset: KuaiRandDataset | None = None,
+) -> PropensityModel:
+    """The behaviour model of the training split ``train``: loaded from ``config.cache_dir``
+    when a model of the same data (``key``, else a hash of the training arrays) and propensity
+    config is there, else fitted (and cached). At catalogue scale with the ``dataset`` its
+    items are described by their content."""
+    content = dataset is not None and config.propensity.catalogue.applies(train.n_actions)
     folder = None
     if config.cache_dir is not None:
-        name = f"propensity-{_data_key(splits)}-{config.propensity.key()}"
+        name = f"propensity-{_data_key(train, key)}-{config.propensity.key()}"
         folder = Path(config.cache_dir) / (name + ("-content" if content else ""))
         if (folder / "propensity.json").is_file():
             return PropensityModel.load(folder, device=config.propensity.device)
     items = None
-    if content and splits.dataset is not None:
-        items = ItemContent.from_dataset(splits.dataset, t.vocab.video_ids)
-    fit, calib = calibration_split(t, config.propensity.calib_fraction)
+    if content and dataset is not None:
+        items = ItemContent.from_dataset(dataset, train.vocab.video_ids)
+    arrays = (train.obs, train.action, train.reward, train.signals, train.time_ms)
+    require(
+        sum(a.nbytes for a in arrays) + 40 * len(train),
+        f"the behaviour model's fit and calibration copies of {len(train):,} training rows",
+        "a smaller log (--train-rows) or a behaviour model already in the ope cache",
+    )
+    fit, calib = calibration_split(train, config.propensity.calib_fraction)
     model = fit_propensity(fit, calib, config.propensity, items)
     if folder is not None:
         model.save(folder)

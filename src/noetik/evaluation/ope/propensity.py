@@ -110,7 +110,7 @@ class PropensityConfig:
     catalogue: CatalogueConfig = field(default_factory=CatalogueConfig)
     """How the BC model represents items; from ``catalogue.min_actions`` actions on, by content
     and hashed ids, trained by sampled softmax and scored chunk by chunk (module doc)."""
-    catalogue_calib_rows: int = 512
+    catalogue_calib_rows: int = 256
     """At catalogue scale, at most this many calibration rows fit ``T`` and give the
     diagnostics (each Newton step scores every item for each of them, chunk by chunk)."""
     ece_bins: int = 15
@@ -412,7 +412,7 @@ def _top_label_ece(confidence: np.ndarray, correct: np.ndarray, bins: int) -> fl
 def newton_inverse_temperature(
     derivatives: Callable[[float], tuple[float, float]],
     bounds: tuple[float, float] = (1e-3, 1e3),
-    rtol: float = 1e-9,
+    rtol: float = 1e-6,
     max_steps: int = 100,
 ) -> float:
     """The inverse temperature ``β = 1 / T`` (``T`` in ``bounds``) minimising a convex NLL,

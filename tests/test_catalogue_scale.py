@@ -23,9 +23,9 @@ from noetik.agents.networks.topk import (
     Exclusions,
     chunked_logsumexp,
     chunked_sample,
+    chunked_softmax_item_mean,
     chunked_topk,
     dense_topk,
-    softmax_moments,
 )
 from noetik.data.item_content import CODE_FIELDS, NUMERIC_FIELDS
 from noetik.errors import ConfigError
@@ -192,7 +192,7 @@ def test_chunked_logsumexp_and_gumbel_sampling_are_exact() -> None:
     # one pass: the log-partition and the softmax-weighted mean item vector (its gradient),
     # also when the running maximum jumps by far more than exp's range between chunks
     for scale, block in itertools.product((1.0, 60.0), (1 << 19, 32)):
-        lse, mean = softmax_moments(q * scale, _chunks(w, b, 32), block=block)
+        lse, mean = chunked_softmax_item_mean(q * scale, _chunks(w, b, 32), block=block)
         full = (q * scale) @ w.T + b
         torch.testing.assert_close(lse, full.logsumexp(1))
         torch.testing.assert_close(mean, torch.softmax(full, 1) @ w)

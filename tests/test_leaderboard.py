@@ -48,9 +48,9 @@ def test_ope_lens_keeps_the_behaviour_model_in_the_dataset_cache(
     fits: list[int] = []
     fit = logged.fit_propensity
 
-    def small_fit(train: Any, calib: Any, config: Any) -> Any:  # the default, fewer steps
-        fits.append(1)
-        return fit(train, calib, dataclasses.replace(config, steps=5, hidden=(8,)))
+    def small_fit(train: Any, calib: Any, config: Any, content: Any = None) -> Any:
+        fits.append(1)  # the default, fewer steps
+        return fit(train, calib, dataclasses.replace(config, steps=5, hidden=(8,)), content)
 
     monkeypatch.setattr(logged, "fit_propensity", small_fit)
     spec = ProblemSpec.from_transitions(task_transitions(task, "train"))

@@ -169,6 +169,12 @@ def test_bad_propensity_configs_are_rejected(train: Transitions) -> None:
     for bad in ({"min_prob": 0.0}, {"calib_fraction": 1.0}, {"calibration": "platt"}):
         with pytest.raises(ConfigError):
             PropensityConfig(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="floor_mass"):
+        PropensityConfig(floor_mass=1.0)
+    # a floor too large for the action space is capped at floor_mass / A (A·m <= 1 % of μ)
+    assert PropensityConfig(min_prob=0.01).floor(1_000) == pytest.approx(1e-5)
+    assert PropensityConfig(min_prob=1e-6).floor(1_000) == 1e-6
+    assert PropensityConfig().floor(4_369_953) * 4_369_953 == pytest.approx(0.01)
     fit, calib = calibration_split(train, 0.2)
-    with pytest.raises(ConfigError, match="min_prob"):
-        fit_propensity(fit, calib, PropensityConfig(steps=1, min_prob=0.01))
+    model = fit_propensity(fit, calib, PropensityConfig(steps=1, hidden=(8,), min_prob=0.01))
+    assert model.min_prob == pytest.approx(0.01 / train.n_actions)

@@ -93,17 +93,19 @@ class _Datasets:
             data, "train", lambda: build_transitions(self.dataset(data), split="train")
         )
 
-    def ope_lens(self, agent: Agent, task: TaskConfig) -> Lens:
+    def ope_lens(self, agent: Agent, task: TaskConfig) -> tuple[Lens, str | None]:
         """The ``ope`` lens on the test split under ``task``'s reward, episodes, split and
         states (the behaviour model fitted once per dataset and task, and kept on disk in
         ``<the dataset's cache folder>/ope``, keyed by a hash of the training split and the
-        propensity config, so later ``noetik evaluate`` calls load it instead of refitting)."""
+        propensity config, so later ``noetik evaluate`` calls load it instead of refitting),
+        and a note when it evaluated a subsample of the test episodes (catalogue scale)."""
         data = task_data(task)
         from noetik.evaluation.ope.logged import (
             LoggedOPEConfig,
             LoggedSplits,
+            behaviour_model,
             evaluate_logged,
-            propensity_for,
+            evaluated_episodes,
         )
 
         cache = Path(self.dataset(data).cache.directory) / "ope"
@@ -111,14 +113,21 @@ class _Datasets:
 
         def build() -> tuple[Any, Any]:
             ds = self.dataset(data)
-            splits = LoggedSplits(
-                task_transitions(task, "train", ds), task_transitions(task, "test", ds)
-            )
-            return splits, propensity_for(splits, config)
+            train = task_transitions(task, "train", ds)
+            mu = behaviour_model(train, config, dataset=ds)  # before the test split: lower peak
+            return LoggedSplits(train, task_transitions(task, "test", ds), dataset=ds), mu
 
         problem = {k: v for k, v in task.to_json().items() if k not in ("env", "simulator")}
         splits, mu = self._get(data, "ope:" + json.dumps(problem, sort_keys=True), build)
-        return evaluate_logged(agent, splits, config, propensity=mu)
+        lens = evaluate_logged(agent, splits, config, propensity=mu)
+        evaluated, episodes = evaluated_episodes(agent, splits.test, config)
+        if evaluated is None or evaluated >= episodes:
+            return lens, None
+        return lens, (
+            f"evaluated a seeded subsample of {evaluated:,} of the {episodes:,} test episodes "
+            f"(catalogue scale, {agent.spec.n_actions:,} actions: about "
+            f"{config.catalogue_max_steps:,} steps, each scored against every item)"
+        )
 
     def random_log_lens(self, agent: Agent, task: TaskConfig) -> Lens:
         """The random-log lens of ``agent`` on the log of the users of ``data``."""
@@ -169,6 +178,14 @@ def _online_lens(
     entry["online"] = evaluate_online(agent, env.env_id, config.n_users, env.options, config.seed)
 
 
+def _ope_lens(agent: Agent, task: TaskConfig, datasets: _Datasets, entry: dict[str, Any]) -> None:
+    """Add the ope lens to ``entry`` (and to its notes, whether it subsampled episodes)."""
+    lens, note = datasets.ope_lens(agent, task)
+    entry["ope"] = lens
+    if note is not None:
+        entry["notes"]["ope"] = note
+
+
 def evaluate_run(
     run_dir: Path,
     config: LeaderboardConfig,
@@ -187,13 +204,7 @@ def evaluate_run(
         lenses.append(("online", lambda: _online_lens(agent, task, config, name, entry)))
     # the OPE lens weighs softmax(scores): only agents whose scores are a policy's logits
     if config.ope and not task.online and agent.capabilities.policy_logits:
-        if agent.config.catalogue.applies(agent.spec.n_actions):
-            entry["notes"]["ope"] = (
-                f"the OPE lens does not yet run at catalogue scale ({agent.spec.n_actions:,} "
-                "actions): its behaviour model and estimators need every action's probability"
-            )
-        else:
-            lenses.append(("ope", lambda: entry.update(ope=datasets.ope_lens(agent, task))))
+        lenses.append(("ope", lambda: _ope_lens(agent, task, datasets, entry)))
     if config.random_log is not None:
         lenses.append(
             ("random_log", lambda: entry.update(random_log=datasets.random_log_lens(agent, task)))

@@ -9,10 +9,15 @@ chunk by chunk (:mod:`noetik.agents.networks.topk`) and never hold a (B, A) matr
   or over a candidate pool;
 * :func:`candidate_scores` the (B, P) scores of a candidate pool;
 * :func:`log_partition` ``logsumexp_a scores[b, a]`` (so ``log π(a | s) = score - log Z``);
+* :func:`softmax_log_partition` the same of ``scores / temperature``, and
+  :func:`softmax_moments` also the mean and variance of those scores under their softmax
+  (the off-policy lens's tempered policies and the calibration of its behaviour model);
 * :func:`seen_exclusions` the actions each user was already shown, as exclusions.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -20,9 +25,24 @@ from torch import Tensor
 
 from noetik.agents.core.base import Agent
 from noetik.agents.networks.encoders import History
-from noetik.agents.networks.topk import Exclusions, chunked_logsumexp, chunked_topk, dense_topk
+from noetik.agents.networks.topk import (
+    Chunk,
+    Exclusions,
+    chunked_logsumexp,
+    chunked_softmax_moments,
+    chunked_topk,
+    dense_topk,
+)
 
-__all__ = ["best_actions", "candidate_scores", "log_partition", "seen_exclusions", "top_k"]
+__all__ = [
+    "best_actions",
+    "candidate_scores",
+    "log_partition",
+    "seen_exclusions",
+    "softmax_log_partition",
+    "softmax_moments",
+    "top_k",
+]
 
 
 def top_k(
@@ -76,6 +96,48 @@ def log_partition(agent: Agent, obs: Tensor, history: History | None) -> Tensor:
             query, chunks = factorised
             return chunked_logsumexp(query, chunks)
         return agent.scores(obs, history).float().logsumexp(-1)
+
+
+def _tempered(
+    agent: Agent, obs: Tensor, history: History | None, temperature: float
+) -> tuple[Tensor, Iterator[Chunk]] | None:
+    """The factorised ``scores / temperature`` (query and biases divided by it), or None."""
+    factorised = agent.factorised_scores(obs, history)
+    if factorised is None:
+        return None
+    query, chunks = factorised
+    scale = 1.0 / temperature
+    return query * scale, ((lo, ids, w, b * scale) for lo, ids, w, b in chunks)
+
+
+def softmax_log_partition(
+    agent: Agent, obs: Tensor, history: History | None, temperature: float = 1.0
+) -> Tensor:
+    """(B,) float32 ``logsumexp_a scores[b, a] / temperature``: the log-partition of the
+    tempered policy ``softmax(scores / temperature)``, whose ``log π(a | s)`` is
+    ``score / temperature`` minus it (:func:`log_partition` at temperature 1)."""
+    with torch.no_grad():
+        tempered = _tempered(agent, obs, history, temperature)
+        if tempered is not None:
+            return chunked_logsumexp(*tempered)
+        return (agent.scores(obs, history).float() / temperature).logsumexp(-1)
+
+
+def softmax_moments(
+    agent: Agent, obs: Tensor, history: History | None, temperature: float = 1.0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(lse, mean, var)``, each (B,) float64, of ``s = scores / temperature``:
+    ``logsumexp_a s_a`` and the mean and variance of ``s`` under ``softmax(s)``, in one pass
+    over the items (:func:`~noetik.agents.networks.topk.chunked_softmax_moments`)."""
+    with torch.no_grad():
+        tempered = _tempered(agent, obs, history, temperature)
+        if tempered is not None:
+            return chunked_softmax_moments(*tempered)
+        s = agent.scores(obs, history).double() / temperature
+        lse = s.logsumexp(-1)
+        p = torch.exp(s - lse[:, None])
+        mean = (p * s).sum(-1)
+        return lse, mean, (p * (s - mean[:, None]) ** 2).sum(-1)
 
 
 def seen_exclusions(

@@ -29,10 +29,11 @@ __all__ = [
     "Exclusions",
     "chunked_logsumexp",
     "chunked_sample",
+    "chunked_softmax_item_mean",
+    "chunked_softmax_moments",
     "chunked_topk",
     "dense_topk",
     "differentiable_logsumexp",
-    "softmax_moments",
 ]
 
 #: One slice of the item side: ``(start, ids (n,) int64, weights (n, d), bias (n,))``.
@@ -220,6 +221,40 @@ def chunked_sample(
     return best_i
 
 
+def chunked_softmax_moments(
+    query: Tensor, chunks: Iterable[Chunk], *, block: int = BLOCK_SCORES
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(lse, mean, var)``, each (B,) float64, of the scores ``s`` over every item in one pass:
+    ``lse = logsumexp_a s_a`` and the mean and variance of ``s`` under ``softmax(s)``.
+
+    In each chunk, ``u = s − max`` (float32, ``≤ 0``) gives ``Σ e^u``, ``Σ e^u u`` and
+    ``Σ e^u u²`` (summed in float64): the chunk's own log-sum-exp, mean and variance. They are
+    merged into the running ones like the moments of two samples (Chan, Golub & LeVeque 1979),
+    the chunk weighing ``exp(lse_chunk − lse)``: nothing overflows, no large mean cancels."""
+    shape = (query.shape[0],)
+    lse = torch.full(shape, float("-inf"), dtype=torch.float64, device=query.device)
+    mean = torch.zeros(shape, dtype=torch.float64, device=query.device)
+    var = torch.zeros_like(mean)
+    for _, lo, _, _, s in _blocks(query, chunks, block):
+        hi = lo + len(s)
+        top = s.amax(1, keepdim=True)
+        u = s - top
+        e = torch.exp(u)
+        s0 = e.sum(1, dtype=torch.float64)
+        eu = e * u
+        c_mean = eu.sum(1, dtype=torch.float64) / s0
+        c_var = (eu * u).sum(1, dtype=torch.float64) / s0 - c_mean**2
+        c_mean += top[:, 0].double()
+        c_lse = top[:, 0].double() + torch.log(s0)
+        total = torch.logaddexp(lse[lo:hi], c_lse)
+        w_old, w_new = torch.exp(lse[lo:hi] - total), torch.exp(c_lse - total)
+        merged = w_old * mean[lo:hi] + w_new * c_mean
+        spread_old = var[lo:hi] + (mean[lo:hi] - merged) ** 2
+        var[lo:hi] = w_old * spread_old + w_new * (c_var + (c_mean - merged) ** 2)
+        mean[lo:hi], lse[lo:hi] = merged, total
+    return lse, mean, var
+
+
 def dense_topk(scores: Tensor, k: int, exclude: Exclusions | None = None) -> tuple[Tensor, Tensor]:
     """The reference: ``topk`` of the full (B, A) ``scores`` with exclusions set to ``-inf``."""
     scores = scores.float().clone()
@@ -230,7 +265,7 @@ def dense_topk(scores: Tensor, k: int, exclude: Exclusions | None = None) -> tup
     return v, i.masked_fill(torch.isneginf(v), -1)
 
 
-def softmax_moments(
+def chunked_softmax_item_mean(
     query: Tensor, chunks: Iterable[Chunk], *, block: int = BLOCK_SCORES
 ) -> tuple[Tensor, Tensor]:
     """``(logsumexp (B,), mean (B, d))`` of the scores over every chunk, float32, in one pass:
@@ -255,13 +290,13 @@ def softmax_moments(
 class _ChunkedLogSumExp(torch.autograd.Function):
     """``logsumexp`` over chunks with a gradient for the queries only (the item side is a
     constant: eval-mode serving and attributions), in one chunked pass and O(B · d) memory:
-    ``d lse_b / d query_b = Σ_a softmax_a · w_a`` (:func:`softmax_moments`)."""
+    ``d lse_b / d query_b = Σ_a softmax_a · w_a`` (:func:`chunked_softmax_item_mean`)."""
 
     @staticmethod
     def forward(ctx: Any, query: Tensor, chunks: Iterable[Chunk]) -> Tensor:
         if not ctx.needs_input_grad[0]:
             return chunked_logsumexp(query.detach(), chunks)
-        lse, mean = softmax_moments(query, chunks)
+        lse, mean = chunked_softmax_item_mean(query, chunks)
         ctx.save_for_backward(mean)
         return lse
 

@@ -16,6 +16,15 @@ pooled over actions plus per-action ridge deviations, in closed form; ``"mlp"``,
 steps remain later in a session): ``time_feature`` adds the step ``t / H`` as an input, and
 the model then needs ``t``. :meth:`FQEModel.estimates` gives the ``q_hat`` / ``v_hat`` of
 :class:`~noetik.evaluation.ope.estimators.LoggedEpisodes` (doubly robust, direct method).
+
+**Any catalogue size (linear).** The linear model's ``Q̂(s, t, a) = φ(s, t) · (w̄ + δ_a)`` has
+``δ_a = 0`` for every action never logged, so for any policy π
+
+    Σ_a π(a|s) Q̂(s, t, a) = φ(s, t) · w̄ + Σ_{a logged} π(a|s) φ(s, t) · δ_a
+
+exactly: the bootstrap targets and ``v̂`` need π on the logged actions only. Given as
+:class:`ActionProbs` (π of a set of actions covering the logged ones), nothing of size A is
+built, so FQE runs over 4.37M items as over 40 (the ``ope`` lens at catalogue scale).
 """
 
 from __future__ import annotations
@@ -31,11 +40,37 @@ from torch import nn
 
 from noetik.agents.core.base import resolve_device
 from noetik.errors import ConfigError
+from noetik.utils.memory import require
 
-__all__ = ["FQEConfig", "FQEModel", "ProbSource", "fit_fqe"]
+__all__ = ["ActionProbs", "FQEConfig", "FQEModel", "ProbSource", "fit_fqe"]
 
-#: π(·|s): an (N, H, A) float array, or a callable obs (M, D) float32 -> (M, A) probabilities.
-ProbSource = np.ndarray | Callable[[np.ndarray], np.ndarray]
+
+@dataclass(frozen=True, eq=False)
+class ActionProbs:
+    """π(a | s) of a few actions only, in a batch of states; the rest of each state's
+    probability (``1 − Σ``) is on the other actions. Enough for the linear model (module doc)
+    when ``actions`` covers every logged action."""
+
+    actions: np.ndarray
+    """(P,) int64 distinct actions, sorted."""
+    probs: np.ndarray
+    """(..., P) float64 ``π(actions[j] | s)`` of each state (leading shape (N, H) or (M,))."""
+
+    def __post_init__(self) -> None:
+        a = np.asarray(self.actions)
+        if a.ndim != 1 or (len(a) > 1 and not (np.diff(a) > 0).all()):
+            raise ConfigError("ActionProbs.actions must be sorted distinct actions (P,)")
+        if np.shape(self.probs)[-1:] != (len(a),):
+            raise ConfigError(f"ActionProbs.probs must end with P = {len(a)} columns")
+
+    def take(self, index: slice | tuple[np.ndarray, np.ndarray]) -> ActionProbs:
+        """The states at ``index``: a slice of the rows, or (episode, step) index arrays."""
+        return ActionProbs(self.actions, np.asarray(self.probs)[index])
+
+
+#: π(·|s): an (N, H, A) float array, a callable obs (M, D) float32 -> (M, A) probabilities,
+#: or (linear model only) :class:`ActionProbs` (N, H, P) of the logged actions.
+ProbSource = np.ndarray | Callable[[np.ndarray], np.ndarray] | ActionProbs
 
 
 @dataclass(frozen=True)
@@ -104,11 +139,41 @@ class FQEModel:
 
     def q64(self, obs: np.ndarray, t: np.ndarray) -> np.ndarray:
         """:meth:`q` in float64, chunked: ``obs`` (M, D) float32, ``t`` (M,) int64."""
+        require(16.0 * len(obs) * self.n_actions, "FQE Q-values (states x actions)", "fewer states")
         parts = [
             self._learner.predict(obs[lo : lo + self._chunk], t[lo : lo + self._chunk])
             for lo in range(0, len(obs), self._chunk)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, self.n_actions))
+
+    def q_of(self, obs: np.ndarray, t: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """(M,) float64 ``Q̂(s_i, a_i)`` of one action (M,) int64 per state ``obs`` (M, D)
+        float32 at step ``t`` (M,) int64; the linear model never builds (M, A)."""
+        out = np.zeros(len(obs))
+        for lo in range(0, len(obs), self._chunk):
+            part = slice(lo, lo + self._chunk)
+            if isinstance(self._learner, _Linear):
+                out[part] = self._learner.q_of(obs[part], t[part], actions[part])
+            else:
+                q = self._learner.predict(obs[part], t[part])
+                out[part] = q[np.arange(len(q)), actions[part]]
+        return out
+
+    def values(self, obs: np.ndarray, t: np.ndarray, probs: np.ndarray | ActionProbs) -> np.ndarray:
+        """(M,) float64 ``Σ_a π(a|s) Q̂(s, a)`` of states ``obs`` (M, D) float32 at step ``t``
+        (M,) int64 under ``probs``: π (M, A) float, or the logged actions' :class:`ActionProbs`
+        (M, P) (linear model: exact without (M, A), see the module doc)."""
+        out = np.zeros(len(obs))
+        for lo in range(0, len(obs), self._chunk):
+            part = slice(lo, lo + self._chunk)
+            if isinstance(probs, ActionProbs):
+                if not isinstance(self._learner, _Linear):
+                    raise ConfigError("π over a subset of actions needs the linear FQE model")
+                out[part] = self._learner.values(obs[part], t[part], probs.take(part))
+            else:
+                q = self._learner.predict(obs[part], t[part])
+                out[part] = np.einsum("ma,ma->m", np.asarray(probs[part], np.float64), q)
+        return out
 
     def estimates(
         self,
@@ -120,27 +185,39 @@ class FQEModel:
         """``(q_hat, v_hat)``, each (N, H) float64, for :class:`LoggedEpisodes`.
 
         ``obs`` (N, H, D) float32, ``actions`` (N, H) int64, ``target_probs`` π(·|s_t)
-        (N, H, A) float32 or a callable; ``q_hat = Q̂(s_t, a_t)``, ``v_hat = Σ_a π(a|s_t)
-        Q̂(s_t, a)``. The step of ``obs[:, t]`` is ``t``. Padded steps (``mask`` (N, H) bool
-        False) are 0.
+        (N, H, A) float32, a callable, or (linear model) :class:`ActionProbs` (N, H, P) of the
+        logged actions; ``q_hat = Q̂(s_t, a_t)``, ``v_hat = Σ_a π(a|s_t) Q̂(s_t, a)``. The step
+        of ``obs[:, t]`` is ``t``. Padded steps (``mask`` (N, H) bool False) are 0.
         """
         x = np.asarray(obs, dtype=np.float32)
         if x.ndim != 3 or np.shape(actions) != x.shape[:2]:
             raise ConfigError(f"need obs (N, H, D), actions (N, H): {x.shape}, {np.shape(actions)}")
         n, h = x.shape[:2]
-        flat = x.reshape(n * h, -1)
-        q = self.q64(flat, np.tile(np.arange(h, dtype=np.int64), n))
-        probs = _probs_rows(target_probs, flat, self.n_actions, self._chunk)
+        flat, steps = x.reshape(n * h, -1), np.tile(np.arange(h, dtype=np.int64), n)
         acts = np.clip(np.asarray(actions, dtype=np.int64).reshape(-1), 0, self.n_actions - 1)
-        q_hat = q[np.arange(n * h), acts].reshape(n, h)
-        v_hat = np.einsum("ma,ma->m", probs, q).reshape(n, h)
+        if isinstance(target_probs, ActionProbs):
+            if np.shape(target_probs.probs)[:2] != (n, h):
+                raise ConfigError(f"target_probs must have shape {(n, h)} + (P,)")
+            rows = ActionProbs(target_probs.actions, target_probs.probs.reshape(n * h, -1))
+            q_hat = self.q_of(flat, steps, acts).reshape(n, h)
+            v_hat = self.values(flat, steps, rows).reshape(n, h)
+        else:
+            q = self.q64(flat, steps)
+            probs = _probs_rows(target_probs, flat, self.n_actions, self._chunk)
+            q_hat = q[np.arange(n * h), acts].reshape(n, h)
+            v_hat = np.einsum("ma,ma->m", probs, q).reshape(n, h)
         if mask is not None:
             keep = np.asarray(mask, dtype=bool).reshape(n, h)
             q_hat, v_hat = np.where(keep, q_hat, 0.0), np.where(keep, v_hat, 0.0)
         return q_hat, v_hat
 
 
-def _probs_rows(source: ProbSource, obs: np.ndarray, n_actions: int, chunk: int) -> np.ndarray:
+def _probs_rows(
+    source: np.ndarray | Callable[[np.ndarray], np.ndarray],
+    obs: np.ndarray,
+    n_actions: int,
+    chunk: int,
+) -> np.ndarray:
     """π(·|s) (M, A) float64 for the states ``obs`` (M, D), from an array or a callable."""
     if callable(source):
         parts = [source(obs[lo : lo + chunk]) for lo in range(0, len(obs), chunk)]
@@ -157,7 +234,8 @@ class _Steps:
     """The M valid logged steps, flattened: ``obs`` (M, D) float32, ``t``, ``actions`` (M,)
     int64, ``rewards`` (M,) float64; ``boot`` (K,) int64 positions of the non-terminal ones,
     ``next_obs`` (K, D) float32 their next states (at step ``t + 1``), ``next_probs`` π there,
-    (K, A) float64 or a callable evaluated in chunks each round; ``horizon`` H."""
+    (K, A) float64, a callable evaluated in chunks each round, or :class:`ActionProbs` (K, P);
+    ``horizon`` H."""
 
     obs: np.ndarray
     t: np.ndarray
@@ -188,7 +266,9 @@ def _steps(
     actions: np.ndarray,
     rewards: np.ndarray,
     mask: np.ndarray,
-    sources: tuple[ProbSource, np.ndarray | None, np.ndarray | None, np.ndarray | None],
+    sources: tuple[
+        ProbSource, np.ndarray | None, np.ndarray | ActionProbs | None, np.ndarray | None
+    ],
     *,
     n_actions: int,
 ) -> _Steps:
@@ -217,7 +297,11 @@ def _steps(
         src, pick = (target_probs if next_target_probs is None else next_target_probs), (bi, bt)
         if not callable(src) and next_target_probs is None:
             raise ConfigError("next_obs with a target_probs array needs next_target_probs")
-    if not callable(src):
+    if isinstance(src, ActionProbs):
+        if np.shape(src.probs)[:2] != (n, h):
+            raise ConfigError(f"target_probs must have shape {(n, h)} + (P,)")
+        src = src.take(pick)
+    elif not callable(src):
         if np.shape(src) != (n, h, n_actions):
             raise ConfigError(f"target_probs must have shape {(n, h, n_actions)}")
         src = np.asarray(src, dtype=np.float64)[pick]
@@ -284,41 +368,81 @@ class _Tabular:
 
 
 class _Linear:
-    """Ridge regression on ``[standardised obs, one-hot(t) or 1]``: one weight vector pooled
-    over actions, plus per-action deviations shrunk towards it by ``ridge``; closed form."""
+    """Ridge regression on ``φ(s, t) = [standardised obs, one-hot(t) or 1]`` (F,), closed form:
+    ``Q̂(s, t, a) = φ · (w̄ + δ_a)``. ``w̄`` is fitted on every step (pooled over actions);
+    ``δ_a`` regresses the residuals of action ``a``'s own steps ``Φ_a`` (n_a, F) with penalty
+    ``ridge``, 0 for actions never logged:
+
+        δ_a = (Φ_aᵀ Φ_a + ridge I)⁺ Φ_aᵀ r_a = Φ_aᵀ (Φ_a Φ_aᵀ + ridge I)⁺ r_a
+
+    (the push-through identity): an (n_a × n_a) system per logged action, batched over the
+    actions with the same n_a, so memory and time grow with the logged steps, not with A."""
 
     def __init__(self, steps: _Steps, n_actions: int, config: FQEConfig) -> None:
         self.inputs = _Inputs(steps.obs, steps.horizon, time_feature=False)
-        self.n_t, d = (steps.horizon + 1 if config.time_feature else 1), steps.obs.shape[1]
-        phi = np.concatenate([self.inputs(steps.obs, steps.t), self._onehot(steps.t)], axis=1)
-        self.order = np.argsort(steps.actions, kind="stable")
-        self.present, self.starts = np.unique(steps.actions[self.order], return_index=True)
-        self.phi, eye = phi[self.order].astype(np.float64), np.eye(d + self.n_t)
-        self.pooled = np.linalg.pinv(self.phi.T @ self.phi + 1e-9 * eye)
-        self.solvers = np.zeros((n_actions, d + self.n_t, d + self.n_t))
-        bounds = [*self.starts.tolist(), len(phi)]
-        for j, a in enumerate(self.present.tolist()):
-            block = self.phi[bounds[j] : bounds[j + 1]]
-            self.solvers[a] = np.linalg.pinv(block.T @ block + config.ridge * eye)
-        self.weights = np.zeros((n_actions, d + self.n_t))
+        self.n_t, self.n_actions = (steps.horizon + 1 if config.time_feature else 1), n_actions
+        self.phi = self.features(steps.obs, steps.t)  # (M, F) float64
+        width = self.phi.shape[1]
+        self.pooled = np.linalg.pinv(self.phi.T @ self.phi + 1e-9 * np.eye(width))
+        self.present, inverse, counts = np.unique(
+            steps.actions, return_inverse=True, return_counts=True
+        )
+        """(P,) int64 the logged actions, each with ``counts`` steps."""
+        by_action = np.argsort(inverse, kind="stable")
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """Per step count n: ``(which (G,) positions in present, their steps (G, n) int64,
+        (Φ Φᵀ + ridge I)⁺ (G, n, n) float64)``."""
+        for n in np.unique(counts).tolist():
+            which = np.flatnonzero(counts == n)
+            rows = by_action[first[which][:, None] + np.arange(n)]
+            block = self.phi[rows]
+            gram = block @ block.transpose(0, 2, 1) + config.ridge * np.eye(n)
+            self.groups.append((which, rows, np.linalg.pinv(gram)))
+        self.weights = np.zeros(width)
+        """(F,) float64 ``w̄``."""
+        self.deviations = np.zeros((len(self.present), width))
+        """(P, F) float64 ``δ`` of the logged actions."""
 
-    def _onehot(self, t: np.ndarray) -> np.ndarray:
-        return np.asarray(np.minimum(t, self.n_t - 1)[:, None] == np.arange(self.n_t), np.float32)
+    def features(self, obs: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """(M, F) float64 ``φ``: standardised ``obs`` (M, D), then the one-hot of ``t`` (M,)
+        (all 0 outside the fitted steps) or, without ``time_feature``, a constant 1."""
+        inside = (t >= 0) & (t < self.n_t) if self.n_t > 1 else np.ones(len(t), dtype=bool)
+        onehot = (np.clip(t, 0, self.n_t - 1)[:, None] == np.arange(self.n_t)) & inside[:, None]
+        z = self.inputs(obs, t).astype(np.float64)
+        return np.concatenate([z, onehot.astype(np.float64)], axis=1)
 
     def fit_round(self, targets: np.ndarray) -> None:
-        y = targets[self.order]
-        pooled = self.pooled @ (self.phi.T @ y)
-        xty = np.zeros_like(self.weights)
-        if len(self.present):
-            weighted = self.phi * (y - self.phi @ pooled)[:, None]
-            xty[self.present] = np.add.reduceat(weighted, self.starts, axis=0)
-        self.weights = pooled + np.einsum("afg,ag->af", self.solvers, xty)
+        self.weights = self.pooled @ (self.phi.T @ targets)
+        residual = targets - self.phi @ self.weights
+        for which, rows, solver in self.groups:
+            coef = np.einsum("gij,gj->gi", solver, residual[rows])
+            self.deviations[which] = np.einsum("gnf,gn->gf", self.phi[rows], coef)
 
     def predict(self, obs: np.ndarray, t: np.ndarray) -> np.ndarray:
-        d, steps = obs.shape[1], self.weights[:, obs.shape[1] :].T  # (n_t, A) step intercepts
-        inside = (t >= 0) & (t < self.n_t) if self.n_t > 1 else np.ones(len(t), dtype=bool)
-        base = np.where(inside[:, None], steps[np.clip(t, 0, self.n_t - 1)], 0.0)
-        return np.asarray(self.inputs(obs, t).astype(np.float64) @ self.weights[:, :d].T + base)
+        phi = self.features(obs, t)
+        out = np.repeat((phi @ self.weights)[:, None], self.n_actions, axis=1)
+        out[:, self.present] += phi @ self.deviations.T
+        return out
+
+    def q_of(self, obs: np.ndarray, t: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """(M,) ``Q̂(s_i, t_i, a_i)`` without (M, A)."""
+        phi = self.features(obs, t)
+        out = phi @ self.weights
+        if len(self.present):
+            j = np.minimum(np.searchsorted(self.present, actions), len(self.present) - 1)
+            logged = self.present[j] == actions
+            out += np.where(logged, np.einsum("mf,mf->m", phi, self.deviations[j]), 0.0)
+        return out
+
+    def values(self, obs: np.ndarray, t: np.ndarray, probs: ActionProbs) -> np.ndarray:
+        """(M,) ``φ · w̄ + Σ_{a logged} π(a|s) φ · δ_a`` = ``Σ_a π(a|s) Q̂(s, t, a)``."""
+        phi, listed = self.features(obs, t), np.asarray(probs.actions)
+        cols = np.minimum(np.searchsorted(listed, self.present), max(len(listed) - 1, 0))
+        if len(self.present) and (len(listed) == 0 or (listed[cols] != self.present).any()):
+            raise ConfigError("ActionProbs must list every action the FQE model was fitted on")
+        deviation = np.einsum("mp,mp->m", probs.probs[:, cols], phi @ self.deviations.T)
+        return np.asarray(phi @ self.weights + deviation)
 
 
 class _MLP:
@@ -368,10 +492,12 @@ def _next_values(model: FQEModel, steps: _Steps, chunk: int) -> np.ndarray:
     next_t = steps.t[steps.boot] + 1
     for lo in range(0, len(out), chunk):
         hi = min(lo + chunk, len(out))
-        q = model.q64(steps.next_obs[lo:hi], next_t[lo:hi])
         src, rows = steps.next_probs, steps.next_obs[lo:hi]
-        probs = src(rows) if callable(src) else src[lo:hi]
-        out[lo:hi] = np.einsum("ka,ka->k", np.asarray(probs, dtype=np.float64), q)
+        if isinstance(src, ActionProbs):
+            probs: np.ndarray | ActionProbs = src.take(slice(lo, hi))
+        else:
+            probs = src(rows) if callable(src) else src[lo:hi]
+        out[lo:hi] = model.values(rows, next_t[lo:hi], probs)
     return out
 
 
@@ -385,15 +511,17 @@ def fit_fqe(  # noqa: PLR0917  (the positional interface other modules call)
     config: FQEConfig,
     next_obs: np.ndarray | None = None,
     *,
-    next_target_probs: np.ndarray | None = None,
+    next_target_probs: np.ndarray | ActionProbs | None = None,
     terminals: np.ndarray | None = None,
     n_actions: int | None = None,
 ) -> FQEModel:
     """Fit ``Q̂^π`` on logged episodes by ``config.iterations`` FQE rounds.
 
     ``obs`` (N, H, D) float32 states padded to H; ``actions`` (N, H) int64; ``rewards`` (N, H)
-    float; ``mask`` (N, H) bool valid prefix; ``target_probs`` π(·|s_t) (N, H, A) float32 or a
-    callable obs (M, D) -> (M, A) (evaluated in chunks of ``config.chunk_rows``).
+    float; ``mask`` (N, H) bool valid prefix; ``target_probs`` π(·|s_t) (N, H, A) float32, a
+    callable obs (M, D) -> (M, A) (evaluated in chunks of ``config.chunk_rows``), or, for the
+    linear model at any catalogue size, :class:`ActionProbs` (N, H, P) listing every logged
+    action (then ``n_actions`` is required).
     By default step ``t``'s next state is ``obs[:, t+1]`` and the last valid step is terminal
     (bootstrap 0). ``next_obs`` (N, H, D) float32 gives explicit next states instead (then
     ``next_target_probs`` (N, H, A), π at those states, unless ``target_probs`` is callable);
@@ -402,7 +530,10 @@ def fit_fqe(  # noqa: PLR0917  (the positional interface other modules call)
     """
     if not 0.0 <= float(gamma) <= 1.0:
         raise ConfigError(f"gamma must be in [0, 1], got {gamma}")
-    if n_actions is None:
+    if isinstance(target_probs, ActionProbs):
+        if n_actions is None or config.kind != "linear":
+            raise ConfigError("target_probs as ActionProbs needs the linear model and n_actions")
+    elif n_actions is None:
         probe = np.asarray(obs, dtype=np.float32).reshape(-1, np.shape(obs)[-1])[:1]
         width = np.shape(target_probs(probe) if callable(target_probs) else target_probs)
         n_actions = int(width[-1])

@@ -14,6 +14,23 @@ Propensities are **floored** by mixing with the uniform distribution over the ``
 still sums to 1. Diagnostics on the calibration part: NLL and top-label expected calibration
 error (ECE, ``bins`` equal-width confidence bins) before (``T = 1``) and after scaling.
 
+**At catalogue scale** (the BC model's ``catalogue.min_actions``, 100,000 items by default) the
+BC model describes items by their content and hashed ids and trains with the sampled softmax
+(:mod:`noetik.agents.networks.catalogue`), and nothing builds a (rows × A) matrix:
+
+* ``μ(a|s) = (1 − A·m) exp(f(s)_a / T − log Z_T(s)) + m`` with the chunked log-partition
+  ``log Z_T(s) = logsumexp_a f(s)_a / T``
+  (:func:`~noetik.agents.core.serving.softmax_log_partition`);
+* ``T`` minimises the same NLL, found by safeguarded Newton steps on ``β = 1 / T``
+  (:func:`newton_inverse_temperature`): its first and second derivatives,
+  ``mean(E_β[z] − z_a)`` and ``mean(Var_β[z])``, come from one chunked pass over every item
+  (:func:`~noetik.agents.core.serving.softmax_moments`), on at most ``catalogue_calib_rows``
+  rows; a handful of passes instead of the ~50 of the bisection;
+* NLL and ECE come from the same log-partitions and the chunked top-1.
+
+The floor is ``m = min(min_prob, floor_mass / A)``: ``A·m`` never exceeds ``floor_mass``, so
+at 4.37M items ``m`` is 100 times below ``1 / A`` (``min_prob`` alone would exceed it).
+
 For the random-exposure log the behaviour policy is known exactly: a uniform draw from the
 candidate pool (:func:`uniform_propensity`, ``μ = 1 / |pool|``).
 """
@@ -24,7 +41,8 @@ import dataclasses
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,9 +51,12 @@ import torch
 from torch import Tensor
 
 from noetik.agents.algorithms.bc import BCAgent, BCConfig
+from noetik.agents.core import serving
 from noetik.agents.core.base import Agent, ProblemSpec
 from noetik.agents.core.trainer import TrainerConfig
+from noetik.agents.networks.catalogue import CatalogueConfig
 from noetik.agents.networks.encoders import EncoderConfig, History
+from noetik.data.item_content import ItemContent
 from noetik.data.transitions import Transitions, episode_links
 from noetik.errors import ConfigError, DataError
 from noetik.utils.io import write_json
@@ -49,6 +70,7 @@ __all__ = [
     "expected_calibration_error",
     "fit_propensity",
     "fit_temperature",
+    "newton_inverse_temperature",
     "subset_episodes",
     "uniform_propensity",
 ]
@@ -80,23 +102,43 @@ class PropensityConfig:
     """At most this many calibration rows (a seeded random subset) fit ``T`` and give the
     diagnostics; their (rows, A) logits are held in memory."""
     min_prob: float = 1e-6
-    """Floor ``m`` of every propensity (uniform mixture, see the module doc); ``A·m < 1``."""
+    """Floor of every propensity (uniform mixture, see the module doc), at most
+    ``floor_mass / A`` (:meth:`floor`)."""
+    floor_mass: float = 0.01
+    """Largest share of μ's mass the floor spreads uniformly: ``m = min(min_prob,
+    floor_mass / A)``, so ``A·m <= floor_mass`` and ``m`` stays well below ``1 / A``."""
+    catalogue: CatalogueConfig = field(default_factory=CatalogueConfig)
+    """How the BC model represents items; from ``catalogue.min_actions`` actions on, by content
+    and hashed ids, trained by sampled softmax and scored chunk by chunk (module doc)."""
+    catalogue_calib_rows: int = 256
+    """At catalogue scale, at most this many calibration rows fit ``T`` and give the
+    diagnostics (each Newton step scores every item for each of them, chunk by chunk)."""
     ece_bins: int = 15
     """Equal-width confidence bins of the expected calibration error."""
     chunk_rows: int = 4_096
     """Rows per forward pass when computing propensities."""
 
     def __post_init__(self) -> None:
-        if min(self.steps, self.batch_size, self.calib_max_rows, self.ece_bins) < 1:
-            raise ConfigError("propensity steps, batch_size, calib_max_rows, ece_bins must be >= 1")
+        sizes = (self.steps, self.batch_size, self.calib_max_rows, self.catalogue_calib_rows)
+        if min(*sizes, self.ece_bins) < 1:
+            raise ConfigError(
+                "propensity steps, batch_size, calib_max_rows, catalogue_calib_rows and "
+                "ece_bins must be >= 1"
+            )
         if self.chunk_rows < 1 or not self.hidden or min(self.hidden) < 1:
             raise ConfigError("propensity chunk_rows and hidden sizes must be >= 1")
         if self.calibration not in ("temperature", "none"):
             raise ConfigError(
                 f"propensity calibration must be 'temperature' or 'none', got {self.calibration!r}"
             )
-        if not 0.0 < self.calib_fraction < 1.0 or not 0.0 < self.min_prob < 1.0:
-            raise ConfigError("propensity calib_fraction and min_prob must be in (0, 1)")
+        if not all(0.0 < v < 1.0 for v in (self.calib_fraction, self.min_prob, self.floor_mass)):
+            raise ConfigError(
+                "propensity calib_fraction, min_prob and floor_mass must be in (0, 1)"
+            )
+
+    def floor(self, n_actions: int) -> float:
+        """The floor ``m = min(min_prob, floor_mass / A)`` of ``n_actions`` = A actions."""
+        return min(self.min_prob, self.floor_mass / n_actions)
 
     def key(self) -> str:
         """A short stable hash of every field (part of a cache key)."""
@@ -148,11 +190,18 @@ def _slice_history(history: History | None, lo: int, hi: int) -> History | None:
     )
 
 
+def _floored(p: Tensor, n_actions: int, floor: float) -> Tensor:
+    """``(1 − A·m) p + m``: probabilities ``p`` (any shape) mixed with the uniform floor."""
+    return (1.0 - n_actions * floor) * p + floor
+
+
 class PropensityModel:
     """A calibrated, floored behaviour model: ``μ(·|s) = (1 − A·m) softmax(f(s) / T) + m``.
 
     ``diagnostics`` holds ``temperature``, ``nll_before``/``nll_after`` and
-    ``ece_before``/``ece_after`` on the calibration part, and ``calib_rows``.
+    ``ece_before``/``ece_after`` on the calibration part, and ``calib_rows``. At catalogue
+    scale (:attr:`catalogue`) :meth:`prob_of` never builds the (B, A) probabilities;
+    :meth:`scores` and :meth:`probs` do, for small action spaces.
     """
 
     def __init__(
@@ -188,6 +237,11 @@ class PropensityModel:
         """The BC model's state encoder (tells evaluators whether a History is needed)."""
         return self.agent.encoder
 
+    @property
+    def catalogue(self) -> bool:
+        """Whether the BC model scores its items chunk by chunk (catalogue scale)."""
+        return bool(self.agent.catalogue_scorers())
+
     @torch.no_grad()
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 ``log μ(·|s)``; ``softmax`` of them is ``μ`` again, so the model can
@@ -197,7 +251,7 @@ class PropensityModel:
         )
 
     def _mix(self, p: Tensor) -> Tensor:
-        return (1.0 - self.n_actions * self.min_prob) * p + self.min_prob
+        return _floored(p, self.n_actions, self.min_prob)
 
     @torch.no_grad()
     def probs(self, obs: np.ndarray | Tensor, history: History | None = None) -> np.ndarray:
@@ -217,14 +271,23 @@ class PropensityModel:
     def prob_of(
         self, obs: np.ndarray | Tensor, actions: np.ndarray, history: History | None = None
     ) -> np.ndarray:
-        """(B,) float64 ``μ(a_i | s_i)`` of ``actions`` (B,) int64 in states ``obs`` (B, D)."""
+        """(B,) float64 ``μ(a_i | s_i)`` of ``actions`` (B,) int64 in states ``obs`` (B, D);
+        at catalogue scale ``(1 − A·m) exp(f_a / T − log Z_T) + m`` with the chunked
+        log-partition (one pass over every item per row)."""
         x = _as_tensor(obs, self.agent.device)
         a = torch.as_tensor(np.asarray(actions), dtype=torch.int64, device=x.device)
         out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
         for lo in range(0, x.shape[0], self.chunk_rows):
             hi = lo + self.chunk_rows
-            logp = self.scores(x[lo:hi], _slice_history(history, lo, hi))
-            out[lo:hi] = logp.gather(1, a[lo:hi, None])[:, 0].double().exp()
+            part = _slice_history(history, lo, hi)
+            if self.catalogue:
+                t = self.temperature
+                score = self.agent.action_scores(x[lo:hi], part, a[lo:hi]).double() / t
+                lse = serving.softmax_log_partition(self.agent, x[lo:hi], part, t).double()
+                out[lo:hi] = self._mix(torch.exp(score - lse))
+            else:
+                logp = self.scores(x[lo:hi], part)
+                out[lo:hi] = logp.gather(1, a[lo:hi, None])[:, 0].double().exp()
         return out.cpu().numpy()
 
     def save(self, directory: Path) -> Path:
@@ -334,21 +397,67 @@ def expected_calibration_error(probs: np.ndarray, actions: np.ndarray, bins: int
     """Top-label ECE: ``Σ_b (n_b / M) |accuracy_b − confidence_b|`` over ``bins`` equal-width
     bins of the top probability. ``probs`` (M, A) float, ``actions`` (M,) int64 logged."""
     p = np.asarray(probs, dtype=np.float64)
-    conf = p.max(axis=1)
-    correct = (p.argmax(axis=1) == np.asarray(actions)).astype(np.float64)
+    return _top_label_ece(p.max(axis=1), p.argmax(axis=1) == np.asarray(actions), bins)
+
+
+def _top_label_ece(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
+    """The ECE of top probabilities ``confidence`` (M,) float64 and whether each top action
+    was the logged one, ``correct`` (M,) bool."""
+    conf = np.asarray(confidence, dtype=np.float64)
     which = np.minimum((conf * bins).astype(np.int64), bins - 1)
-    gap = np.bincount(which, weights=correct - conf, minlength=bins)
+    gap = np.bincount(which, weights=np.asarray(correct, np.float64) - conf, minlength=bins)
     return float(np.abs(gap).sum() / max(len(conf), 1))
+
+
+def newton_inverse_temperature(
+    derivatives: Callable[[float], tuple[float, float]],
+    bounds: tuple[float, float] = (1e-3, 1e3),
+    rtol: float = 1e-6,
+    max_steps: int = 100,
+) -> float:
+    """The inverse temperature ``β = 1 / T`` (``T`` in ``bounds``) minimising a convex NLL,
+    given ``derivatives(β) = (NLL'(β), NLL''(β))``, by Newton steps kept inside a bracket.
+
+    ``NLL'`` increases with ``β``, so the sign of each ``NLL'`` moves one end of the bracket
+    ``[1 / bounds[1], 1 / bounds[0]]`` (from ``β = 1`` on). A step that would leave the bracket
+    (or a zero curvature) goes instead to the bracket's end when that end was never evaluated
+    (a minimiser on a bound then costs one step), else to its geometric midpoint (bisection on
+    ``log β``). Stops when a step would move ``β`` by at most ``rtol · β`` and returns the last
+    evaluated ``β`` (each call of ``derivatives`` is a pass over the data: callers keep it).
+    """
+    lo, hi = 1.0 / bounds[1], 1.0 / bounds[0]
+    unseen = {lo, hi}
+    beta = min(max(1.0, lo), hi)
+    for _ in range(max_steps):
+        grad, curvature = derivatives(beta)
+        unseen.discard(beta)
+        if grad == 0.0:
+            return beta
+        lo, hi = (beta, hi) if grad < 0.0 else (lo, beta)
+        step = beta - grad / curvature if curvature > 0.0 else float("nan")
+        if not lo < step < hi:
+            end = hi if grad < 0.0 else lo
+            step = end if end in unseen else float(np.sqrt(lo * hi))
+        if abs(step - beta) <= rtol * beta:
+            return beta
+        beta = step
+    return beta
+
+
+def _calib_rows(calib: Transitions, max_rows: int, seed: int) -> np.ndarray:
+    """(M,) int64 sorted calibration rows: all, or a seeded subset of ``max_rows``."""
+    rows = np.arange(len(calib))
+    if len(rows) > max_rows:
+        gen = np.random.default_rng(seed)
+        rows = np.sort(gen.choice(rows, size=max_rows, replace=False))
+    return rows
 
 
 def _calib_logits(
     agent: BCAgent, calib: Transitions, config: PropensityConfig
 ) -> tuple[Tensor, Tensor]:
     """Raw BC logits (M, A) and logged actions (M,) of at most ``calib_max_rows`` rows."""
-    rows = np.arange(len(calib))
-    if len(rows) > config.calib_max_rows:
-        gen = np.random.default_rng(config.seed)
-        rows = np.sort(gen.choice(rows, size=config.calib_max_rows, replace=False))
+    rows = _calib_rows(calib, config.calib_max_rows, config.seed)
     obs = torch.as_tensor(calib.obs[rows], dtype=torch.float32, device=agent.device)
     with torch.no_grad():
         logits = torch.cat(
@@ -369,16 +478,83 @@ def _diagnose(
     return {"nll": nll, "ece": expected_calibration_error(probs, a, bins)}
 
 
+def _diagnostics(
+    temperature: float, rows: int, before: dict[str, float], after: dict[str, float]
+) -> dict[str, float]:
+    return {
+        "temperature": temperature,
+        "calib_rows": float(rows),
+        "nll_before": before["nll"],
+        "nll_after": after["nll"],
+        "ece_before": before["ece"],
+        "ece_after": after["ece"],
+    }
+
+
+def _calibrate_dense(
+    agent: BCAgent, calib: Transitions, config: PropensityConfig, floor: float
+) -> tuple[float, dict[str, float]]:
+    """``(T, diagnostics)`` from the (rows, A) logits of the calibration rows."""
+    logits, actions = _calib_logits(agent, calib, config)
+    temperature = fit_temperature(logits, actions) if config.calibration == "temperature" else 1.0
+    before = _diagnose(PropensityModel(agent, 1.0, floor, {}), logits, actions, config.ece_bins)
+    model = PropensityModel(agent, temperature, floor, {}, config.chunk_rows)
+    after = _diagnose(model, logits, actions, config.ece_bins)
+    return temperature, _diagnostics(temperature, len(actions), before, after)
+
+
+def _calibrate_catalogue(
+    agent: BCAgent, calib: Transitions, config: PropensityConfig, floor: float
+) -> tuple[float, dict[str, float]]:
+    """``(T, diagnostics)`` at catalogue scale, never building (rows, A): Newton steps on
+    ``β = 1 / T`` whose derivatives each take one chunked pass over every item
+    (:func:`~noetik.agents.core.serving.softmax_moments`), on at most
+    ``catalogue_calib_rows`` rows; NLL and ECE from the log-partitions of those passes and
+    the chunked top-1."""
+    max_rows = min(config.calib_max_rows, config.catalogue_calib_rows)
+    rows = _calib_rows(calib, max_rows, config.seed)
+    obs = torch.as_tensor(calib.obs[rows], dtype=torch.float32, device=agent.device)
+    actions = torch.as_tensor(calib.action[rows], device=agent.device)
+    with torch.no_grad():
+        logged = agent.action_scores(obs, None, actions).double()  # (M,) z_a
+        top_score, top_item = serving.top_k(agent, obs, None, 1)
+    lse: dict[float, Tensor] = {}  # β -> (M,) float64 logsumexp_a β z_a, one pass each
+
+    def derivatives(beta: float) -> tuple[float, float]:
+        # moments of s = β z: E[z] = E[s] / β, Var[z] = Var[s] / β²
+        lse[beta], mean, var = serving.softmax_moments(agent, obs, None, 1.0 / beta)
+        return float((mean / beta - logged).mean()), float((var / beta**2).mean())
+
+    def diagnose(beta: float) -> dict[str, float]:
+        if beta not in lse:
+            derivatives(beta)
+        n = agent.spec.n_actions
+        p_logged = _floored(torch.exp(beta * logged - lse[beta]), n, floor)
+        p_top = _floored(torch.exp(beta * top_score[:, 0].double() - lse[beta]), n, floor)
+        correct = (top_item[:, 0] == actions).cpu().numpy()
+        ece = _top_label_ece(p_top.cpu().numpy(), correct, config.ece_bins)
+        return {"nll": float(-torch.log(p_logged).mean()), "ece": ece}
+
+    fit = config.calibration == "temperature"
+    beta = newton_inverse_temperature(derivatives) if fit else 1.0
+    before = diagnose(1.0)
+    return 1.0 / beta, _diagnostics(1.0 / beta, len(rows), before, diagnose(beta))
+
+
 def fit_propensity(
-    train: Transitions, calib: Transitions, config: PropensityConfig | None = None
+    train: Transitions,
+    calib: Transitions,
+    config: PropensityConfig | None = None,
+    content: ItemContent | None = None,
 ) -> PropensityModel:
     """Fit the BC behaviour model on ``train``, temperature-scale it on ``calib`` (same
-    action vocabulary), and return the floored, calibrated :class:`PropensityModel`."""
+    action vocabulary), and return the floored, calibrated :class:`PropensityModel`.
+    ``content``: the items' content (at catalogue scale the BC model's item vectors read it;
+    None: hashed ids alone)."""
     config = config or PropensityConfig()
     if train.n_actions != calib.n_actions or len(train) == 0 or len(calib) == 0:
         raise ConfigError("propensity train and calib need rows and the same action vocabulary")
-    if train.n_actions * config.min_prob >= 1.0:
-        raise ConfigError(f"min_prob={config.min_prob} too large for {train.n_actions} actions")
+    floor = config.floor(train.n_actions)
     bc = BCConfig(
         seed=config.seed,
         device=config.device,
@@ -386,8 +562,9 @@ def fit_propensity(
         lr=config.lr,
         weight_decay=config.weight_decay,
         encoder=EncoderConfig(kind="mlp", hidden=config.hidden),
+        catalogue=config.catalogue,
     )
-    agent = bc.create(ProblemSpec.from_transitions(train))
+    agent = bc.create(ProblemSpec.from_transitions(train, catalogue=content))
     assert isinstance(agent, BCAgent)
     agent.fit(
         train,
@@ -395,19 +572,6 @@ def fit_propensity(
         trainer=TrainerConfig(progress=False, tensorboard=False, log_every=config.steps),
     )
     agent.eval()
-    logits, actions = _calib_logits(agent, calib, config)
-    temperature = fit_temperature(logits, actions) if config.calibration == "temperature" else 1.0
-    before = _diagnose(
-        PropensityModel(agent, 1.0, config.min_prob, {}), logits, actions, config.ece_bins
-    )
-    model = PropensityModel(agent, temperature, config.min_prob, {}, config.chunk_rows)
-    after = _diagnose(model, logits, actions, config.ece_bins)
-    model.diagnostics = {
-        "temperature": temperature,
-        "calib_rows": float(len(actions)),
-        "nll_before": before["nll"],
-        "nll_after": after["nll"],
-        "ece_before": before["ece"],
-        "ece_after": after["ece"],
-    }
-    return model
+    calibrate = _calibrate_catalogue if agent.catalogue_scorers() else _calibrate_dense
+    temperature, diagnostics = calibrate(agent, calib, config, floor)
+    return PropensityModel(agent, temperature, floor, diagnostics, config.chunk_rows)

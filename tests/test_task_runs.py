@@ -253,8 +253,10 @@ def test_train_refuses_an_existing_run_unless_told(
     err = capsys.readouterr().err
     assert "already holds a run" in err and "--overwrite" in err and "--resume" in err
     assert (out / "model.safetensors").read_bytes() == before
+    (out / "report.html").write_text("<html></html>")  # noetik report's default output
     assert _train(project, out, "--overwrite", "--seed", "3") == 0
     assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3
+    assert not (out / "report.html").exists()
     assert _train(project, out, "--resume", "--reward", LIKE) == 2
     assert "another task" in capsys.readouterr().err
     other = tmp_path / "other"

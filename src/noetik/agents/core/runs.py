@@ -67,6 +67,7 @@ RUN_ENTRIES = (
     "checkpoint.tmp",
     "checkpoint.old",
     "tensorboard",
+    "report.html",  # noetik report's default output: derived from the run, stale once replaced
 )
 
 

@@ -398,10 +398,9 @@ class _Policy:
             scores = agent.item_scores(x, history, items).double() / temp
             p = torch.exp(scores - lse[:, None])
         else:
+            eps = self.config.epsilon
             greedy = items[None, :] == serving.best_actions(agent, x, history)[:, None]
-            p = (
-                1.0 - self.config.epsilon
-            ) * greedy.double() + self.config.epsilon / self.t.n_actions
+            p = (1.0 - eps) * greedy.double() + eps / self.t.n_actions
         return p.cpu().numpy()  # type: ignore[no-any-return]
 
 
@@ -492,7 +491,7 @@ def _catalogue_steps(
         obs, actions, rewards, mask, target, config.gamma, config.fqe, n_actions=t.n_actions
     )
     q_hat, v_hat = model.estimates(obs, actions, target, mask)
-    pi = probs[where][np.arange(len(valid)), np.searchsorted(items, t.action[valid])]
+    pi = probs[where[0], where[1], np.searchsorted(items, t.action[valid])]
     return pi, q_hat[mask], v_hat[mask]
 
 

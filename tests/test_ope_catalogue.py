@@ -220,6 +220,21 @@ def test_behaviour_model_at_catalogue_scale_equals_its_dense_computation(
     assert chunked.min() >= mu.min_prob and mu.min_prob * A <= MU.floor_mass
 
 
+def test_target_probabilities_of_a_history_agent_equal_the_dense_ones(
+    splits: LoggedSplits,
+) -> None:
+    encoder = EncoderConfig(kind="transformer", d_model=16, n_heads=2, n_layers=1, history_len=3)
+    config = ALGOS["bc"](catalogue=CAT, encoder=encoder, device="cpu", batch_size=32)
+    agent = config.create(ProblemSpec.from_transitions(splits.train))
+    agent.fit(splits.train, 10, trainer=TrainerConfig(progress=False, tensorboard=False))
+    agent.eval()
+    rows = np.arange(0, len(splits.test), 7)
+    items = torch.as_tensor(np.unique(splits.test.action[rows]))
+    policy = logged._Policy(agent, splits.test, CONFIG)
+    dense = logged._Policy(_Dense(agent), splits.test, CONFIG).probs(splits.test.obs[rows], rows)
+    np.testing.assert_allclose(policy.item_probs(rows, items), dense[:, items], rtol=1e-5)
+
+
 @pytest.mark.parametrize("policy", ["softmax", "epsilon_greedy"])
 def test_target_probabilities_and_fqe_equal_the_dense_ones(
     splits: LoggedSplits, iql: Any, policy: str

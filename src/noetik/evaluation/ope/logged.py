@@ -54,7 +54,7 @@ numbers are computed without ever holding a (states × A) matrix:
   are exact (:mod:`noetik.evaluation.ope.fqe`; the MLP and tabular models are refused);
 * μ is the catalogue-scale BC model (sampled softmax), calibrated and floored the same way
   (:mod:`noetik.evaluation.ope.propensity`): one more pass per state;
-* each pass costs about 7-15 s per 1,000 states at 4.37M items on 2 cores, so the lens
+* each pass costs about 20 s per 1,000 states at 4.37M items on 2 cores, so the lens
   evaluates a seeded subset of about ``catalogue_max_steps`` steps: ``max_episodes`` is
   lowered to ``catalogue_max_steps`` over the mean truncated episode length
   (:func:`evaluated_episodes`; the leaderboard says so in the entry's notes).

@@ -441,12 +441,12 @@ def _fit_q(
 
 
 #: Per valid step (M,) float64: π of the logged action, q̂ and v̂.
-StepValues = tuple[np.ndarray, np.ndarray, np.ndarray]
+_StepValues = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _dense_steps(
     policy: _Policy, rows: np.ndarray, mask: np.ndarray, config: LoggedOPEConfig
-) -> StepValues:
+) -> _StepValues:
     """π(a_t|s_t), q̂ and v̂ of the valid steps from (B, A) probabilities, chunked."""
     t = policy.t
     model = _fit_q(policy, rows, mask, config)
@@ -464,7 +464,7 @@ def _dense_steps(
 
 def _catalogue_steps(
     policy: _Policy, rows: np.ndarray, mask: np.ndarray, config: LoggedOPEConfig
-) -> StepValues:
+) -> _StepValues:
     """π(a_t|s_t), q̂ and v̂ of the valid steps at catalogue scale: π on the P actions logged
     in these episodes only, (N, H, P) (one chunked pass over every item per state), and the
     linear FQE, whose expectations over π need no more (module doc)."""

@@ -109,11 +109,23 @@ def splits() -> LoggedSplits:
     return LoggedSplits(_log(160, seed=0), _log(80, seed=1), key="catalogue-test")
 
 
+#: The temperatures of the chunked moment passes the behaviour model's calibration made.
+PASSES: list[float] = []
+
+
 @pytest.fixture(scope="module")
 def mu(splits: LoggedSplits) -> PropensityModel:
     """The calibrated behaviour model at catalogue scale (sampled softmax BC)."""
     fit, calib = calibration_split(splits.train, MU.calib_fraction)
-    model = fit_propensity(fit, calib, MU)
+    moments = serving.softmax_moments
+
+    def counted(agent: Any, obs: Any, history: Any, temperature: float = 1.0) -> Any:
+        PASSES.append(temperature)
+        return moments(agent, obs, history, temperature)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(serving, "softmax_moments", counted)
+        model = fit_propensity(fit, calib, MU)
     assert model.catalogue
     return model
 
@@ -206,6 +218,8 @@ def test_behaviour_model_at_catalogue_scale_equals_its_dense_computation(
     assert mu.temperature == pytest.approx(temperature, rel=1e-5)
     assert mu.temperature != pytest.approx(1.0, abs=0.05)  # calibration did something
     assert mu.diagnostics["calib_rows"] == len(rows)
+    # Newton from T = 1 (the "before" diagnostics' pass), then quadratic convergence
+    assert PASSES[0] == 1.0 and PASSES[-1] == pytest.approx(mu.temperature) and len(PASSES) <= 4
     for when, t in (("before", 1.0), ("after", mu.temperature)):
         probs = (1 - A * mu.min_prob) * torch.softmax(logits.double() / t, -1) + mu.min_prob
         nll = -torch.log(probs[torch.arange(len(rows)), actions]).mean()
@@ -218,6 +232,21 @@ def test_behaviour_model_at_catalogue_scale_equals_its_dense_computation(
     dense = mu.probs(t.obs)[np.arange(len(t)), t.action]
     np.testing.assert_allclose(chunked, dense, rtol=1e-5)
     assert chunked.min() >= mu.min_prob and mu.min_prob * A <= MU.floor_mass
+
+
+def test_target_probabilities_of_a_history_agent_equal_the_dense_ones(
+    splits: LoggedSplits,
+) -> None:
+    encoder = EncoderConfig(kind="transformer", d_model=16, n_heads=2, n_layers=1, history_len=3)
+    config = ALGOS["bc"](catalogue=CAT, encoder=encoder, device="cpu", batch_size=32)
+    agent = config.create(ProblemSpec.from_transitions(splits.train))
+    agent.fit(splits.train, 10, trainer=TrainerConfig(progress=False, tensorboard=False))
+    agent.eval()
+    rows = np.arange(0, len(splits.test), 7)
+    items = torch.as_tensor(np.unique(splits.test.action[rows]))
+    policy = logged._Policy(agent, splits.test, CONFIG)
+    dense = logged._Policy(_Dense(agent), splits.test, CONFIG).probs(splits.test.obs[rows], rows)
+    np.testing.assert_allclose(policy.item_probs(rows, items), dense[:, items], rtol=1e-5)
 
 
 @pytest.mark.parametrize("policy", ["softmax", "epsilon_greedy"])

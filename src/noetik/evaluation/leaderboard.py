@@ -12,8 +12,9 @@
 Written as JSON (one entry per run, keyed by lens) and as CSV (one row per run, lens and
 metric). A lens that does not apply to a run (e.g. ``ope`` for a run trained in a simulator) is
 an empty object; a lens refused for a run (no simulator fitted on its data) is an empty object
-with the reason in the entry's ``notes``. Each entry names its task (data and reward) and the
-environment of its online lens, so runs of different tasks are never compared silently.
+with the reason in the entry's ``notes``, which also say when the ``ope`` lens evaluated a
+subsample of the test episodes (catalogue scale). Each entry names its task (data and reward)
+and the environment of its online lens, so runs of different tasks are never compared silently.
 """
 
 from __future__ import annotations

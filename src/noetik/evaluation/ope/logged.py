@@ -54,7 +54,7 @@ numbers are computed without ever holding a (states × A) matrix:
   are exact (:mod:`noetik.evaluation.ope.fqe`; the MLP and tabular models are refused);
 * μ is the catalogue-scale BC model (sampled softmax), calibrated and floored the same way
   (:mod:`noetik.evaluation.ope.propensity`): one more pass per state;
-* each pass costs about 7-15 s per 1,000 states at 4.37M items on 2 cores, so the lens
+* each pass costs about 20 s per 1,000 states at 4.37M items on 2 cores, so the lens
   evaluates a seeded subset of about ``catalogue_max_steps`` steps: ``max_episodes`` is
   lowered to ``catalogue_max_steps`` over the mean truncated episode length
   (:func:`evaluated_episodes`; the leaderboard says so in the entry's notes).
@@ -398,10 +398,9 @@ class _Policy:
             scores = agent.item_scores(x, history, items).double() / temp
             p = torch.exp(scores - lse[:, None])
         else:
+            eps = self.config.epsilon
             greedy = items[None, :] == serving.best_actions(agent, x, history)[:, None]
-            p = (
-                1.0 - self.config.epsilon
-            ) * greedy.double() + self.config.epsilon / self.t.n_actions
+            p = (1.0 - eps) * greedy.double() + eps / self.t.n_actions
         return p.cpu().numpy()  # type: ignore[no-any-return]
 
 
@@ -442,12 +441,12 @@ def _fit_q(
 
 
 #: Per valid step (M,) float64: π of the logged action, q̂ and v̂.
-StepValues = tuple[np.ndarray, np.ndarray, np.ndarray]
+_StepValues = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _dense_steps(
     policy: _Policy, rows: np.ndarray, mask: np.ndarray, config: LoggedOPEConfig
-) -> StepValues:
+) -> _StepValues:
     """π(a_t|s_t), q̂ and v̂ of the valid steps from (B, A) probabilities, chunked."""
     t = policy.t
     model = _fit_q(policy, rows, mask, config)
@@ -465,7 +464,7 @@ def _dense_steps(
 
 def _catalogue_steps(
     policy: _Policy, rows: np.ndarray, mask: np.ndarray, config: LoggedOPEConfig
-) -> StepValues:
+) -> _StepValues:
     """π(a_t|s_t), q̂ and v̂ of the valid steps at catalogue scale: π on the P actions logged
     in these episodes only, (N, H, P) (one chunked pass over every item per state), and the
     linear FQE, whose expectations over π need no more (module doc)."""
@@ -492,7 +491,7 @@ def _catalogue_steps(
         obs, actions, rewards, mask, target, config.gamma, config.fqe, n_actions=t.n_actions
     )
     q_hat, v_hat = model.estimates(obs, actions, target, mask)
-    pi = probs[where][np.arange(len(valid)), np.searchsorted(items, t.action[valid])]
+    pi = probs[where[0], where[1], np.searchsorted(items, t.action[valid])]
     return pi, q_hat[mask], v_hat[mask]
 
 

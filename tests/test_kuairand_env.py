@@ -213,3 +213,12 @@ def test_cold_start_and_options(sim_dir: str) -> None:
             _make(sim_dir, **bad)
     with pytest.raises(ConfigError, match="sim_dir"):
         gym.make(ENV_ID, sim_dir=str(Path(sim_dir).parent / "missing"))
+
+
+def test_worlds_are_cached_until_released(sim_dir: str) -> None:
+    from noetik.simulators.kuairand.world import release_worlds
+
+    world = load_world(sim_dir, None, "cpu")
+    assert load_world(sim_dir, None, "cpu") is world
+    release_worlds()  # the leaderboard's online lens at catalogue scale, before the OPE lens
+    assert load_world(sim_dir, None, "cpu") is not world

@@ -181,6 +181,12 @@ def _cached_world(sim_dir: str, data_dir: str | None, device: str, stamp: float)
     return build_world(sim, ds)
 
 
+def release_worlds() -> None:
+    """Forget every cached world (:func:`load_world` builds it again when next asked): at a
+    catalogue of millions of videos a world holds gigabytes that the next stage may need."""
+    _cached_world.cache_clear()
+
+
 def load_world(sim_dir: str | None, data_dir: str | None, device: str = "auto") -> KuaiRandWorld:
     """The (cached) world of simulator ``sim_dir`` (None: the default one) on ``data_dir``
     (None: the simulator's own dataset); ``device`` ``"auto"`` uses CUDA when available."""

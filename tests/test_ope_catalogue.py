@@ -28,6 +28,7 @@ from noetik.data.rewards import RewardConfig
 from noetik.data.synthetic import SynthConfig, synthesize
 from noetik.data.transitions import ItemVocab, Transitions, episode_links
 from noetik.errors import ConfigError
+from noetik.evaluation import leaderboard
 from noetik.evaluation.ope import logged
 from noetik.evaluation.ope.fqe import ActionProbs, FQEConfig, fit_fqe
 from noetik.evaluation.ope.logged import (
@@ -361,3 +362,17 @@ def test_noetik_evaluate_runs_the_ope_lens_at_catalogue_scale(
     assert "subsample" in entry["notes"]["ope"], entry["notes"]
     rows = (out / "leaderboard.csv").read_text().splitlines()
     assert sum(",ope,dr," in r for r in rows) == 1
+    # the splits are released after the lens (gigabytes at 4.37M items); a lens that ran
+    # with a note is not reported as refused
+    released: list[bool] = []
+    release = leaderboard._Datasets.release_ope
+
+    def spy(self: Any) -> None:
+        release(self)
+        released.append(not any(n.startswith("ope:") for s in self.slots.values() for n in s))
+
+    monkeypatch.setattr(leaderboard._Datasets, "release_ope", spy)
+    assert main(["evaluate", str(run), "--no-online", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert released == [True]
+    assert "bc: ope lens: evaluated a seeded subsample" in text and "no ope lens" not in text

@@ -153,3 +153,35 @@ def test_real_two_armed_bandit_through_the_cli(capsys: pytest.CaptureFixture[str
     lso = result["schemes"]["leave_subjects_out"]["models"]
     assert lso["rw"]["normalised_likelihood"]["low"] > 0.5  # beats chance on new subjects
     assert lso["rw"]["nll"]["mean"] < lso["wsls"]["nll"]["mean"]
+
+
+@pytest.mark.parametrize(
+    ("task", "model"),
+    [
+        ("bandit2arm", "rw"),
+        ("bandit4arm", "rw_gain_loss"),
+        ("igt", "pvl_delta"),
+        ("two-step", "hybrid"),
+    ],
+)
+def test_simulated_files_read_back_through_the_preset(
+    workdir: Path, capsys: pytest.CaptureFixture[str], task: str, model: str
+) -> None:
+    argv = ["choices", "simulate", "sim.txt", "--task", task, "--model", model]
+    assert main([*argv, "--subjects", "3", "--trials", "25"]) == 0
+    capsys.readouterr()
+    assert main(["choices", "info", "sim.txt", "--task", task, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["subjects"] == 3 and info["trials"] == 75
+    assert bool(info["extras"]["option_values"]) == (task == "two-step")
+
+
+def test_simulate_needs_an_environment_for_a_custom_task(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "m.toml").write_text('task = "mine"\nreward = "outcome"\n')
+    assert main(["choices", "simulate", "x.txt", "--mapping", "m.toml"]) == 2
+    assert "give --env" in capsys.readouterr().err
+    argv = ["choices", "simulate", "x.txt", "--mapping", "m.toml", "--env"]
+    assert main([*argv, "noetik/ReversalLearning-v0", "--trials", "20"]) == 0
+    assert main(["choices", "info", "x.txt", "--mapping", "m.toml"]) == 0

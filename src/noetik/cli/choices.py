@@ -11,6 +11,8 @@ Every command reads one choice file through a preset (``--task bandit2arm``) or 
 * ``evaluate``: held-out choice prediction (leave subjects out, later trials) of the models,
   win-stay/lose-shift and chance, each figure ``{"mean", "low", "high"}`` with ``--json``;
 * ``analyse``: win-stay/lose-shift, learning curves, perseveration, gain/loss sensitivity;
+* ``simulate``: participants of a cognitive model playing the task's environment, written as a
+  choice file in the mapping's layout (for demos and tests without data);
 * ``tags``: the same question on KuaiRand logs (does a user's long view of a tag follow their
   recent outcomes on it the way a Rescorla-Wagner learner predicts?).
 
@@ -571,6 +573,78 @@ def analyse(
         return
     for line in behaviour_lines(report):
         typer.echo(f"* {line}")
+
+
+#: Task environment of each preset task.
+TASK_ENVS = {
+    "bandit2arm": "noetik/Bandit2Arm-v0",
+    "bandit4arm": "noetik/Bandit4Arm-v0",
+    "igt": "noetik/IowaGambling-v0",
+    "two-step": "noetik/TwoStep-v0",
+}
+
+
+@choices_app.command("simulate")
+def simulate_file(
+    out: Path = typer.Argument(..., help="Choice file to write."),
+    task: str | None = TaskOpt,
+    mapping: Path | None = MappingOpt,
+    model: str = typer.Option("rw", "--model", help="Cognitive model of the participants."),
+    env: str | None = typer.Option(
+        None, "--env", help="Task environment id (default: the preset task's)."
+    ),
+    subjects: int = typer.Option(20, "--subjects", help="Simulated participants."),
+    trials: int = typer.Option(100, "--trials", help="Trials per participant."),
+    seed: int = typer.Option(0, "--seed", help="Seed of parameters, tasks and choices."),
+) -> None:
+    """Participants of MODEL, parameters drawn from their typical ranges, playing the task's
+    environment, written in the layout the mapping reads."""
+    from noetik.agents.cognitive import simulate
+    from noetik.evaluation.choices import sample_parameters
+    from noetik.utils.io import write_text
+
+    chosen = _mapping(task, mapping)
+    env_id = env or TASK_ENVS.get(chosen.task)
+    if env_id is None:
+        raise ConfigError(f"no environment known for task '{chosen.task}'; give --env")
+    if subjects < 1 or trials < 1:
+        raise ConfigError(f"--subjects and --trials must be >= 1, got {subjects}, {trials}")
+    (m,) = _models(chosen.design(), [model])
+    params = sample_parameters(m, subjects, seed)
+    episodes = simulate(m, params, env_id, seed=seed, n_trials=trials)
+    if episodes.design.n_options != chosen.n_options:
+        raise ConfigError(
+            f"{env_id} offers {episodes.design.n_options} options, the mapping {chosen.n_options}"
+        )
+    write_text(out, _choice_file(episodes, chosen))
+    typer.echo(f"wrote {out}: {subjects} subjects x {trials} trials of {m.name} in {env_id}")
+
+
+def _choice_file(episodes: Any, mapping: Any) -> str:
+    """The text of a choice file holding ``episodes`` in ``mapping``'s columns."""
+    sep = mapping.separator
+    header = [mapping.subject]
+    if mapping.trial is not None:
+        header.append(mapping.trial)
+    header += list(mapping.choices)
+    header += [mapping.reward] if mapping.reward is not None else [mapping.gain, mapping.loss]
+    values = list(mapping.option_values) if episodes.option_values is not None else []
+    header += values
+    lines = [sep.join(header)]
+    for s, subject in enumerate(episodes.subjects):
+        for t in range(int(episodes.n_trials[s])):
+            row = [subject]
+            if mapping.trial is not None:
+                row.append(str(t + 1))
+            row += [str(int(c) + mapping.choice_base) for c in episodes.choices[s, t]]
+            outcome = list(episodes.outcomes[s, t])
+            if mapping.reward is None and not mapping.losses_are_negative:
+                outcome[1] = -outcome[1]
+            row += [f"{o:g}" for o in outcome]
+            if values:
+                row += [f"{v:.5g}" for v in episodes.option_values[s, t]]
+            lines.append(sep.join(row))
+    return "\n".join(lines) + "\n"
 
 
 @choices_app.command("tags")

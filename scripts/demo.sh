@@ -54,4 +54,14 @@ step "12. Explain one recommendation in plain words (integrated gradients over s
 $NOETIK explain "$OUT/runs/iql-transformer" --user 0
 step "13. The HTML report: config, curves, leaderboard, simulator fidelity, explanations, faithfulness, behaviour"
 $NOETIK report "$OUT/runs/iql-transformer" --sim "$OUT/sim"
+step "14. People as learners: cognitive models of a two-armed bandit, held-out (new subjects, later trials)"
+# hBayesDM's example data (Ahn, Haines & Zhang, 2017) when present beside the repository,
+# else participants simulated from a Rescorla-Wagner learner.
+BANDIT=../shared/data/decision-tasks/bandit2arm_exampleData.txt
+if [ ! -f "$BANDIT" ]; then
+  BANDIT="$OUT/choices/bandit2arm_simulated.txt"
+  $NOETIK choices simulate "$BANDIT" --task bandit2arm --model rw --subjects 20 --trials 100
+fi
+$NOETIK choices evaluate "$BANDIT" --task bandit2arm --model rw --model wsls --restarts 2 \
+  --boot 500 --out "$OUT/choices"
 printf '\nDemo finished: outputs in %s/, report in %s\n' "$OUT" "$OUT/runs/iql-transformer/report.html"

@@ -12,6 +12,7 @@ import typer
 
 from noetik import __version__
 from noetik.cli.analyse import analyse
+from noetik.cli.choices import choices_app
 from noetik.cli.data import data_app
 from noetik.cli.evaluate import evaluate
 from noetik.cli.explain import explain
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(sim_app, name="sim")
+app.add_typer(choices_app, name="choices")
 app.command("train")(train)
 app.command("act")(act)
 app.command("evaluate")(evaluate)

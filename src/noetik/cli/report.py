@@ -10,7 +10,9 @@ from noetik.errors import ConfigError
 
 
 def report(
-    run_dir: Path = typer.Argument(..., help="Run folder written by noetik train."),
+    run_dir: Path = typer.Argument(
+        ..., help="Run folder written by noetik train (or by noetik choices fit)."
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="HTML file to write (default: RUN_DIR/report.html)."
     ),
@@ -31,7 +33,8 @@ def report(
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled users and decisions."),
 ) -> None:
     """Write RUN_DIR's report: config, training curves, leaderboard, simulator fidelity,
-    explained recommendations, faithfulness, the trade-off front and behavioural analysis."""
+    explained recommendations, faithfulness, the trade-off front and behavioural analysis.
+    A choices run folder gets its model comparison, parameter recovery and behaviour."""
     import noetik.evaluation  # noqa: F401  (registers the simulator's oracle, greedy)
     from noetik.reports import write_report
 

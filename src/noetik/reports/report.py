@@ -14,6 +14,7 @@ from pathlib import Path
 
 from noetik.errors import ConfigError
 from noetik.reports import html as h
+from noetik.reports.choices import is_choices_run, write_choices_report
 from noetik.reports.context import ReportInputs, RunData, Unavailable
 from noetik.reports.extra_sections import behaviour_section, tradeoff_section
 from noetik.reports.model_sections import explanations_section, faithfulness_section
@@ -71,11 +72,14 @@ def write_report(
     in the run folder, its parent or its grandparent); ``sim_dir``: the simulator folder
     (default: the run's ``sim_dir`` env option); ``tradeoff_dir``: the output folder of
     ``scripts/tradeoff_sweep.py``; ``users``: sample users whose recommendations are
-    explained; ``seed``: seed of every sample.
+    explained; ``seed``: seed of every sample. A choices run folder (``noetik choices fit``)
+    gets the report of :func:`~noetik.reports.choices.write_choices_report` instead.
     """
     if users < 1:
         raise ConfigError(f"users must be >= 1, got {users}")
     run_dir = Path(run_dir)
+    if is_choices_run(run_dir):  # a folder of noetik choices fit: its own sections
+        return write_choices_report(run_dir, out_path)
     inputs = ReportInputs.read(
         run_dir,
         leaderboard=leaderboard,

@@ -87,6 +87,7 @@ def test_numbers_agree_with_the_agent(iql: tuple[Agent, list[DecisionContext]]) 
         assert c.margin == pytest.approx(float(scores[best] - scores[a]), abs=1e-5)
         assert c.probability == pytest.approx(float(probs[a]), rel=1e-5)
         assert c.q_margin == pytest.approx(float(q[best] - q[a]), abs=1e-5)
+        assert c.q_value == pytest.approx(float(q[a]), abs=1e-5)  # Q of the candidates only
     assert e.n_candidates == agent.spec.n_actions and e.score_kind == "logit"
     # The named drivers are those of largest |attribution| of the same attribution call.
     attr = attribute(agent, obs, history, actions=torch.tensor([best]), target="logp")

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import History
 from noetik.data.state_layout import STATE_LAYOUT, STATE_SLICES
 from noetik.errors import ConfigError
 from noetik.explain.attention import attention_agreement, attention_rollout, attention_weights
@@ -173,29 +174,40 @@ class Explanation:
 
 
 def _candidates(
-    ctx: DecisionContext, scores: torch.Tensor, q: torch.Tensor | None, k: int
+    ctx: DecisionContext, scores: torch.Tensor, top: torch.Tensor, q: torch.Tensor | None
 ) -> tuple[Candidate, ...]:
-    """The top ``k + 1`` candidates of ``scores`` (A,) (and ``q`` (A,) when given)."""
-    top = torch.topk(scores, min(k + 1, scores.shape[0]))
-    probs = torch.softmax(scores.double(), dim=0)
-    actions = top.indices.tolist()
+    """The candidates ``top`` (n,) int64 (the best-scored actions, best first) with their
+    ``scores`` (A,) and ``q`` (n,) their Q values when given."""
+    log_z = torch.logsumexp(scores.double(), dim=0)
+    actions = top.tolist()
     best = actions[0]
     out = []
     for rank, a in enumerate(actions, start=1):
-        qv = None if q is None else float(q[a])
-        qm = None if q is None else float(q[best] - q[a])
+        qv = None if q is None else float(q[rank - 1])
+        qm = None if q is None else float(q[0] - q[rank - 1])
         out.append(
             Candidate(
                 rank,
                 ctx.catalogue.facts(a),
                 float(scores[a]),
-                float(probs[a]),
+                float(torch.exp(scores[a].double() - log_z)),
                 float(scores[best] - scores[a]),
                 qv,
                 qm,
             )
         )
     return tuple(out)
+
+
+def _candidate_q(
+    agent: Agent, obs: torch.Tensor, history: History | None, actions: torch.Tensor
+) -> torch.Tensor:
+    """(n,) float32 Q values of the decision ``obs`` (1, D) / ``history`` for ``actions``
+    (n,) int64 only (not the whole catalogue)."""
+    n = len(actions)
+    if history is not None:
+        history = History(*(t.expand(n, *t.shape[1:]) for t in vars(history).values()))
+    return agent.q_values(obs.expand(n, -1), history, actions).float()
 
 
 def _history_drivers(
@@ -297,8 +309,9 @@ def explain_recommendation(
     history = context.history_tensors(params.device) if agent.config.encoder.uses_history else None
     with torch.no_grad():
         scores = agent.scores(obs, history)[0].float()
-        q = agent.q_values(obs, history)[0].float() if agent.capabilities.q_values else None
-    cands = _candidates(context, scores, q, k_runner_ups)
+        top = torch.topk(scores, min(k_runner_ups + 1, scores.shape[0])).indices
+        q = _candidate_q(agent, obs, history, top) if agent.capabilities.q_values else None
+    cands = _candidates(context, scores, top, q)
     kind = target or default_target(agent)
     action = torch.tensor([cands[0].item.action], dtype=torch.int64, device=params.device)
     attr = attribute(

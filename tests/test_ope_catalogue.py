@@ -376,3 +376,32 @@ def test_noetik_evaluate_runs_the_ope_lens_at_catalogue_scale(
     text = capsys.readouterr().out
     assert released == [True]
     assert "bc: ope lens: evaluated a seeded subsample" in text and "no ope lens" not in text
+
+
+def test_explanations_at_catalogue_scale_integrate_over_16_steps_and_read_q_of_candidates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from noetik.agents.core.runs import load_run
+    from noetik.explain.explain_context import run_contexts
+    from noetik.explain.explanation import default_steps, explain_recommendation
+
+    data, cache, run = tmp_path / "data", tmp_path / "cache", tmp_path / "iql"
+    synthesize(data, SynthConfig.for_release("pure", users=30, videos=100, seed=2))
+    config = {"batch_size": 32, "encoder": {"kind": "mlp", "hidden": [16]}}
+    (tmp_path / "iql.json").write_text(json.dumps({**config, "catalogue": dataclasses.asdict(CAT)}))
+    train = ["train", "iql", "--data", str(data), "--cache", str(cache), "--steps", "4"]
+    assert main([*train, "--out", str(run), "--config", str(tmp_path / "iql.json")]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(run), "--sample", "1", "--json"]) == 0
+    (payload,) = json.loads(capsys.readouterr().out)
+    assert payload["n_steps"] == 16
+    agent, contexts = run_contexts(run, None, n_sample=1, seed=0)
+    assert default_steps(agent) == 16 and default_steps(load_run(run)[2]) == 16
+    e = explain_recommendation(agent, contexts[0], k_runner_ups=2)
+    obs = contexts[0].obs_tensor()
+    with torch.no_grad():
+        q = agent.q_values(obs)[0]  # every item, for the test only
+        log_probs = agent.policy_log_probs(obs)[0]
+    for c in (e.recommended, *e.runner_ups):
+        assert c.q_value == pytest.approx(float(q[c.item.action]), abs=1e-5)
+        assert c.probability == pytest.approx(float(log_probs[c.item.action].exp()), rel=1e-4)

@@ -47,6 +47,7 @@ __all__ = [
     "Explanation",
     "HistoryDriver",
     "StateDriver",
+    "default_steps",
     "explain_recommendation",
 ]
 
@@ -282,13 +283,24 @@ def default_target(agent: Agent) -> Target:
     return "q" if agent.capabilities.q_scores else "logp"
 
 
+def default_steps(agent: Agent) -> int:
+    """Integration steps of an explanation's integrated gradients: 32, and 16 at catalogue
+    scale, where the log-probability target of every step is a pass over all the items.
+
+    Gauss-Legendre nodes converge fast on these smooth targets: on the real-size 1K run
+    (4.37M videos, ``docs/scale.md``) the completeness error was at most 0.41 % of the
+    explained change with 16 steps and 0.38 % with 32, and one explanation took 0.89 s
+    instead of 1.44 s."""
+    return 16 if agent.config.catalogue.applies(agent.spec.n_actions) else 32
+
+
 def explain_recommendation(
     agent: Agent,
     context: DecisionContext,
     *,
     k_runner_ups: int = 3,
     method: Method = "integrated_gradients",
-    n_steps: int = 32,
+    n_steps: int | None = None,
     target: Target | None = None,
     n_history: int = 3,
     n_state: int = 3,
@@ -296,10 +308,12 @@ def explain_recommendation(
     """Explain ``agent``'s recommendation (its best-scored item) for ``context``.
 
     ``k_runner_ups`` next-best items are reported with their margins; ``method`` and
-    ``n_steps`` choose the attribution (:func:`noetik.explain.attribute`);
+    ``n_steps`` (None: :func:`default_steps`) choose the attribution
+    (:func:`noetik.explain.attribute`);
     ``target`` defaults to :func:`default_target`; the ``n_history`` history positions and
     ``n_state`` state slices with the largest absolute attribution are named.
     """
+    n_steps = default_steps(agent) if n_steps is None else n_steps
     if k_runner_ups < 0 or n_steps < 1 or n_history < 0 or n_state < 0:
         raise ConfigError("k_runner_ups, n_history and n_state must be >= 0 and n_steps >= 1")
     params = next(iter(agent.parameters()), None)

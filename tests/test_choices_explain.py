@@ -5,7 +5,6 @@ the plain-word explanation."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -43,7 +42,7 @@ def small_models(learners: ChoiceEpisodes) -> dict[str, NeuralChoiceModel]:
     few = learners.select(np.arange(20))
     return {
         kind: NeuralChoiceModel(
-            NeuralChoiceConfig(kind=kind, updates=40, hidden=16, device="cpu")
+            NeuralChoiceConfig(kind=kind, updates=40, hidden=16, val_fraction=0.0, device="cpu")
         ).fit(few)
         for kind in ("gru", "transformer")
     }
@@ -121,16 +120,14 @@ def test_plain_word_explanation(
 def test_attributions_decay_with_lag_like_rescorla_wagner(learners: ChoiceEpisodes) -> None:
     """The known answer: a GRU trained on RW learners' choices attributes its predictions to
     past outcomes less the further back they are, as alpha (1 - alpha)^(k - 1) weighs them
-    (Spearman >= 0.8 over lags 1-10)."""
-    start = time.perf_counter()
-    config = NeuralChoiceConfig(kind="gru", updates=400, device="cpu", seed=0)
+    (Spearman >= 0.8 over lags 1-10; about 30 s on one idle core)."""
+    config = NeuralChoiceConfig(kind="gru", updates=400, val_fraction=0.0, device="cpu")
     model = NeuralChoiceModel(config).fit(learners)
     profile = lag_profile(model, learners, lags=10, targets_per_subject=4, n_steps=24)
     expected = ALPHA * (1 - ALPHA) ** (profile.lags - 1)
     rho = _spearman(profile.parts["outcome"], expected)
     assert rho >= 0.8, (rho, profile.parts["outcome"])
     assert profile.n_targets == 400 and profile.max_abs_delta < 1e-4
-    assert time.perf_counter() - start < 60
 
 
 @pytest.mark.slow
@@ -138,7 +135,7 @@ def test_attributions_decay_with_lag_like_rescorla_wagner(learners: ChoiceEpisod
 def test_lag_decay_holds_across_seeds_and_networks(kind: str, seed: int) -> None:
     params = np.tile([ALPHA, 4.0], (200, 1))
     episodes = simulate(RescorlaWagner(), params, "noetik/Bandit2Arm-v0", seed=seed, n_trials=100)
-    config = NeuralChoiceConfig(kind=kind, updates=800, device="cpu", seed=seed)
+    config = NeuralChoiceConfig(kind=kind, updates=800, val_fraction=0.0, device="cpu", seed=seed)
     model = NeuralChoiceModel(config).fit(episodes)
     profile = lag_profile(model, episodes, lags=10, targets_per_subject=5, n_steps=24)
     expected = ALPHA * (1 - ALPHA) ** (profile.lags - 1)

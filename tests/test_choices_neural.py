@@ -108,7 +108,21 @@ def test_training_learns_and_the_same_seed_gives_the_same_weights(
 
 
 def _tiny() -> dict[str, object]:
-    return {"updates": 60, "hidden": 16, "device": "cpu"}
+    return {"updates": 60, "hidden": 16, "device": "cpu", "val_fraction": 0.0}
+
+
+def test_early_stopping_keeps_the_best_validation_weights(learners: ChoiceEpisodes) -> None:
+    """Ten subjects, two held out for validation; a large learning rate overfits the eight
+    quickly, so training stops long before its 2,000 updates with the best weights kept."""
+    config = NeuralChoiceConfig(
+        updates=2_000, hidden=32, lr=3e-2, eval_every=10, patience=3, device="cpu"
+    )
+    model = NeuralChoiceModel(config).fit(learners.select(np.arange(10)))
+    log = model.log
+    assert log is not None and len(log.losses) < 2_000
+    assert len(log.val_losses) == len(log.losses) // 10 + 1
+    best = int(np.argmin(log.val_losses))
+    assert log.best_update == 10 * best and len(log.val_losses) - 1 - best == 3
 
 
 def test_save_and_load(tmp_path: Path, fitted: NeuralChoiceModel, learners: ChoiceEpisodes) -> None:
@@ -186,7 +200,7 @@ def test_two_step_levels(tmp_path: Path) -> None:
 
 def test_held_out_schemes_score_networks_like_cognitive_models(learners: ChoiceEpisodes) -> None:
     config = HeldOutConfig(folds=4, n_boot=300)
-    gru = NeuralChoiceModel(NeuralChoiceConfig(updates=150, hidden=16, device="cpu"))
+    gru = NeuralChoiceModel(NeuralChoiceConfig(updates=100, hidden=16, device="cpu"))
     lso = leave_subjects_out(gru, learners, config)
     assert lso.model == "gru" and lso.params.shape == (4, 0)
     assert np.array_equal(lso.held_out, learners.mask)

@@ -36,7 +36,15 @@ class NeuralChoiceConfig:
     dropout: float = 0.0
     """Dropout on attention weights and block outputs (Transformer) or between GRU layers."""
     updates: int = 2_000
-    """Gradient updates (Adam), each on one batch of subjects' whole episodes."""
+    """Most gradient updates (AdamW), each on one batch of subjects' whole episodes."""
+    val_fraction: float = 0.2
+    """Share of the training subjects (rounded up, at least one when there are two or more
+    subjects) held out to stop early: the weights kept are those of the best validation
+    cross-entropy. 0: train on every subject for all ``updates``."""
+    eval_every: int = 25
+    """Updates between two validation checks."""
+    patience: int = 4
+    """Validation checks without improvement after which training stops."""
     batch_subjects: int = 32
     """Subjects per update (all of them when there are fewer)."""
     lr: float = 3e-3
@@ -54,12 +62,15 @@ class NeuralChoiceConfig:
     def __post_init__(self) -> None:
         if self.kind not in ("gru", "transformer"):
             raise ConfigError(f"kind must be 'gru' or 'transformer', got {self.kind!r}")
-        for name in ("hidden", "n_layers", "n_heads", "ffn_mult", "max_lag", "batch_subjects"):
+        counts = ("hidden", "n_layers", "n_heads", "ffn_mult", "max_lag", "batch_subjects")
+        for name in (*counts, "eval_every", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
         if self.updates < 0:
             raise ConfigError(f"updates must be >= 0, got {self.updates}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
         if self.kind == "transformer" and self.hidden % self.n_heads:
             raise ConfigError(f"n_heads={self.n_heads} must divide hidden={self.hidden}")
         if not 0.0 <= self.dropout < 1.0:

@@ -3,9 +3,13 @@ each next choice from the choices and outcomes before it.
 
 Training minimises the cross-entropy of every observed choice (all levels of all real trials;
 padding masked out), averaged per decision, with AdamW on batches of ``batch_subjects``
-subjects' whole episodes (seeded epochs of shuffled subjects). One network serves every subject:
-what a person has learned reaches the prediction only through their own history, so a new
-subject needs no fitting.
+subjects' whole episodes (seeded epochs of shuffled subjects). By default a seeded
+``val_fraction`` of the subjects is held out and training stops early: every ``eval_every``
+updates their cross-entropy is measured, the best weights are kept, and training ends after
+``patience`` checks without improvement (human data sets are small: a network of a few
+thousand weights overfits 20 people's 2,000 choices within a few hundred updates). One
+network serves every subject: what a person has learned reaches the prediction only through
+their own history, so a new subject needs no fitting.
 
 :class:`NeuralChoiceModel` implements the :class:`~noetik.agents.choice_nets.contract.ChoiceModel`
 contract: ``fit`` (a new fitted model), ``predict`` (:class:`ChoicePredictions`, the form the
@@ -71,7 +75,12 @@ class TrainLog:
     """What training did."""
 
     losses: FloatArray
-    """(updates,) float64 cross-entropy per decision of each update's batch (nats)."""
+    """(updates run,) float64 cross-entropy per decision of each update's batch (nats)."""
+    val_losses: FloatArray
+    """(checks,) float64 validation cross-entropy per decision at each check (empty without
+    validation subjects)."""
+    best_update: int
+    """Updates behind the weights kept (all of them without validation)."""
     n_subjects: int
     """Subjects trained on."""
     n_decisions: int
@@ -144,10 +153,12 @@ class NeuralChoiceModel:
         with torch.random.fork_rng(devices=forked):
             torch.manual_seed(config.seed)
             net = make_net(episodes.design, config).to(device)
-            losses = _train(net, episodes, config, device)
+            losses, val_losses, best = _train(net, episodes, config, device)
         net.eval()
         log = TrainLog(
             losses=losses,
+            val_losses=val_losses,
+            best_update=best,
             n_subjects=episodes.n_subjects,
             n_decisions=int(episodes.mask.sum()) * episodes.design.n_levels,
             seconds=time.perf_counter() - start,
@@ -288,42 +299,86 @@ def sample_options(log_probs: FloatArray, *, seed: int = 0, greedy: bool = False
     return picked.astype(np.int64)
 
 
+def _split(episodes: ChoiceEpisodes, config: NeuralChoiceConfig) -> tuple[IntArray, IntArray]:
+    """``(train, validation)`` subject rows: a seeded ``val_fraction`` (rounded up) held out
+    when there are at least two subjects, none otherwise."""
+    s = episodes.n_subjects
+    n_val = int(np.ceil(config.val_fraction * s)) if s >= 2 else 0
+    order = rng(config.seed, "choice-net-validation").permutation(s)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class _BestWeights:
+    """Validation checks during training: the best weights so far, and when to stop."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.losses: list[float] = []
+        self.best, self.update, self.since = np.inf, 0, 0
+        self.state: dict[str, Tensor] | None = None
+
+    def check(self, net: ChoiceNet, loss: float, update: int) -> bool:
+        """Record validation ``loss`` after ``update`` updates; True when training should
+        stop (``patience`` checks without improvement)."""
+        self.losses.append(loss)
+        if loss < self.best:
+            self.best, self.update, self.since = loss, update, 0
+            self.state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            self.since += 1
+        return self.since >= self.patience
+
+
 def _train(
     net: ChoiceNet, episodes: ChoiceEpisodes, config: NeuralChoiceConfig, device: torch.device
-) -> FloatArray:
-    """Train ``net`` in place; (updates,) float64 batch losses."""
+) -> tuple[FloatArray, FloatArray, int]:
+    """Train ``net`` in place (the best validation weights kept); ``(batch losses, validation
+    losses, updates behind the kept weights)``."""
     inputs = encode_inputs(episodes)
     rows = torch.as_tensor(inputs.rows, device=device)
     current = torch.as_tensor(inputs.current, device=device)
     choices = torch.as_tensor(episodes.choices, device=device)
     mask = torch.as_tensor(episodes.mask, device=device)
     lengths = episodes.n_trials
-    levels = episodes.design.n_levels
-    s = episodes.n_subjects
     if not lengths.sum():
         raise ConfigError("no trials to train the model of choice on")
-    b = min(config.batch_subjects, s)
-    order = rng(config.seed, "choice-net-batches")
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    queue = np.zeros(0, dtype=np.int64)
-    losses = np.zeros(config.updates)
-    net.train()
-    for update in range(config.updates):
-        if len(queue) < b:
-            queue = np.concatenate([queue, order.permutation(s)])
-        pick, queue = np.sort(queue[:b]), queue[b:]
+    train, val = _split(episodes, config)
+
+    def loss_of(pick: IntArray) -> Tensor:
         t = max(int(lengths[pick].max()), 1)
         index = torch.as_tensor(pick, device=device)
         log_p, _ = observed_log_probs(
             net, rows[index, : t + 1], current[index, : t + 1], choices[index, :t]
         )
         real = mask[index, :t]
-        decisions = real.sum().clamp_min(1) * levels
-        loss = -(log_p.sum(-1) * real).sum() / decisions
+        return -(log_p.sum(-1) * real).sum() / (real.sum().clamp_min(1) * log_p.shape[-1])
+
+    b = min(config.batch_subjects, len(train))
+    order = rng(config.seed, "choice-net-batches")
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    queue = np.zeros(0, dtype=np.int64)
+    losses: list[float] = []
+    keeper = _BestWeights(config.patience)
+    for update in range(config.updates + 1):
+        if len(val) and (update % config.eval_every == 0 or update == config.updates):
+            net.eval()
+            with torch.no_grad():
+                if keeper.check(net, float(loss_of(val)), update):
+                    break
+        if update == config.updates:
+            break
+        net.train()
+        if len(queue) < b:
+            queue = np.concatenate([queue, train[order.permutation(len(train))]])
+        pick, queue = np.sort(queue[:b]), queue[b:]
+        loss = loss_of(pick)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
         opt.step()
-        losses[update] = float(loss.detach())
-    return losses
+        losses.append(float(loss.detach()))
+    if keeper.state is not None:
+        net.load_state_dict(keeper.state)
+    best = keeper.update if len(val) else len(losses)
+    return np.asarray(losses), np.asarray(keeper.losses), best

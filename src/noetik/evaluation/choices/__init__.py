@@ -5,6 +5,8 @@
   against its chance level, accuracy; each ``{"mean", "low", "high"}`` with a 95 % bootstrap
   interval over subjects). :func:`score_predictions` scores any model's per-trial predictions
   the same way.
+  Both take a cognitive model or any :class:`~noetik.agents.choice_nets.ChoiceModel` (the
+  neural models of choice), through one implementation of the folds and the scoring.
 * :func:`parameter_recovery`: simulate participants with known parameters in the task
   environment, refit, correlate.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 from noetik.evaluation.choices.heldout import (
     HeldOut,
     HeldOutConfig,
+    as_choice_model,
     later_trials,
     leave_subjects_out,
     subject_folds,
@@ -39,6 +42,7 @@ __all__ = [
     "HeldOut",
     "HeldOutConfig",
     "Recovery",
+    "as_choice_model",
     "chance_likelihood",
     "later_trials",
     "leave_subjects_out",

@@ -1,11 +1,21 @@
-"""Held-out choice prediction of cognitive models under the field's two schemes.
+"""Held-out choice prediction of models of choice, cognitive or neural, under the field's two
+schemes.
 
 * **Leave subjects out** (:func:`leave_subjects_out`): subjects are split into ``folds``
   seeded folds (at most one per subject); for each fold the model is fitted pooled (one
-  parameter set) on the other subjects and predicts every trial of the fold's subjects.
+  parameter set, or one network) on the other subjects and predicts every trial of the fold's
+  subjects.
 * **Later trials** (:func:`later_trials`): each subject's first ``train_fraction`` of trials
-  fits that subject's own parameters; the model then runs through all the subject's trials,
-  its latent values carried through the early ones, and predicts the rest.
+  fits that subject's own parameters (a network, which has none, is trained on every
+  subject's first trials together); the model then runs through all the subject's trials,
+  its latent values (or the network's state) carried through the early ones, and predicts the
+  rest.
+
+A model is a :class:`~noetik.agents.cognitive.CognitiveModel` (fitted by maximum likelihood
+with ``config.fit``, through :class:`~noetik.agents.choice_nets.CognitiveChoiceModel`) or any
+:class:`~noetik.agents.choice_nets.ChoiceModel` (a
+:class:`~noetik.agents.choice_nets.NeuralChoiceModel`, trained by its own config): the folds,
+the fits' scopes and the scoring are the same for both.
 
 Both return :class:`HeldOut`: the pooled predictions of every held-out trial and their
 :class:`~noetik.evaluation.choices.scores.ChoiceScores`. :func:`subject_folds` and
@@ -15,6 +25,8 @@ Both return :class:`HeldOut`: the pooled predictions of every held-out trial and
 >>> from noetik.evaluation.choices import HeldOutConfig, later_trials, leave_subjects_out
 >>> result = leave_subjects_out(RescorlaWagner(), episodes, HeldOutConfig(folds=5))
 >>> result.scores.normalised_likelihood.format(), result.scores.chance
+>>> from noetik.agents.choice_nets import NeuralChoiceConfig, NeuralChoiceModel
+>>> later_trials(NeuralChoiceModel(NeuralChoiceConfig(kind="gru")), episodes).scores
 """
 
 from __future__ import annotations
@@ -25,14 +37,8 @@ from typing import Literal
 
 import numpy as np
 
-from noetik.agents.cognitive import (
-    ChoicePredictions,
-    CognitiveModel,
-    FitConfig,
-    fit_pooled,
-    fit_subjects,
-    predict,
-)
+from noetik.agents.choice_nets import ChoiceModel, CognitiveChoiceModel
+from noetik.agents.cognitive import ChoicePredictions, CognitiveModel, FitConfig
 from noetik.data.choices import BoolArray, ChoiceEpisodes, FloatArray, IntArray
 from noetik.errors import ConfigError
 from noetik.evaluation.choices.scores import ChoiceScores, score_predictions
@@ -41,6 +47,7 @@ from noetik.utils.seeding import rng
 __all__ = [
     "HeldOut",
     "HeldOutConfig",
+    "as_choice_model",
     "later_trials",
     "leave_subjects_out",
     "subject_folds",
@@ -57,7 +64,8 @@ class HeldOutConfig:
     train_fraction: float = 0.5
     """Later-trials scheme: share of each subject's trials (rounded down) used to fit."""
     fit: FitConfig = field(default_factory=FitConfig)
-    """How each maximum-likelihood fit searches."""
+    """How each maximum-likelihood fit of a cognitive model searches (networks train by
+    their own config)."""
     n_boot: int = 2_000
     """Bootstrap resamples of subjects for the intervals."""
     level: float = 0.95
@@ -85,7 +93,8 @@ class HeldOut:
     held_out: BoolArray
     """(S, T) bool trials scored."""
     params: FloatArray
-    """Parameters of the fits: (folds, P) pooled sets, or (S, P) per subject."""
+    """Parameters of the fits: (folds, P) pooled sets, or (S, P) per subject (P = 0 for a
+    network)."""
     scores: ChoiceScores
     """Scores on the held-out trials, with intervals over subjects."""
     seconds: float
@@ -109,11 +118,24 @@ def training_trials(episodes: ChoiceEpisodes, fraction: float) -> IntArray:
     return out
 
 
+def as_choice_model(
+    model: CognitiveModel | ChoiceModel, config: HeldOutConfig | None = None
+) -> ChoiceModel:
+    """``model`` as a :class:`ChoiceModel`: a cognitive model's equations with
+    ``config.fit``'s search, or the model itself."""
+    if isinstance(model, CognitiveModel):
+        return CognitiveChoiceModel(model, (config or HeldOutConfig()).fit)
+    return model
+
+
 def leave_subjects_out(
-    model: CognitiveModel, episodes: ChoiceEpisodes, config: HeldOutConfig | None = None
+    model: CognitiveModel | ChoiceModel,
+    episodes: ChoiceEpisodes,
+    config: HeldOutConfig | None = None,
 ) -> HeldOut:
     """Pooled fits on the other folds' subjects predict each fold's subjects."""
     config = config or HeldOutConfig()
+    chooser = as_choice_model(model, config)
     if episodes.n_subjects < 2:
         raise ConfigError("leaving subjects out needs at least 2 subjects")
     start = time.perf_counter()
@@ -122,13 +144,13 @@ def leave_subjects_out(
     hits = np.zeros(episodes.mask.shape)
     params = []
     for k in range(int(fold.max()) + 1):
-        fitted = fit_pooled(model, episodes.select(fold != k), config.fit)
+        fitted = chooser.fit(episodes.select(fold != k), scope="pooled")
         test = np.flatnonzero(fold == k)
-        predicted = predict(model, fitted.params, episodes.select(test))
+        predicted = fitted.predict(episodes.select(test))
         log_lik[test], hits[test] = predicted.log_lik, predicted.hits
-        params.append(fitted.params)
+        params.append(fitted.fitted_params)
     return _result(
-        model,
+        chooser.name,
         "leave_subjects_out",
         episodes,
         log_lik=log_lik,
@@ -141,31 +163,34 @@ def leave_subjects_out(
 
 
 def later_trials(
-    model: CognitiveModel, episodes: ChoiceEpisodes, config: HeldOutConfig | None = None
+    model: CognitiveModel | ChoiceModel,
+    episodes: ChoiceEpisodes,
+    config: HeldOutConfig | None = None,
 ) -> HeldOut:
     """Each subject's fit on their first trials predicts their later trials."""
     config = config or HeldOutConfig()
+    chooser = as_choice_model(model, config)
     start = time.perf_counter()
     counts = training_trials(episodes, config.train_fraction)
     early = episodes.first_trials(counts)
-    fitted = fit_subjects(model, early, config.fit)
-    predicted = predict(model, fitted.params, episodes)
+    fitted = chooser.fit(early, scope="subjects")
+    predicted = fitted.predict(episodes)
     held_out = episodes.mask & ~early.mask
     return _result(
-        model,
+        chooser.name,
         "later_trials",
         episodes,
         log_lik=predicted.log_lik,
         hits=predicted.hits,
         held_out=held_out,
-        params=fitted.params,
+        params=fitted.fitted_params,
         config=config,
         start=start,
     )
 
 
 def _result(
-    model: CognitiveModel,
+    name: str,
     scheme: Literal["leave_subjects_out", "later_trials"],
     episodes: ChoiceEpisodes,
     *,
@@ -186,4 +211,4 @@ def _result(
         seed=config.seed,
     )
     seconds = time.perf_counter() - start
-    return HeldOut(model.name, scheme, predictions, held_out, params, scores, seconds)
+    return HeldOut(name, scheme, predictions, held_out, params, scores, seconds)

@@ -15,7 +15,12 @@ from noetik.errors import ConfigError
 from noetik.explain.attention import attention_maps, attention_rollout, attention_weights
 from noetik.explain.attributions import attribute
 from noetik.explain.explain_context import DecisionContext, decision_contexts
-from noetik.explain.explanation import Explanation, default_target, explain_recommendation
+from noetik.explain.explanation import (
+    Explanation,
+    default_steps,
+    default_target,
+    explain_recommendation,
+)
 from noetik.explain.faithfulness import FaithfulnessConfig, faithfulness_curves, summarize
 from noetik.reports import html as h
 from noetik.reports.context import RunData, Unavailable
@@ -203,7 +208,7 @@ def faithfulness_section(data: RunData) -> str:
     obs, history, _ = sample_decisions(data, FAITHFULNESS_DECISIONS)
     unit: Any = "history" if history is not None else "state"
     target: Any = default_target(agent)
-    cfg = FaithfulnessConfig(seed=data.inputs.seed, n_bootstrap=500)
+    cfg = FaithfulnessConfig(seed=data.inputs.seed, n_bootstrap=500, n_steps=default_steps(agent))
     with torch.no_grad():
         actions = best_actions(agent, obs, history)
     kw: dict[str, Any] = {"unit": unit, "config": cfg, "actions": actions}
@@ -246,8 +251,9 @@ def faithfulness_section(data: RunData) -> str:
         f" 2 past interactions when the agent reads a history; target: the {target} of "
         f"the agent's choice; units: {unit} "
         f"{'positions (removed = masked out)' if unit == 'history' else 'slices'}; random: "
-        f"{cfg.n_random} seeded orderings. AUCs are normalised by the full-minus-empty "
-        "target span; intervals are 95 % bootstrap intervals over decisions."
+        f"{cfg.n_random} seeded orderings; integrated gradients over {cfg.n_steps} steps. "
+        "AUCs are normalised by the full-minus-empty target span; intervals are 95 % "
+        "bootstrap intervals over decisions."
     )
     return "\n".join(
         [

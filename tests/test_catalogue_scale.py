@@ -156,6 +156,13 @@ def test_chunked_topk_equals_dense_topk_with_exclusions() -> None:
         for row in range(9):  # no excluded item is recommended
             lo, hi = seen.indptr[row], seen.indptr[row + 1]
             assert not set(ids[row].tolist()) & set(seen.indices[lo:hi].tolist())
+    # the same exclusions with each row in order (as seen_exclusions lists them: no sort)
+    ordered = Exclusions.from_lists(
+        sorted(seen.indices[seen.indptr[r] : seen.indptr[r + 1]]) for r in range(9)
+    )
+    for block in (1 << 19, 64):
+        values, ids = chunked_topk(q, _chunks(w, b, 64), 10, ordered, block=block)
+        assert torch.equal(ids, dense_topk(dense, 10, seen)[1])
     # more exclusions than items left: the tail is -inf / -1
     everything = Exclusions.from_lists([range(995)] * 9)
     for block in (1 << 19, 64):
@@ -259,6 +266,9 @@ def test_agents_train_at_catalogue_scale_without_scoring_every_item(
     assert scores.shape == (3, t.n_actions)
     # serving never builds (B, A) and gives the dense answer: top-k with exclusions, argmax
     seen = serving.seen_exclusions(np.array([0, 1, 3]), t.user_id, t.action)
+    for r in range(3):  # each user's seen actions, all of them, in order
+        row = seen.indices[seen.indptr[r] : seen.indptr[r + 1]]
+        assert (np.diff(row) >= 0).all() and len(row) == (t.user_id == [0, 1, 3][r]).sum()
     values, ids = serving.top_k(agent, obs, hist, 5, exclude=seen)
     ref_v, ref_i = dense_topk(scores, 5, seen)
     assert torch.equal(ids, ref_i)

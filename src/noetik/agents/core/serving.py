@@ -144,8 +144,9 @@ def seen_exclusions(
     user_ids: np.ndarray, log_users: np.ndarray, log_actions: np.ndarray
 ) -> Exclusions:
     """The actions each of ``user_ids`` (R,) was shown in a log (``log_users`` (N,),
-    ``log_actions`` (N,) int64), as :class:`Exclusions` rows in the order of ``user_ids``."""
-    order = np.argsort(log_users, kind="stable")
+    ``log_actions`` (N,) int64), as :class:`Exclusions` rows in the order of ``user_ids``,
+    each row's actions in increasing order (so serving sorts nothing)."""
+    order = np.lexsort((log_actions, log_users))
     users, actions = log_users[order], log_actions[order]
     lo = np.searchsorted(users, user_ids, side="left")
     hi = np.searchsorted(users, user_ids, side="right")

@@ -67,7 +67,9 @@ class _RowExclusions:
     def __init__(self, exclude: Exclusions) -> None:
         rows = np.repeat(np.arange(len(exclude.indptr) - 1), np.diff(exclude.indptr))
         self.stride = int(exclude.indices.max()) + 1 if len(exclude.indices) else 1
-        self.keys = np.sort(rows * self.stride + exclude.indices)
+        keys = rows * self.stride + exclude.indices
+        # rows whose positions are listed in order (e.g. seen_exclusions) need no sort
+        self.keys = keys if bool(np.all(keys[1:] >= keys[:-1])) else np.sort(keys)
 
     def within(self, rows: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """``(which (M,), offsets (M,))``: entry ``j`` excludes position ``lo + offsets[j]``

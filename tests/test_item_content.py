@@ -36,3 +36,18 @@ def test_statistics_become_standardised_numbers_in_the_order_of_their_rates(
     assert np.argmax(col["stat_missing"]) == 5 and np.argmax(col["log1p_show_cnt"]) == 4
     assert np.isfinite(content.numeric).all()
     assert (*BASIC_NUMERIC, *STAT_FEATURES) == NUMERIC_FIELDS
+
+
+def test_standardise_columns_by_hand() -> None:
+    from noetik.utils.arrays import standardise_columns
+
+    x = np.array([[1.0, 5.0, np.nan], [3.0, 5.0, 2.0], [5.0, 5.0, np.inf], [3.0, 5.0, 4.0]])
+    out = standardise_columns(x)
+    assert out.dtype == np.float32 and out is not x  # a float32 copy of float64 input
+    std = np.sqrt(2.0)  # of 1, 3, 5, 3
+    np.testing.assert_allclose(out[:, 0], [-2 / std, 0, 2 / std, 0], rtol=1e-6)
+    assert (out[:, 1] == 0).all()  # constant: only centred
+    np.testing.assert_allclose(out[:, 2], [0, -1, 0, 1], rtol=1e-6)  # non-finite -> the mean
+    y = x.astype(np.float32)
+    assert standardise_columns(y) is y  # float32: in place
+    np.testing.assert_array_equal(y, out)

@@ -31,7 +31,7 @@ import polars as pl
 from noetik.data.dataset import KuaiRandDataset
 from noetik.data.item_stats import STAT_FEATURES, item_statistics
 from noetik.data.schema import FileKind
-from noetik.utils.arrays import IdIndex
+from noetik.utils.arrays import IdIndex, standardise_columns
 
 __all__ = ["BASIC_NUMERIC", "CODE_FIELDS", "NUMERIC_FIELDS", "ItemContent"]
 
@@ -79,7 +79,7 @@ class ItemContent:
         out = cls.empty(len(video_ids))
         basic = len(BASIC_NUMERIC)
         if ds.has(FileKind.VIDEO_STATISTIC):
-            out.numeric[:, basic:] = _standardised(item_statistics(ds, video_ids))
+            out.numeric[:, basic:] = standardise_columns(item_statistics(ds, video_ids))
         if not ds.has(FileKind.VIDEO_BASIC):
             return out
         frame = (
@@ -111,18 +111,8 @@ class ItemContent:
         codes = frame.select(CODE_FIELDS).fill_null(-1).to_numpy().astype(np.int64)
         out.codes[rows] = np.maximum(codes[found], -1)
         numeric = frame.select(BASIC_NUMERIC).to_numpy().astype(np.float64)[found]
-        out.numeric[rows, :basic] = _standardised(numeric)
+        out.numeric[rows, :basic] = standardise_columns(numeric)
         return out
-
-
-def _standardised(values: np.ndarray) -> np.ndarray:
-    """(n, k) float32 ``values`` (n, k) standardised per column over rows (non-finite values,
-    and constant columns, become 0)."""
-    values = np.where(np.isfinite(values), values, np.nan).astype(np.float64)
-    mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-    scaled = (values - np.nan_to_num(mean)) / np.where(np.nan_to_num(std) > 0, std, 1.0)
-    out: np.ndarray = np.nan_to_num(scaled).astype(np.float32)
-    return out
 
 
 def _rank(column: str) -> pl.Expr:

@@ -53,3 +53,22 @@ def cast_into(dst: np.ndarray, src: np.ndarray) -> None:
         torch.from_numpy(dst).copy_(torch.from_numpy(np.ascontiguousarray(src)))
     else:
         dst[...] = src
+
+
+def standardise_columns(values: np.ndarray, min_std: float = 1e-6) -> np.ndarray:
+    """``values`` (n, k) float32 standardised per column over rows, in place (and returned):
+    ``(x - mean) / std`` with the mean and standard deviation in float64 over the finite
+    values; non-finite values become 0 (the mean), and columns whose deviation is at most
+    ``min_std`` are only centred. Other dtypes are converted to a float32 copy first."""
+    if values.dtype != np.float32:
+        values = values.astype(np.float32)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        values[bad] = np.nan
+    mean = np.nan_to_num(np.nanmean(values, axis=0, dtype=np.float64))
+    std = np.nan_to_num(np.nanstd(values, axis=0, dtype=np.float64))
+    values -= mean.astype(np.float32)
+    values /= np.where(std > min_std, std, 1.0).astype(np.float32)
+    if bad.any():
+        values[bad] = 0.0
+    return values

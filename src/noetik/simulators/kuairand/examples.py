@@ -37,7 +37,7 @@ from noetik.data.rewards import SIGNAL_SOURCE_COLUMNS, SIGNALS, signals_expr
 from noetik.data.schema import FileKind
 from noetik.data.transitions import ItemVocab
 from noetik.errors import ConfigError, DataError
-from noetik.utils.arrays import IdIndex
+from noetik.utils.arrays import IdIndex, standardise_columns
 
 #: Binary feedback signals the model predicts (sigmoid heads, Bernoulli likelihood).
 BINARY_HEADS: tuple[str, ...] = SIGNALS[:8]
@@ -238,9 +238,7 @@ def build_item_table(ds: KuaiRandDataset, vocab: ItemVocab) -> ItemTable:
     first = [np.log1p(np.clip(duration, 0, None) / 1e3), duration <= 0]
     dense = np.column_stack([*(c.astype(np.float32) for c in first), stats])
     del stats
-    mean, std = dense.mean(axis=0, dtype=np.float64), dense.std(axis=0, dtype=np.float64)
-    dense -= mean.astype(np.float32)
-    dense /= np.where(std > 1e-6, std, 1.0).astype(np.float32)
+    dense = standardise_columns(dense)
     names = [f"tag_bucket{b}" for b in range(TAG_BUCKETS)]
     names += ["log1p_duration_s", "duration_missing", *STAT_FEATURES]
     features = np.column_stack([tags, dense]).astype(np.float32)

@@ -4,6 +4,8 @@ the plain-word explanation."""
 
 from __future__ import annotations
 
+import json
+
 import math
 
 import numpy as np
@@ -115,6 +117,15 @@ def test_plain_word_explanation(
     assert e.cognitive is not None and "The fitted rw model (alpha = " in e.text
     q = ", ".join(f"{v:.2f}" for v in e.cognitive.state)
     assert f"has Q = ({q}) before this trial" in e.text
+    d = json.loads(json.dumps(e.as_dict(top=3)))
+    assert d["trial"] == 31 and d["predicted"] == e.predicted + 1 and d["text"] == e.text
+    assert len(d["attribution"]["per_trial"]) == 30 and len(d["attention"]) == 30
+    assert d["top"][0]["trial"] == said and len(d["top"]) == 3
+    assert d["top"][0]["share"] == pytest.approx(e.shares[top])
+    assert d["cognitive"]["model"] == "rw" and set(d["cognitive"]["parameters"]) == {
+        "alpha",
+        "beta",
+    }
 
 
 def test_attributions_decay_with_lag_like_rescorla_wagner(learners: ChoiceEpisodes) -> None:

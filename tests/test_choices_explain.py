@@ -5,7 +5,6 @@ the plain-word explanation."""
 from __future__ import annotations
 
 import json
-
 import math
 
 import numpy as np

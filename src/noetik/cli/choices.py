@@ -33,7 +33,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import typer
@@ -138,7 +138,7 @@ def _neural(kind: str, updates: int, seed: int) -> Any:
 
     if updates < 1:
         raise ConfigError(f"--updates must be >= 1, got {updates}")
-    kind_ = "gru" if kind == "gru" else "transformer"
+    kind_: Literal["gru", "transformer"] = "gru" if kind == "gru" else "transformer"
     return NeuralChoiceModel(NeuralChoiceConfig(kind=kind_, updates=updates, seed=seed))
 
 
@@ -706,7 +706,7 @@ def explain(
     if as_json:
         typer.echo(json.dumps({"model": network.name, "source": source, **e.as_dict()}, indent=2))
         return
-    _OUT.print(e.text, markup=False, highlight=False)
+    typer.echo(e.text)
     table = Table("earlier trial", "attribution", "share", title=f"{network.name} ({source})")
     for entry in e.as_dict(top=max(top, 5))["top"]:
         bar = "#" * max(1, round(20 * entry["share"]))

@@ -327,9 +327,7 @@ def write_choices_report(run_dir: Path, out_path: Path | None = None) -> Path:
         raise ConfigError(f"{run_dir / CONFIG_FILE}: damaged choices run configuration")
     sections = [_build(i, title, builder, run_dir) for i, title, builder in CHOICE_SECTIONS]
     models = [*config.get("models", []), *(config.get("neural") or {})]
-    subtitle = (
-        f"models of {config.get('task', '?')} choices ({', '.join(models)}) in {run_dir}"
-    )
+    subtitle = f"models of {config.get('task', '?')} choices ({', '.join(models)}) in {run_dir}"
     out = Path(out_path) if out_path is not None else run_dir / "report.html"
     write_text(out, h.page(f"Noetik choices report: {run_dir.name}", subtitle, sections))
     return out

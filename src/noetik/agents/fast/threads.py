@@ -57,9 +57,7 @@ def auto_threads(module: nn.Module, rows: int, device: torch.device) -> int:
     return 1 if largest_product(module, rows) < MIN_MACS else 0
 
 
-def sequence_threads(
-    module: nn.Module, rows: int, device: torch.device, *, recurrent: bool
-) -> int:
+def sequence_threads(module: nn.Module, rows: int, device: torch.device, *, recurrent: bool) -> int:
     """Intra-op threads for a sequence network: 1 for a ``recurrent`` network on the CPU
     (its step-by-step products are all small, however many steps there are), else
     :func:`auto_threads` on ``rows`` rows (0: keep torch's setting)."""

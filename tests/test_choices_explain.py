@@ -144,7 +144,7 @@ def test_attributions_decay_with_lag_like_rescorla_wagner(learners: ChoiceEpisod
 @pytest.mark.parametrize("seed", [1, 2])
 def test_lag_decay_holds_across_seeds(seed: int) -> None:
     """The GRU on 200 learners per seed. (The Transformer's profile is noisier in the tail:
-    rank correlations 0.76 and 0.99 on seeds 0 and 1, see docs/decisions_neural.md.)"""
+    rank correlations 0.76 and 0.99 on seeds 0 and 1, see docs/decisions.md, section 5.)"""
     kind = "gru"
     params = np.tile([ALPHA, 4.0], (200, 1))
     episodes = simulate(RescorlaWagner(), params, "noetik/Bandit2Arm-v0", seed=seed, n_trials=100)

@@ -707,8 +707,11 @@ def explain(
         typer.echo(json.dumps({"model": network.name, "source": source, **e.as_dict()}, indent=2))
         return
     typer.echo(e.text)
+    entries = e.as_dict(top=max(top, 5))["top"]
+    if not entries:
+        return
     table = Table("earlier trial", "attribution", "share", title=f"{network.name} ({source})")
-    for entry in e.as_dict(top=max(top, 5))["top"]:
+    for entry in entries:
         bar = "#" * max(1, round(20 * entry["share"]))
         table.add_row(entry["trial"], f"{entry['attribution']:+.3f}", f"{entry['share']:.0%} {bar}")
     _OUT.print(table)

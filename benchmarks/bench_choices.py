@@ -8,7 +8,9 @@ Zhang, 2017) read from ``../shared/data/decision-tasks/``, or, when that folder 
 (the default :class:`~noetik.agents.cognitive.FitConfig`: 5 starts); each network trains with
 the default :class:`~noetik.agents.choice_nets.NeuralChoiceConfig` (batches of all 20
 subjects) except that early stopping is off, so that all 2,000 updates run. Goal: under 2
-minutes in all on 2 cores. ::
+minutes in all on 2 cores. No environment variable is needed: the networks train on the
+intra-op threads of :func:`~noetik.agents.fast.threads.sequence_threads` (one on the CPU; the
+GRU's step-by-step recurrence ran 2.3 times slower on two), which the first line prints. ::
 
     .venv/bin/python benchmarks/bench_choices.py                      # GRU
     .venv/bin/python benchmarks/bench_choices.py --kinds gru transformer
@@ -24,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from noetik.agents.choice_nets import NeuralChoiceConfig, NeuralChoiceModel
+from noetik.agents.choice_nets import NeuralChoiceConfig, NeuralChoiceModel, make_net
 from noetik.agents.cognitive import RescorlaWagner, fit_subjects, models_for, simulate
+from noetik.agents.fast.threads import sequence_threads
 from noetik.data.choices import PRESET_FILES, ChoiceEpisodes, read_choices
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "decision-tasks"
@@ -47,10 +50,23 @@ def main() -> None:
     )
     args = parser.parse_args()
     episodes = _episodes()
+    cpu = torch.device("cpu")
+    rows = episodes.n_subjects * (episodes.max_trials + 1)
+    training = {
+        kind: sequence_threads(
+            make_net(episodes.design, NeuralChoiceConfig(kind=kind)),
+            rows,
+            cpu,
+            recurrent=kind == "gru",
+        )
+        or torch.get_num_threads()
+        for kind in args.kinds
+    }
     print(
         f"task: {episodes.source} ({episodes.n_subjects} subjects, "
         f"{int(episodes.mask.sum())} trials); OMP_NUM_THREADS="
-        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads {torch.get_num_threads()}"
+        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads {torch.get_num_threads()}, "
+        "training threads on the CPU " + ", ".join(f"{kind} {n}" for kind, n in training.items())
     )
     total = time.perf_counter()
     for model in models_for(episodes.design):

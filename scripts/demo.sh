@@ -58,10 +58,15 @@ step "14. People as learners: cognitive models of a two-armed bandit, held-out (
 # hBayesDM's example data (Ahn, Haines & Zhang, 2017) when present beside the repository,
 # else participants simulated from a Rescorla-Wagner learner.
 BANDIT=../shared/data/decision-tasks/bandit2arm_exampleData.txt
+SUBJECT=3
 if [ ! -f "$BANDIT" ]; then
   BANDIT="$OUT/choices/bandit2arm_simulated.txt"
+  SUBJECT=sim-003
   $NOETIK choices simulate "$BANDIT" --task bandit2arm --model rw --subjects 20 --trials 100
 fi
 $NOETIK choices evaluate "$BANDIT" --task bandit2arm --model rw --model wsls --restarts 2 \
   --boot 500 --out "$OUT/choices"
+step "15. Why does a GRU expect subject $SUBJECT's choice on trial 38? Earlier trials, and the RW fit's view"
+# 100 updates only (about 12 s on one core); docs/decisions.md explains with the default 2,000.
+$NOETIK choices explain "$BANDIT" --task bandit2arm --subject "$SUBJECT" --trial 38 --updates 100
 printf '\nDemo finished: outputs in %s/, report in %s\n' "$OUT" "$OUT/runs/iql-transformer/report.html"

@@ -4,6 +4,7 @@ the plain-word explanation."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -115,6 +116,15 @@ def test_plain_word_explanation(
     assert e.cognitive is not None and "The fitted rw model (alpha = " in e.text
     q = ", ".join(f"{v:.2f}" for v in e.cognitive.state)
     assert f"has Q = ({q}) before this trial" in e.text
+    d = json.loads(json.dumps(e.as_dict(top=3)))
+    assert d["trial"] == 31 and d["predicted"] == e.predicted + 1 and d["text"] == e.text
+    assert len(d["attribution"]["per_trial"]) == 30 and len(d["attention"]) == 30
+    assert d["top"][0]["trial"] == said and len(d["top"]) == 3
+    assert d["top"][0]["share"] == pytest.approx(e.shares[top])
+    assert d["cognitive"]["model"] == "rw" and set(d["cognitive"]["parameters"]) == {
+        "alpha",
+        "beta",
+    }
 
 
 def test_attributions_decay_with_lag_like_rescorla_wagner(learners: ChoiceEpisodes) -> None:
@@ -134,7 +144,7 @@ def test_attributions_decay_with_lag_like_rescorla_wagner(learners: ChoiceEpisod
 @pytest.mark.parametrize("seed", [1, 2])
 def test_lag_decay_holds_across_seeds(seed: int) -> None:
     """The GRU on 200 learners per seed. (The Transformer's profile is noisier in the tail:
-    rank correlations 0.76 and 0.99 on seeds 0 and 1, see docs/decisions_neural.md.)"""
+    rank correlations 0.76 and 0.99 on seeds 0 and 1, see docs/decisions.md, section 5.)"""
     kind = "gru"
     params = np.tile([ALPHA, 4.0], (200, 1))
     episodes = simulate(RescorlaWagner(), params, "noetik/Bandit2Arm-v0", seed=seed, n_trials=100)

@@ -223,3 +223,37 @@ def test_real_task_with_gain_and_loss() -> None:
     predictions = model.predict(episodes)
     assert predictions.log_lik.shape == (4, 100)
     assert np.all(np.isfinite(predictions.log_lik))
+
+
+@pytest.mark.parametrize("kind", ["gru", "transformer"])
+def test_training_runs_on_one_thread_and_restores_torch_threads(
+    kind: str, learners: ChoiceEpisodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small networks train on one intra-op thread (sequence_threads); torch's own setting
+    is back afterwards, also when training fails."""
+    import noetik.agents.choice_nets.model as model_module
+
+    seen: list[int] = []
+    train = model_module._train
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(torch.get_num_threads())
+        return train(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model_module, "_train", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = NeuralChoiceConfig(kind=kind, updates=2, hidden=8, n_heads=2, device="cpu")
+        NeuralChoiceModel(config).fit(learners.select(np.arange(4)))
+        assert seen == [1] and torch.get_num_threads() == 2
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(model_module, "_train", broken)
+        with pytest.raises(RuntimeError, match="boom"):
+            NeuralChoiceModel(config).fit(learners.select(np.arange(4)))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -84,6 +84,76 @@ def test_info_fit_evaluate_analyse(workdir: Path, capsys: pytest.CaptureFixture[
     assert (workdir / "an" / "behaviour.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_neural_fit_evaluate_and_explain(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user trains the GRU into a run folder, evaluates it beside RW held out, and asks why
+    it predicts subject 3's trial 40, from the saved network and from a freshly trained one."""
+    base = ["bandit.txt", "--task", "bandit2arm", "--model", "rw", "--restarts", "1"]
+    base += ["--boot", "100", "--neural", "gru", "--updates", "30"]
+    assert main(["choices", "fit", *base, "--out", "run", "--recovery", "0", "--json"]) == 0
+    fits = json.loads(capsys.readouterr().out)["fits"]
+    gru = fits["neural"]["gru"]
+    assert gru["folder"] == "neural/gru" and 0 < gru["nll_per_decision"] < 1.0
+    assert 0 < gru["updates"] <= 30 and gru["best_update"] <= gru["updates"]
+    run = workdir / "run"
+    assert {p.name for p in (run / "neural" / "gru").iterdir()} == {
+        "choice_model.json",
+        "weights.safetensors",
+    }
+    explained = json.loads((run / "explanations.json").read_text())["gru"]
+    assert [e["subject"] for e in explained] == ["1", "2", "3"]
+    assert all(e["trial"] == 60 and e["cognitive"]["model"] == "rw" for e in explained)
+    assert json.loads((run / "choices.json").read_text())["neural"]["gru"]["updates"] == 30
+
+    assert main(["choices", "evaluate", *base, "--folds", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["config"]["neural"]["gru"]["kind"] == "gru"
+    for scheme in ("leave_subjects_out", "later_trials"):
+        models = result["schemes"][scheme]["models"]
+        assert set(models) == {"rw", "gru", "chance"}
+        for figure in ("nll", "normalised_likelihood", "accuracy"):
+            entry = models["gru"][figure]
+            assert set(entry) == {"mean", "low", "high"}
+            assert entry["low"] <= entry["mean"] <= entry["high"]
+
+    explain = ["choices", "explain", "bandit.txt", "--task", "bandit2arm", "--subject", "3"]
+    assert main([*explain, "--trial", "40", "--model-dir", "run", "--json"]) == 0
+    e = json.loads(capsys.readouterr().out)
+    assert e["model"] == "gru" and e["source"] == "run" and e["trial"] == 40
+    assert e["text"].startswith("Subject 3, trial 40: the gru model predicts option ")
+    assert "Most of it came from trial " in e["text"] and "The fitted rw model" in e["text"]
+    assert len(e["attribution"]["per_trial"]) == 39 and e["attention"] is None
+    assert sum(e["attribution"]["shares"]) == pytest.approx(1.0)
+    # the same network loaded from its own folder explains the same way
+    assert main([*explain, "--trial", "40", "--model-dir", "run/neural/gru", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == e["text"]
+
+    trained = [*explain, "--trial", "5", "--model", "transformer", "--updates", "10"]
+    assert main(trained) == 0
+    out = capsys.readouterr().out
+    assert "Subject 3, trial 5: the transformer model predicts" in out
+    assert "The transformer attended most to trial" in out and "earlier trial" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--subject", "99", "--trial", "3"], "no subject '99' in the file"),
+        (["--subject", "3", "--trial", "61"], "subject 3 has no trial 61 (trials 1-60)"),
+        (["--subject", "3", "--trial", "0"], "has no trial 0"),
+        (["--subject", "3", "--trial", "2", "--model", "lstm"], "gru or transformer"),
+        (["--subject", "3", "--trial", "2", "--model-dir", "nowhere"], "no saved model"),
+    ],
+)
+def test_explain_errors_are_one_line(
+    workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    base = ["choices", "explain", "bandit.txt", "--task", "bandit2arm", "--updates", "2"]
+    assert main([*base, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_custom_mapping_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (workdir / "bandit.txt").read_text().replace("\t", ",").replace("outcome", "payoff")
     (workdir / "prl.csv").write_text(text)
@@ -125,8 +195,10 @@ def test_other_errors(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["choices", "evaluate", *base, "--model", "nope"]) == 2
     assert main(["choices", "fit", *base, "--out", "r", "--recovery", "2"]) == 2
     assert main(["choices", "analyse", *base, "--level", "1"]) == 2
+    assert main(["choices", "evaluate", *base, "--neural", "lstm"]) == 2
+    assert main(["choices", "fit", *base, "--out", "r", "--neural", "gru,gru"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 5 and all(e.startswith("error: ") for e in errors)
+    assert len(errors) == 7 and all(e.startswith("error: ") for e in errors)
     assert "does not apply to task 'bandit2arm'" in errors[1]
     assert not (workdir / "r").exists()
 

@@ -77,3 +77,14 @@ def test_small_agents_roll_out_and_update_on_one_thread(cls: type) -> None:
     assert fixed.create(ProblemSpec.from_env(env)).intra_op_threads == -1
     with pytest.raises(ConfigError, match="threads must be >= -1"):
         cls(threads=-2)
+
+
+def test_sequence_threads_policy() -> None:
+    """Recurrent networks on the CPU: one thread whatever the rows; others follow auto_threads."""
+    from noetik.agents.fast.threads import sequence_threads
+
+    gru = torch.nn.GRU(8, 32)
+    assert sequence_threads(gru, 10**9, CPU, recurrent=True) == 1
+    assert sequence_threads(gru, 10**9, CPU, recurrent=False) == 0  # large: torch's setting
+    assert sequence_threads(gru, 4, CPU, recurrent=False) == 1
+    assert sequence_threads(gru, 4, torch.device("meta"), recurrent=True) == 0

@@ -7,17 +7,22 @@ Every command reads one choice file through a preset (``--task bandit2arm``) or 
 * ``fit``: per-subject and pooled maximum-likelihood fits of every applicable cognitive model
   (AIC/BIC), parameter recovery in the task environments and the behavioural analysis, all
   written to a run folder (``choices.json``, ``fits.json``, ``recovery.json``,
-  ``behaviour.json``) that ``noetik report RUN`` renders;
-* ``evaluate``: held-out choice prediction (leave subjects out, later trials) of the models,
-  win-stay/lose-shift and chance, each figure ``{"mean", "low", "high"}`` with ``--json``;
+  ``behaviour.json``) that ``noetik report RUN`` renders; with ``--neural gru`` (or
+  ``transformer``, or both) the neural model of choice too, saved in ``RUN/neural/KIND/``
+  (``choice_model.json`` + ``weights.safetensors``) with a few of its predictions explained
+  (``explanations.json``);
+* ``evaluate``: held-out choice prediction (leave subjects out, later trials) of the models
+  (``--neural`` adds the networks), win-stay/lose-shift and chance, each figure
+  ``{"mean", "low", "high"}`` with ``--json``;
+* ``explain``: one subject's predicted choice on one trial explained: the network's
+  integrated gradients over the earlier trials, the Transformer's attention, the fitted
+  Rescorla-Wagner model's view and plain words (trains the network, or loads it with
+  ``--model-dir``);
 * ``analyse``: win-stay/lose-shift, learning curves, perseveration, gain/loss sensitivity;
 * ``simulate``: participants of a cognitive model playing the task's environment, written as a
   choice file in the mapping's layout (for demos and tests without data);
 * ``tags``: the same question on KuaiRand logs (does a user's long view of a tag follow their
   recent outcomes on it the way a Rescorla-Wagner learner predicts?).
-
-The neural models' ``choices explain`` command belongs in this group as well: it is added to
-``choices_app`` beside these commands (with the explanations of individual choices).
 
 Errors (unknown column, bad mapping file, choices out of range) print one line and exit 2.
 """
@@ -28,7 +33,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import typer
@@ -52,7 +57,10 @@ RUN_FILES = {
     "recovery": "recovery.json",
     "behaviour": "behaviour.json",
     "evaluation": "evaluation.json",
+    "explanations": "explanations.json",
 }
+#: Folder of a run's saved neural models (one subfolder per kind).
+NEURAL_DIR = "neural"
 
 DataArg = typer.Argument(..., help="Trial-by-trial choice file (one row per trial).")
 TaskOpt = typer.Option(
@@ -67,6 +75,16 @@ ModelOpt = typer.Option(
 BootOpt = typer.Option(2_000, "--boot", help="Bootstrap resamples of subjects (intervals).")
 SeedOpt = typer.Option(0, "--seed", help="Seed of fits' starting points, folds and bootstrap.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of tables.")
+NeuralOpt = typer.Option(
+    "",
+    "--neural",
+    help="Neural models of choice too: gru, transformer or gru,transformer (default: none).",
+)
+UpdatesOpt = typer.Option(
+    2_000,
+    "--updates",
+    help="Most training updates of each neural model (early stopping on held-out subjects).",
+)
 
 
 def _mapping(task: str | None, mapping: Path | None) -> Any:
@@ -101,6 +119,27 @@ def _models(design: Any, names: list[str] | None) -> tuple[Any, ...]:
         MODELS[name].check(design)
         out.append(MODELS[name])
     return tuple(out)
+
+
+def _neural_kinds(text: str) -> list[str]:
+    """The kinds named by ``--neural`` (comma-separated, each once)."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    for kind in kinds:
+        if kind not in ("gru", "transformer"):
+            raise ConfigError(f"--neural takes gru and/or transformer, got {kind!r}")
+    if len(set(kinds)) != len(kinds):
+        raise ConfigError(f"--neural names a model twice: {text!r}")
+    return kinds
+
+
+def _neural(kind: str, updates: int, seed: int) -> Any:
+    """An untrained neural model of choice of ``kind`` (the default config otherwise)."""
+    from noetik.agents.choice_nets import NeuralChoiceConfig, NeuralChoiceModel
+
+    if updates < 1:
+        raise ConfigError(f"--updates must be >= 1, got {updates}")
+    kind_: Literal["gru", "transformer"] = "gru" if kind == "gru" else "transformer"
+    return NeuralChoiceModel(NeuralChoiceConfig(kind=kind_, updates=updates, seed=seed))
 
 
 def _fit_config(restarts: int, seed: int) -> Any:
@@ -203,12 +242,19 @@ def fit(
     recovery_trials: int | None = typer.Option(
         None, "--recovery-trials", help="Trials per simulated subject (default: the data's most)."
     ),
+    neural: str = NeuralOpt,
+    updates: int = UpdatesOpt,
+    explain: int = typer.Option(
+        3, "--explain", help="With --neural: trials explained into explanations.json (0: none)."
+    ),
     boot: int = BootOpt,
     seed: int = SeedOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Per-subject and pooled maximum-likelihood fits of the cognitive models (AIC/BIC table),
-    parameter recovery and the behavioural analysis, written to the run folder OUT."""
+    parameter recovery and the behavioural analysis, written to the run folder OUT; with
+    --neural, the neural models of choice trained on every subject, saved in OUT/neural/KIND,
+    and a few of their predictions explained."""
     from noetik import __version__
     from noetik.agents.cognitive import fit_pooled, fit_subjects
     from noetik.analysis.choices import ChoiceAnalysisConfig, analyse_choices
@@ -220,6 +266,10 @@ def fit(
         raise ConfigError(f"--recovery must be 0 or >= 3, got {recovery}")
     if recovery_trials is not None and recovery_trials < 2:
         raise ConfigError(f"--recovery-trials must be >= 2, got {recovery_trials}")
+    if explain < 0:
+        raise ConfigError(f"--explain must be >= 0, got {explain}")
+    kinds = _neural_kinds(neural)
+    networks = [_neural(kind, updates, seed) for kind in kinds]
     episodes, chosen = _episodes(data, task, mapping)
     models = _models(episodes.design, model)
     fit_config = _fit_config(restarts, seed)
@@ -237,6 +287,10 @@ def fit(
                     m, n_subjects=recovery, n_trials=n_trials, seed=seed, fit=fit_config
                 )
                 recoveries[m.name] = _recovery_entry(r)
+        trained = [
+            net.fit(episodes)
+            for net in track(networks, len(networks), "Training neural models", progress)
+        ]
     behaviour = analyse_choices(episodes, analysis).as_dict()
     config = {
         "kind": "choices",
@@ -248,6 +302,7 @@ def fit(
         "fit": asdict(fit_config),
         "recovery": {"subjects": recovery, "trials": n_trials},
         "analysis": asdict(analysis),
+        "neural": {net.name: asdict(net.config) for net in trained},
     }
     results = {
         "task": episodes.design.task,
@@ -255,16 +310,29 @@ def fit(
         "n_trials": int(episodes.n_trials.sum()),
         "models": fits,
         "best": _best_by(fits),
+        "neural": {net.name: _neural_entry(net, episodes) for net in trained},
     }
+    for net in trained:
+        net.save(out / NEURAL_DIR / net.name)
+    explained = _explain_run(trained, episodes, fits, explain)
     write_json(out / RUN_FILES["config"], config)
     write_json(out / RUN_FILES["fits"], results)
     write_json(out / RUN_FILES["behaviour"], behaviour)
     if recovery:
         write_json(out / RUN_FILES["recovery"], recoveries)
+    if explained:
+        write_json(out / RUN_FILES["explanations"], explained)
     if as_json:
         typer.echo(json.dumps({"fits": results, "recovery": recoveries}, indent=2))
         return
     _OUT.print(_fit_table(results))
+    for name, entry in results["neural"].items():
+        _OUT.print(
+            f"{name}: in-sample NLL {entry['nll_per_decision']:.3f} per decision "
+            f"(normalised likelihood {entry['normalised_likelihood']:.3f}), "
+            f"{entry['updates']} updates (kept {entry['best_update']}), "
+            f"{entry['seconds']:.1f} s; saved in {out / NEURAL_DIR / name}"
+        )
     for name, r in recoveries.items():
         cells = ", ".join(f"{p} {v:.2f}" for p, v in r["pearson"].items())
         _OUT.print(f"recovery of {name} (r, {recovery} simulated subjects x {n_trials}): {cells}")
@@ -295,6 +363,70 @@ def _fit_entry(per: Any, pooled: Any) -> dict[str, Any]:
             "seconds": pooled.seconds,
         },
     }
+
+
+def _neural_entry(model: Any, episodes: Any) -> dict[str, Any]:
+    """JSON form of a trained network: its in-sample fit and how training went."""
+    predictions = model.predict(episodes)
+    decisions = int(episodes.mask.sum()) * episodes.design.n_levels
+    nll = float(-predictions.log_lik[episodes.mask].sum())
+    log = model.log
+    return {
+        "kind": model.name,
+        "weights": int(sum(p.numel() for p in model.net.parameters())),
+        "nll_total": nll,
+        "nll_per_decision": nll / decisions,
+        "normalised_likelihood": math.exp(-nll / decisions),
+        "updates": len(log.losses),
+        "best_update": log.best_update,
+        "seconds": log.seconds,
+        "folder": f"{NEURAL_DIR}/{model.name}",
+    }
+
+
+def _rw_view(episodes: Any, params: Any = None) -> Any:
+    """Rescorla-Wagner fitted per subject to ``episodes`` (or with the per-subject ``params``
+    of a fit), for the cognitive view of explanations; None where it does not apply."""
+    import dataclasses
+
+    from noetik.agents.choice_nets import CognitiveChoiceModel
+    from noetik.agents.cognitive import MODELS
+
+    rw = MODELS["rw"]
+    try:
+        rw.check(episodes.design)
+    except ConfigError:
+        return None
+    adapter = CognitiveChoiceModel(rw, _fit_config(3, 0))
+    if params is None:
+        return adapter.fit(episodes, scope="subjects")
+    return dataclasses.replace(adapter, params=np.asarray(params), subjects=episodes.subjects)
+
+
+def _explain_run(
+    trained: list[Any], episodes: Any, fits: dict[str, Any], count: int
+) -> dict[str, Any]:
+    """``count`` explained trials of each network (the last trial of the first subjects),
+    each beside the run's per-subject Rescorla-Wagner fit when there is one."""
+    from noetik.explain.choices import explain_choice
+
+    if not trained or count == 0:
+        return {}
+    rw_fit = fits.get("rw")
+    rows = list(range(min(count, episodes.n_subjects)))
+    picked = episodes.select(rows)
+    cognitive = _rw_view(
+        picked, None if rw_fit is None else np.asarray(rw_fit["subjects"]["params"])[rows]
+    )
+    out: dict[str, Any] = {}
+    for net in trained:
+        out[net.name] = [
+            explain_choice(
+                net, picked, s, int(picked.n_trials[s]) - 1, cognitive=cognitive
+            ).as_dict()
+            for s in range(len(rows))
+        ]
+    return out
 
 
 def _recovery_entry(r: Any) -> dict[str, Any]:
@@ -361,6 +493,8 @@ def evaluate(
         0.5, "--train-fraction", help="Later-trials scheme: share of each subject's trials fitted."
     ),
     restarts: int = typer.Option(5, "--restarts", help="Starting points per fit."),
+    neural: str = NeuralOpt,
+    updates: int = UpdatesOpt,
     boot: int = BootOpt,
     seed: int = SeedOpt,
     out: Path | None = typer.Option(
@@ -370,13 +504,14 @@ def evaluate(
 ) -> None:
     """Held-out choice prediction under both schemes: each model's NLL per decision,
     normalised likelihood and accuracy with 95 % intervals over subjects, against chance, and
-    each model against the best."""
+    each model against the best. --neural adds the networks, trained under the same splits."""
     from noetik.evaluation.choices import HeldOutConfig, later_trials, leave_subjects_out
     from noetik.utils.io import write_json
     from noetik.utils.progress import make_progress, track
 
+    networks = [_neural(kind, updates, seed) for kind in _neural_kinds(neural)]
     episodes, chosen = _episodes(data, task, mapping)
-    models = _models(episodes.design, model)
+    models = [*_models(episodes.design, model), *networks]
     config = HeldOutConfig(
         folds=folds,
         train_fraction=train_fraction,
@@ -390,7 +525,7 @@ def evaluate(
         for scheme, m in track(runs, len(runs), "Held-out fits", progress):
             run = leave_subjects_out if scheme == "leave_subjects_out" else later_trials
             held[scheme][m.name] = run(m, episodes, config)
-    result = _evaluation(episodes, chosen, held, config, data)
+    result = _evaluation(episodes, chosen, held, config, data, networks)
     if out is not None:
         write_json(out / RUN_FILES["evaluation"], result)
         typer.echo(f"wrote {out / RUN_FILES['evaluation']}", err=True)
@@ -409,6 +544,7 @@ def _evaluation(
     held: dict[str, dict[str, Any]],
     config: Any,
     data: Path,
+    networks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """JSON form of the held-out scores of every model and chance, with each model's paired
     difference from the scheme's best."""
@@ -466,6 +602,7 @@ def _evaluation(
             "n_boot": config.n_boot,
             "level": config.level,
             "seed": config.seed,
+            "neural": {net.name: asdict(net.config) for net in networks or []},
         },
         "schemes": schemes,
     }
@@ -523,6 +660,96 @@ def evaluation_lines(result: dict[str, Any]) -> list[str]:
             text += f"; runner-up {second} at {_estimate(ratio, 2)} of its likelihood per decision"
         lines.append(text + ".")
     return lines
+
+
+@choices_app.command("explain")
+def explain(
+    data: Path = DataArg,
+    task: str | None = TaskOpt,
+    mapping: Path | None = MappingOpt,
+    subject: str = typer.Option(..., "--subject", help="Subject id as in the file."),
+    trial: int = typer.Option(..., "--trial", help="Trial number as in the file (1-based)."),
+    kind: str | None = typer.Option(
+        None, "--model", help="gru or transformer (default: the saved model's, else gru)."
+    ),
+    model_dir: Path | None = typer.Option(
+        None,
+        "--model-dir",
+        help="A saved model of choice, or a run folder of choices fit --neural (else train).",
+    ),
+    updates: int = UpdatesOpt,
+    top: int = typer.Option(3, "--top", help="Earlier trials named in the text."),
+    steps: int = typer.Option(64, "--steps", help="Integration steps of integrated gradients."),
+    seed: int = SeedOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Why the neural model predicts SUBJECT's choice on TRIAL: integrated gradients over the
+    earlier trials, the Transformer's attention, the subject's Rescorla-Wagner fit and plain
+    words. Trains the network on every subject unless --model-dir gives a saved one."""
+    from noetik.explain.choices import explain_choice
+
+    if kind is not None and kind not in ("gru", "transformer"):
+        raise ConfigError(f"--model must be gru or transformer, got {kind!r}")
+    if top < 1 or steps < 2:
+        raise ConfigError(f"--top must be >= 1 and --steps >= 2, got {top}, {steps}")
+    episodes, _ = _episodes(data, task, mapping)
+    row, index = _subject_trial(episodes, subject, trial)
+    if model_dir is not None:
+        network = _saved_network(model_dir, kind)
+        source = str(model_dir)
+    else:
+        network = _neural(kind or "gru", updates, seed).fit(episodes)
+        source = f"trained here ({len(network.log.losses)} updates)"
+    picked = episodes.select([row])
+    cognitive = _rw_view(picked)
+    e = explain_choice(network, picked, 0, index, cognitive=cognitive, top=top, n_steps=steps)
+    if as_json:
+        typer.echo(json.dumps({"model": network.name, "source": source, **e.as_dict()}, indent=2))
+        return
+    typer.echo(e.text)
+    entries = e.as_dict(top=max(top, 5))["top"]
+    if not entries:
+        return
+    table = Table("earlier trial", "attribution", "share", title=f"{network.name} ({source})")
+    for entry in entries:
+        bar = "#" * max(1, round(20 * entry["share"]))
+        table.add_row(entry["trial"], f"{entry['attribution']:+.3f}", f"{entry['share']:.0%} {bar}")
+    _OUT.print(table)
+
+
+def _subject_trial(episodes: Any, subject: str, trial: int) -> tuple[int, int]:
+    """``(row, index)`` of subject id ``subject`` and its trial numbered ``trial``."""
+    if subject not in episodes.subjects:
+        shown = ", ".join(episodes.subjects[:5]) + (", ..." if episodes.n_subjects > 5 else "")
+        raise ConfigError(f"no subject {subject!r} in the file (subjects: {shown})")
+    row = episodes.subjects.index(subject)
+    n = int(episodes.n_trials[row])
+    numbers = [int(t) for t in episodes.trial[row, :n]]
+    if trial not in numbers:
+        raise ConfigError(
+            f"subject {subject} has no trial {trial} (trials {numbers[0]}-{numbers[-1]})"
+        )
+    return row, numbers.index(trial)
+
+
+def _saved_network(folder: Path, kind: str | None) -> Any:
+    """The neural model saved in ``folder`` (a model folder, or a run folder's
+    ``neural/KIND``), checked to be of ``kind`` when given."""
+    from noetik.agents.choice_nets import CONFIG_FILE, NeuralChoiceModel
+
+    if not (folder / CONFIG_FILE).is_file():
+        saved = folder / NEURAL_DIR
+        kinds = sorted(p.name for p in saved.iterdir() if p.is_dir()) if saved.is_dir() else []
+        if not kinds:
+            raise ConfigError(f"{folder}: no saved model of choice (run choices fit --neural)")
+        pick = kind or ("gru" if "gru" in kinds else kinds[0])
+        if pick not in kinds:
+            raise ConfigError(f"{folder}: no saved {pick} model (saved: {', '.join(kinds)})")
+        folder = saved / pick
+    network = NeuralChoiceModel.load(folder)
+    if kind is not None and network.name != kind:
+        raise ConfigError(f"{folder} holds a {network.name} model, not {kind}")
+    return network
 
 
 @choices_app.command("analyse")

@@ -2,10 +2,13 @@
 
 ``noetik report RUN`` renders it when RUN holds ``choices.json``. Sections, in order
 (:data:`CHOICE_SECTION_IDS`): the run's configuration, the model comparison (AIC/BIC of the
-per-subject and pooled fits, and the held-out scores when ``noetik choices evaluate --out
-RUN`` wrote ``evaluation.json``), parameter recovery (true against fitted values, one panel
-per parameter) and the behavioural analysis (findings and curves). A section whose file is
-missing says ``not available`` with the command that writes it.
+per-subject and pooled fits, the neural models' in-sample fit when ``choices fit --neural``
+trained them, and the held-out scores of every model when ``noetik choices evaluate --out
+RUN`` wrote ``evaluation.json``), the explained choices (``explanations.json``: each
+network's plain-word explanation of a few trials with bars of the earlier trials'
+attributions), parameter recovery (true against fitted values, one panel per parameter) and
+the behavioural analysis (findings and curves). A section whose file is missing says ``not
+available`` with the command that writes it.
 
 >>> from noetik.reports.choices import write_choices_report
 >>> write_choices_report(Path("runs/bandit2arm"))
@@ -27,7 +30,7 @@ from noetik.analysis.choices import behaviour_figure, behaviour_lines
 from noetik.errors import ConfigError
 from noetik.reports import html as h
 from noetik.reports.context import Unavailable, read_json
-from noetik.reports.plots import figure_png
+from noetik.reports.plots import attribution_bars, figure_png
 from noetik.utils.io import read_json as read_config
 from noetik.utils.io import write_text
 
@@ -115,6 +118,9 @@ def comparison_section(run_dir: Path) -> str:
             caption="Information criteria (sorted by per-subject AIC)",
         ),
     ]
+    neural = fits.get("neural") or {}
+    if neural:
+        parts.append(_neural_table(neural))
     evaluation = run_dir / "evaluation.json"
     if evaluation.is_file():
         parts.append(_heldout(read_json(evaluation)))
@@ -124,6 +130,69 @@ def comparison_section(run_dir: Path) -> str:
                 "Held-out scores: run noetik choices evaluate DATA ... --out RUN to add them here."
             )
         )
+    return "\n".join(parts)
+
+
+def _neural_table(neural: dict[str, Any]) -> str:
+    """The networks trained on every subject: in-sample fit and training."""
+    rows = [
+        [
+            name,
+            n["weights"],
+            round(n["nll_total"], 1),
+            round(n["nll_per_decision"], 3),
+            round(n["normalised_likelihood"], 3),
+            f"{n['best_update']} of {n['updates']}",
+            round(n["seconds"], 1),
+            n["folder"],
+        ]
+        for name, n in neural.items()
+    ]
+    return "\n".join(
+        [
+            h.table(
+                [
+                    "model",
+                    "weights",
+                    "NLL (in sample)",
+                    "NLL / decision",
+                    "normalised likelihood",
+                    "updates kept",
+                    "seconds",
+                    "saved in",
+                ],
+                rows,
+                caption="Neural models of choice, one network for all subjects (in sample)",
+            ),
+            h.note(
+                "A network has no per-subject parameters and thousands of weights, so AIC/BIC do "
+                "not apply: compare it with the cognitive models on held-out choices."
+            ),
+        ]
+    )
+
+
+def explanations_section(run_dir: Path) -> str:
+    """Each network's explained trials: plain words and attribution bars over earlier trials."""
+    explained = _load(run_dir, "explanations.json", "noetik choices fit --neural gru")
+    if not explained:
+        raise Unavailable("explanations.json holds no explanation")
+    parts = [
+        h.para(
+            "Integrated gradients of the log-probability of the predicted option over the "
+            "earlier trials' inputs (baseline: those trials did not happen). Blue pushed "
+            "towards the predicted option, red against it; the ten largest earlier trials."
+        )
+    ]
+    for model, entries in explained.items():
+        for e in entries:
+            parts.append(h.para(e["text"]))
+            top = e["top"]
+            if top:
+                labels = [t["trial"] for t in top]
+                values = np.asarray([t["attribution"] for t in top])
+                title = f"{model}: subject {e['subject']}, trial {e['trial']}"
+                parts.append(h.img(attribution_bars(labels, values, title), title))
     return "\n".join(parts)
 
 
@@ -229,6 +298,7 @@ def behaviour_section(run_dir: Path) -> str:
 CHOICE_SECTIONS: tuple[tuple[str, str, Callable[[Path], str]], ...] = (
     ("config", "Run configuration", config_section),
     ("comparison", "Model comparison", comparison_section),
+    ("explanations", "Explained choices", explanations_section),
     ("recovery", "Parameter recovery", recovery_section),
     ("behaviour", "Behavioural analysis", behaviour_section),
 )
@@ -256,10 +326,8 @@ def write_choices_report(run_dir: Path, out_path: Path | None = None) -> Path:
     if not isinstance(config, dict):
         raise ConfigError(f"{run_dir / CONFIG_FILE}: damaged choices run configuration")
     sections = [_build(i, title, builder, run_dir) for i, title, builder in CHOICE_SECTIONS]
-    subtitle = (
-        f"cognitive models of {config.get('task', '?')} choices "
-        f"({', '.join(config.get('models', []))}) in {run_dir}"
-    )
+    models = [*config.get("models", []), *(config.get("neural") or {})]
+    subtitle = f"models of {config.get('task', '?')} choices ({', '.join(models)}) in {run_dir}"
     out = Path(out_path) if out_path is not None else run_dir / "report.html"
     write_text(out, h.page(f"Noetik choices report: {run_dir.name}", subtitle, sections))
     return out

@@ -42,6 +42,7 @@ from noetik.agents.choice_nets.gru import ChoiceGRU
 from noetik.agents.choice_nets.inputs import ChoiceInputs, encode_inputs
 from noetik.agents.choice_nets.transformer import ChoiceTransformer
 from noetik.agents.cognitive import ChoicePredictions
+from noetik.agents.fast.threads import intra_op_threads, sequence_threads
 from noetik.data.choices import ChoiceEpisodes, FloatArray, IntArray, TaskDesign
 from noetik.errors import ConfigError
 from noetik.utils.config import from_json
@@ -145,7 +146,10 @@ class NeuralChoiceModel:
     ) -> NeuralChoiceModel:
         """A new model trained on every trial of ``episodes`` (this one is left unchanged).
         ``scope`` only records how it is meant to be used: a network has no per-subject
-        parameters, so all subjects train one network either way."""
+        parameters, so all subjects train one network either way. On the CPU training runs
+        with the intra-op threads of :func:`~noetik.agents.fast.threads.sequence_threads` (one
+        for these small networks: the GRU steps through trials one at a time), and torch's
+        setting is restored afterwards."""
         config = self.config
         device = _device(config.device)
         start = time.perf_counter()
@@ -153,7 +157,10 @@ class NeuralChoiceModel:
         with torch.random.fork_rng(devices=forked):
             torch.manual_seed(config.seed)
             net = make_net(episodes.design, config).to(device)
-            losses, val_losses, best = _train(net, episodes, config, device)
+            rows = min(config.batch_subjects, episodes.n_subjects) * (episodes.max_trials + 1)
+            threads = sequence_threads(net, rows, device, recurrent=config.kind == "gru")
+            with intra_op_threads(threads):
+                losses, val_losses, best = _train(net, episodes, config, device)
         net.eval()
         log = TrainLog(
             losses=losses,

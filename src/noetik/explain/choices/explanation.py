@@ -12,6 +12,7 @@ it came from trial 37, where option 2 paid +1 (share 42%, for), then ...
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,54 @@ class ChoiceExplanation:
     """What the fitted cognitive model implies on the trial (when one was given)."""
     text: str
     """The plain-word explanation."""
+    earlier: tuple[str, ...] = ()
+    """Each earlier trial described (:func:`describe_trial`), ``per_trial``'s order."""
+
+    def as_dict(self, top: int = 10) -> dict[str, Any]:
+        """JSON form: the prediction (1-based options), the text, every earlier trial's
+        attribution and share, the ``top`` earlier trials by share with their descriptions,
+        the attention over earlier trials (Transformer) and the cognitive view."""
+        per_trial = self.attribution.per_trial
+        order = [int(i) for i in np.argsort(-self.shares, kind="stable")[:top]]
+        out: dict[str, Any] = {
+            "subject": self.subject,
+            "trial": self.trial_number,
+            "predicted": self.predicted + 1,
+            "chosen": self.chosen + 1,
+            "probabilities": [float(p) for p in self.probabilities],
+            "text": self.text,
+            "attribution": {
+                "per_trial": [float(v) for v in per_trial],
+                "shares": [float(v) for v in self.shares],
+                "parts": {k: float(v.sum()) for k, v in self.attribution.parts.items()},
+                "log_prob": self.attribution.log_prob,
+                "baseline_log_prob": self.attribution.baseline_log_prob,
+                "delta": self.attribution.delta,
+            },
+            "top": [
+                {
+                    "trial": self.earlier[i] if i < len(self.earlier) else str(i),
+                    "attribution": float(per_trial[i]),
+                    "share": float(self.shares[i]),
+                }
+                for i in order
+                if self.shares[i] > 0
+            ],
+            "attention": None
+            if self.attention is None
+            else [float(v) for v in self.attention.per_trial],
+            "cognitive": None,
+        }
+        if self.cognitive is not None:
+            view = self.cognitive
+            out["cognitive"] = {
+                "model": view.model,
+                "parameters": dict(view.parameters),
+                "state_name": view.state_name,
+                "state": [float(v) for v in view.state],
+                "probabilities": [float(v) for v in view.probabilities],
+            }
+        return out
 
 
 def _number(x: float) -> str:
@@ -141,4 +190,5 @@ def explain_choice(
         attention=attention,
         cognitive=view,
         text=" ".join(lines),
+        earlier=tuple(describe_trial(episodes, subject, i) for i in range(trial)),
     )

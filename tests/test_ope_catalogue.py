@@ -378,7 +378,7 @@ def test_noetik_evaluate_runs_the_ope_lens_at_catalogue_scale(
     assert "bc: ope lens: evaluated a seeded subsample" in text and "no ope lens" not in text
 
 
-def test_explanations_at_catalogue_scale_integrate_over_16_steps_and_read_q_of_candidates(
+def test_explanations_at_catalogue_scale_integrate_over_8_steps_and_read_q_of_candidates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from noetik.agents.core.runs import load_run
@@ -394,9 +394,9 @@ def test_explanations_at_catalogue_scale_integrate_over_16_steps_and_read_q_of_c
     capsys.readouterr()
     assert main(["explain", str(run), "--sample", "1", "--json"]) == 0
     (payload,) = json.loads(capsys.readouterr().out)
-    assert payload["n_steps"] == 16
+    assert payload["n_steps"] == 8
     agent, contexts = run_contexts(run, None, n_sample=1, seed=0)
-    assert default_steps(agent) == 16 and default_steps(load_run(run)[2]) == 16
+    assert default_steps(agent) == 8 and default_steps(load_run(run)[2]) == 8
     e = explain_recommendation(agent, contexts[0], k_runner_ups=2)
     obs = contexts[0].obs_tensor()
     with torch.no_grad():

@@ -22,7 +22,9 @@ from noetik.simulators.kuairand import (
 )
 from noetik.simulators.kuairand.examples import (
     Examples,
+    build_examples,
     parse_user_spec,
+    read_log,
     split_random_users,
     write_random_rows,
 )
@@ -97,6 +99,20 @@ def test_validate_reports_every_signal_and_baseline(
     assert click["auc"] > click["baselines"]["popularity"]["auc"]
     ours_gap = abs(click["mean_pred"] - click["mean_true"])
     assert ours_gap < abs(click["baselines"]["uncorrected"]["mean_pred"] - click["mean_true"])
+
+
+def test_validation_examples_read_only_their_users_standard_rows_and_lose_nothing(
+    synth_run: tuple[Path, FittedSimulator, Path],
+) -> None:
+    data, sim, holdout = synth_run
+    ds = load_kuairand(data, cache_dir=Path(sim.meta["cache_dir"]))
+    log = read_log(ds, holdout)
+    fast = build_examples(ds, sim.vocab, log, only_extra=True)  # the held-out users' rows only
+    every = build_examples(ds, sim.vocab, log)  # every user's standard rows, then the log's
+    extra = every.subset(every.exposure == 1)  # the random rows: the log's, in the same order
+    assert len(fast) == len(extra) > 0
+    for name, value in vars(fast).items():
+        np.testing.assert_array_equal(value, getattr(extra, name), err_msg=name)
 
 
 def test_predict_api(synth_run: tuple[Path, FittedSimulator, Path]) -> None:

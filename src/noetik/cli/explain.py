@@ -58,7 +58,7 @@ def explain(
         help="Attribution: integrated_gradients, saliency or input_x_gradient.",
     ),
     steps: int | None = typer.Option(
-        None, "--steps", help="Integrated-gradients steps (default: 32; 16 at catalogue scale)."
+        None, "--steps", help="Integrated-gradients steps (default: 32; 8 at catalogue scale)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
     n_users: int = typer.Option(3, "--sample", help="Users to sample when no --user is given."),

@@ -284,14 +284,14 @@ def default_target(agent: Agent) -> Target:
 
 
 def default_steps(agent: Agent) -> int:
-    """Integration steps of an explanation's integrated gradients: 32, and 16 at catalogue
+    """Integration steps of an explanation's integrated gradients: 32, and 8 at catalogue
     scale, where the log-probability target of every step is a pass over all the items.
 
-    Gauss-Legendre nodes converge fast on these smooth targets: on the real-size 1K run
-    (4.37M videos, ``docs/scale.md``) the completeness error was at most 0.41 % of the
-    explained change with 16 steps and 0.38 % with 32, and one explanation took 0.89 s
-    instead of 1.44 s."""
-    return 16 if agent.config.catalogue.applies(agent.spec.n_actions) else 32
+    Gauss-Legendre nodes converge fast on these smooth targets. On the real-size 1K run
+    (4.37M videos, ``docs/scale.md``), five decisions: the completeness error was at most
+    0.38 % of the explained change with 32 steps (1.44 s per explanation), 0.41 % with 16
+    (0.89 s) and 0.87 % with 8 (0.73 s); ``--steps`` / ``n_steps`` chooses another."""
+    return 8 if agent.config.catalogue.applies(agent.spec.n_actions) else 32
 
 
 def explain_recommendation(

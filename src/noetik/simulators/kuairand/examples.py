@@ -170,7 +170,13 @@ def build_examples(
     ``only_videos`` (sorted int64 ids) the rows that show one of them (the others are still
     read for states). Rows whose video is unknown to ``vocab`` raise a DataError.
     """
-    parts = [ds.interactions(FileKind.LOG_STANDARD).with_columns(pl.lit(False).alias("_extra"))]
+    standard = ds.interactions(FileKind.LOG_STANDARD)
+    if only_extra and extra is not None:
+        # states and episodes are per user: other users' rows change none of the kept rows
+        kept_users = extra.select(pl.col("user_id").cast(pl.Int64).unique()).collect()
+        in_extra = pl.col("user_id").cast(pl.Int64).is_in(kept_users["user_id"].implode())
+        standard = standard.filter(in_extra)
+    parts = [standard.with_columns(pl.lit(False).alias("_extra"))]
     if extra is not None:
         parts.append(extra.with_columns(pl.lit(True).alias("_extra")))
     cols = [pl.col(c) for c in _FRAME_COLUMNS] + [pl.col("_extra")]

@@ -1,7 +1,8 @@
 """A history Transformer over a subject's trials, with causal attention.
 
-It mirrors :class:`~noetik.agents.networks.encoders.HistoryTransformerEncoder` (pre-norm
-blocks with explicit, inspectable multi-head attention, a final LayerNorm), with two changes
+It is built like :class:`~noetik.agents.networks.encoders.HistoryTransformerEncoder` (its
+pre-norm :class:`~noetik.agents.networks.encoders.AttentionBlock` s with explicit, inspectable
+multi-head attention, a final LayerNorm), with two changes
 for sequences of trials: every row is a query (the prediction of each trial is made in the
 same pass), attending only to itself and earlier rows (row ``t`` has seen trials before ``t``
 only), and positions enter as a learned bias per head and lag (``0 .. max_lag`` trials back,
@@ -19,43 +20,16 @@ longer lags sharing the last), so that recency can be learned and episodes of an
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from noetik.agents.choice_nets.base import ChoiceNet
 from noetik.agents.choice_nets.config import NeuralChoiceConfig
 from noetik.agents.choice_nets.inputs import n_features
+from noetik.agents.networks.encoders import AttentionBlock
 from noetik.data.choices import TaskDesign
 
 __all__ = ["ChoiceTransformer"]
-
-
-class _CausalBlock(nn.Module):
-    """Pre-norm Transformer block (as the encoders' ``_Block``) taking an additive bias."""
-
-    def __init__(self, d: int, heads: int, ffn: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.out = nn.Linear(d, d)
-        self.ffn = nn.Sequential(nn.Linear(d, ffn), nn.GELU(), nn.Linear(ffn, d))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
-        """``x`` (B, T, d), ``bias`` (heads, T, T) float32 (-inf where not allowed) ->
-        (new x, weights (B, heads, T, T))."""
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
-        q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # (B, heads, T, dh)
-        logits = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.heads) + bias
-        weights = torch.softmax(logits, dim=-1)
-        mixed = (self.drop(weights) @ v).transpose(1, 2).reshape(b, t, d)
-        x = x + self.drop(self.out(mixed))
-        x = x + self.drop(self.ffn(self.norm2(x)))
-        return x, weights
 
 
 class ChoiceTransformer(ChoiceNet):
@@ -69,26 +43,27 @@ class ChoiceTransformer(ChoiceNet):
         self.lag_bias = nn.Parameter(torch.zeros(config.n_layers, config.n_heads, self.max_lag + 1))
         """(L, heads, max_lag + 1) learned attention bias of each lag (0 = the row itself)."""
         self.blocks = nn.ModuleList(
-            _CausalBlock(d, config.n_heads, config.ffn_mult * d, config.dropout)
+            AttentionBlock(d, config.n_heads, config.ffn_mult * d, config.dropout)
             for _ in range(config.n_layers)
         )
         self.norm = nn.LayerNorm(d)
 
-    def _bias(self, t: int, device: torch.device) -> Tensor:
-        """(L, heads, T, T) additive attention bias: the lag's learned bias at or below the
-        diagonal, -inf above it (later rows)."""
+    def _lags(self, t: int, device: torch.device) -> Tensor:
+        """(T, T) int64 lag ``row - column`` of each query row and key row."""
         pos = torch.arange(t, device=device)
-        lag = pos[:, None] - pos[None, :]
-        bias = self.lag_bias[:, :, lag.clamp(0, self.max_lag)]
-        return bias.masked_fill(lag < 0, float("-inf"))
+        return pos[:, None] - pos[None, :]
 
     def encode(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        """``(features (B, T + 1, d), weights (L, B, heads, T + 1, T + 1))`` in one pass."""
+        """``(features (B, T + 1, d), weights (L, B, heads, T + 1, T + 1))`` in one pass:
+        each row attends to itself and earlier rows (lag >= 0), with the learned bias of the
+        lag (:attr:`lag_bias`)."""
         x = self.inp(rows)
-        bias = self._bias(rows.shape[1], rows.device)
+        lag = self._lags(rows.shape[1], rows.device)
+        allowed = (lag >= 0)[None, None]  # (1, 1, T, T)
+        bias = self.lag_bias[:, :, lag.clamp(0, self.max_lag)]  # (L, heads, T, T)
         weights = []
         for layer, block in enumerate(self.blocks):
-            x, w = block(x, bias[layer])
+            x, w = block(x, allowed, bias[layer])
             weights.append(w)
         return self.norm(x), torch.stack(weights)
 

@@ -182,7 +182,7 @@ class MLPEncoder(Encoder):
         return x
 
 
-class _Block(nn.Module):
+class AttentionBlock(nn.Module):
     """Pre-norm Transformer block with explicit (inspectable) multi-head attention."""
 
     def __init__(self, d: int, heads: int, ffn: int, dropout: float) -> None:
@@ -194,12 +194,18 @@ class _Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(d, ffn), nn.GELU(), nn.Linear(ffn, d))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, allowed: Tensor) -> tuple[Tensor, Tensor]:
-        """``x`` (B, T, d), ``allowed`` (B, 1, T, T) bool -> (new x, weights (B, heads, T, T))."""
+    def forward(
+        self, x: Tensor, allowed: Tensor, bias: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``x`` (B, T, d), ``allowed`` (B or 1, 1, T, T) bool, ``bias`` None or a finite
+        additive attention bias broadcastable to (B, heads, T, T) float32 (e.g. one per head
+        and lag) -> (new x, weights (B, heads, T, T))."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # (B, heads, T, dh)
         logits = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.heads)
+        if bias is not None:
+            logits = logits + bias
         weights = torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
         mixed = (self.drop(weights) @ v).transpose(1, 2).reshape(b, t, d)
         x = x + self.drop(self.out(mixed))
@@ -250,7 +256,7 @@ class HistoryTransformerEncoder(Encoder):
         self.position = nn.Parameter(torch.randn(k, d) * 0.02)
         ffn = config.ffn_mult * d
         self.blocks = nn.ModuleList(
-            _Block(d, config.n_heads, ffn, config.dropout) for _ in range(config.n_layers)
+            AttentionBlock(d, config.n_heads, ffn, config.dropout) for _ in range(config.n_layers)
         )
         self.norm = nn.LayerNorm(d)
 

@@ -29,6 +29,7 @@ from noetik.data.rewards import SIGNALS
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
+from noetik.utils.seeding import derive_seed
 
 if TYPE_CHECKING:
     from noetik.agents.core.trainer import Hook, TrainerConfig, TrainResult
@@ -87,6 +88,11 @@ class RandomAgent(HeuristicAgent):
         super().__init__(config, spec)
         self.generator = torch.Generator()
         self.generator.manual_seed(config.seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the agent's generator from its config seed and ``seed`` (e.g. one block of
+        simulated users: the same draws for the block wherever it runs)."""
+        self.generator.manual_seed(derive_seed(self.config.seed, "reseed", seed))
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 i.i.d. uniform [0, 1) scores from the agent's seeded generator."""

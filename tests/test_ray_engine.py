@@ -6,7 +6,6 @@ reported by name. Ray starts slowly, so these run in their own CI step (``pytest
 from __future__ import annotations
 
 import json
-import operator
 import os
 import subprocess
 import sys
@@ -79,8 +78,8 @@ def test_local_ray_equals_local_and_names_a_failed_task(
         assert _evaluate(agent, sim_dir, engine) == local
         # a task that raises stops the computation with one line naming it
         with pytest.raises(ShardFailed, match=r"'divide 2/3' failed: ZeroDivisionError"):
-            engine.map(operator.truediv, 1, [1, 0, 2], sizes=[1, 1, 1], description="divide")
-        assert engine.map(operator.mul, 3, [1, 2], sizes=[1, 1], description="m") == [3, 6]
+            engine.map(lambda a, b: a / b, 1, [1, 0, 2], sizes=[1, 1, 1], description="divide")
+        assert engine.map(lambda a, b: a * b, 3, [1, 2], sizes=[1, 1], description="m") == [3, 6]
     assert not ray.is_initialized()
     assert LOCAL_ONLY not in os.environ  # restored
 

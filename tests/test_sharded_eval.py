@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from rich.progress import Progress
 
 from noetik.agents.algorithms.heuristics import PopularConfig, RandomConfig
@@ -20,10 +21,13 @@ from noetik.evaluation.online.sessions import (
     EnvPolicy,
     OnlineSetup,
     UserBlock,
+    catalogue,
     evaluate_online,
     evaluate_policy,
     make_eval_envs,
+    run_sessions,
     run_user_blocks,
+    session_table,
     user_blocks,
 )
 from noetik.utils.shards import LocalShards, split_even
@@ -149,6 +153,20 @@ def test_agents_with_their_own_random_stream_shard_exactly() -> None:
             for engine in (None, LocalShards(2), None)
         ]
         assert tables[0] == tables[1] == tables[2], type(agent).__name__
+
+
+def test_the_random_agent_draws_as_a_fresh_agent_from_seed_0() -> None:
+    """Reseeding per block keeps a one-block evaluation from seed 0 what it was before blocks:
+    the draws of the freshly built agent (its config seed)."""
+    spec = ProblemSpec(100, 5)
+    used = RandomConfig(device="cpu", seed=2).create(spec)
+    used.scores(torch.zeros(3, 5))  # its stream moved on: the evaluation restarts it
+    table = evaluate_online(used, REC, 30, exclude_seen=False, n_boot=100)
+    envs = make_eval_envs(REC, 30)
+    fresh = RandomConfig(device="cpu", seed=2).create(spec)
+    stats = run_sessions(envs, EnvPolicy(fresh, envs, exclude_seen=False), seed=0)
+    n_items, features = catalogue(envs)
+    assert table == session_table(stats, n_items, features, n_boot=100, seed=0)
 
 
 def test_progress_counts_the_users_evaluated() -> None:

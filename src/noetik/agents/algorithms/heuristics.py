@@ -29,7 +29,6 @@ from noetik.data.rewards import SIGNALS
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
-from noetik.utils.seeding import derive_seed
 
 if TYPE_CHECKING:
     from noetik.agents.core.trainer import Hook, TrainerConfig, TrainResult
@@ -90,9 +89,10 @@ class RandomAgent(HeuristicAgent):
         self.generator.manual_seed(config.seed)
 
     def reseed(self, seed: int) -> None:
-        """Restart the agent's generator from its config seed and ``seed`` (e.g. one block of
-        simulated users: the same draws for the block wherever it runs)."""
-        self.generator.manual_seed(derive_seed(self.config.seed, "reseed", seed))
+        """Restart the agent's generator from ``config.seed + seed`` (e.g. per block of
+        simulated users: the same draws for the block wherever it runs; ``seed`` 0 gives the
+        draws of a freshly built agent)."""
+        self.generator.manual_seed((self.config.seed + seed) % 2**63)
 
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 i.i.d. uniform [0, 1) scores from the agent's seeded generator."""

@@ -65,8 +65,8 @@ def clean_ray() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("clean_ray")
-def test_local_ray_equals_local_and_names_a_failed_task(
-    sim_dir: str, monkeypatch: pytest.MonkeyPatch
+def test_local_ray_equals_local_retries_and_names_a_failed_task(
+    sim_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(LOCAL_ONLY, raising=False)
     agent = _agent(sim_dir)
@@ -80,6 +80,20 @@ def test_local_ray_equals_local_and_names_a_failed_task(
         with pytest.raises(ShardFailed, match=r"'divide 2/3' failed: ZeroDivisionError"):
             engine.map(lambda a, b: a / b, 1, [1, 0, 2], sizes=[1, 1, 1], description="divide")
         assert engine.map(lambda a, b: a * b, 3, [1, 2], sizes=[1, 1], description="m") == [3, 6]
+        # a worker that dies is retried: the task dies once, then succeeds
+        marker = tmp_path / "died-once"
+
+        def die_once(shared: int, shard: int) -> int:
+            if not marker.exists():
+                marker.touch()
+                os._exit(1)
+            return shared + shard
+
+        assert engine.map(die_once, 10, [5], sizes=[1], description="flaky") == [15]
+    marker.unlink()
+    failed = pytest.raises(ShardFailed, match=r"'flaky 1/1' failed: .*after 0 retries")
+    with ray_session(None, num_cpus=1, max_retries=0) as engine, failed:
+        engine.map(die_once, 10, [5], sizes=[1], description="flaky")
     assert not ray.is_initialized()
     assert LOCAL_ONLY not in os.environ  # restored
 

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-1k test lint typecheck bench clean
+.PHONY: demo demo-1k test test-ray lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
@@ -21,6 +21,10 @@ demo-1k: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
+
+# Ray's tests (a local instance and a two-node cluster on this machine; slow to start).
+test-ray: $(STAMP)
+	$(BIN)/python -m pytest -q -m ray tests/test_ray_engine.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

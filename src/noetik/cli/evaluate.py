@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.table import Table
 from noetik.cli.options import EnvOptionOpt, parse_env_options
 from noetik.errors import ConfigError
 from noetik.utils.bootstrap import format_estimate
+
+if TYPE_CHECKING:
+    from noetik.utils.shards import ShardEngine
 
 _OUT = Console()
 if not _OUT.is_terminal:
@@ -59,6 +63,26 @@ def evaluate(
     ope_episodes: int = typer.Option(
         1_000, "--ope-episodes", help="--ope-check: episodes per logged dataset."
     ),
+    user_block: int = typer.Option(
+        1_000,
+        "--user-block",
+        help="Simulated users run together from one seed: the unit of seeding and of --ray's "
+        "shards (the results depend on it, not on --ray).",
+    ),
+    ray: bool = typer.Option(
+        False,
+        "--ray",
+        help="Shard the online lens's simulated users over Ray tasks: on a Ray instance "
+        "started on this machine's cores, or on the cluster of --ray-address. Same results "
+        "as without it. Needs noetik[ray].",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Join the Ray cluster at ADDRESS (HOST:PORT of `ray start --head`, or 'auto'); "
+        "implies --ray.",
+    ),
     out: Path | None = typer.Option(None, "--out", help="Folder for leaderboard.json/.csv."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -67,6 +91,9 @@ def evaluate(
     from noetik.evaluation.leaderboard import LeaderboardConfig, evaluate_runs, write_leaderboard
     from noetik.utils.progress import make_progress, track
 
+    use_ray = ray or ray_address is not None
+    if use_ray and (ope_check or not online):
+        raise ConfigError("--ray shards the online lens's users: not with --ope-check/--no-online")
     if ope_check:
         _ope_check(env, seed, as_json, n_datasets=ope_datasets, n_episodes=ope_episodes)
         return
@@ -74,6 +101,8 @@ def evaluate(
         raise ConfigError("give at least one RUN_DIR (or --ope-check)")
     if users < 1:
         raise ConfigError(f"--users must be >= 1, got {users}")
+    if user_block < 1:
+        raise ConfigError(f"--user-block must be >= 1, got {user_block}")
     if random_log is not None and not random_log.is_file():
         raise ConfigError(f"--random-log: no such file {random_log}")
     kwargs = parse_env_options(env_option or [])
@@ -81,16 +110,24 @@ def evaluate(
         online=online,
         env_kwargs=tuple(sorted(kwargs.items())),
         n_users=users,
+        block_users=user_block,
         seed=seed,
         ope=ope,
         random_log=None if random_log is None else str(random_log),
     )
-    with make_progress() as progress:
+    with contextlib.ExitStack() as stack:
+        engine: ShardEngine | None = None
+        if use_ray:  # Ray is imported here only
+            from noetik.utils.ray_engine import ray_session
+
+            engine = stack.enter_context(ray_session(ray_address))
+        progress = stack.enter_context(make_progress())
         entries = evaluate_runs(
             run_dirs,
             config,
             lambda runs: track(runs, len(runs), "Evaluating runs", progress),
             progress,
+            engine,
         )
     if out is not None:
         for path in write_leaderboard(entries, out):

@@ -37,10 +37,11 @@ from noetik.agents.core.task import TaskConfig
 from noetik.data.dataset import load_kuairand
 from noetik.data.transitions import build_transitions
 from noetik.errors import ConfigError
-from noetik.evaluation.online.sessions import evaluate_online
+from noetik.evaluation.online.sessions import USER_BLOCK, evaluate_online
 from noetik.evaluation.task_env import online_env, task_data
 from noetik.simulators.kuairand.world import release_worlds
 from noetik.utils.io import write_json, write_text
+from noetik.utils.shards import ShardEngine
 
 Lens = dict[str, dict[str, float]]
 #: ``(dataset folder, cache folder)`` as absolute paths (None: built-in data, default cache).
@@ -60,6 +61,9 @@ class LeaderboardConfig:
     ``sim_dir``: the simulator fitted on the offline runs' data)."""
     n_users: int = 1_000
     """Simulated users of the online lens (one session each)."""
+    block_users: int = USER_BLOCK
+    """Users simulated together from one seed (the online lens's unit of seeding and of
+    sharding: :class:`~noetik.evaluation.online.sessions.UserBlock`)."""
     seed: int = 0
     """Seed of the simulated users and of every bootstrap interval."""
     ope: bool = True
@@ -175,16 +179,34 @@ def _entry(run: str, algo: str, **lenses: Lens) -> dict[str, Any]:
 
 
 def _online_lens(
-    agent: Agent, task: TaskConfig, config: LeaderboardConfig, run: str, entry: dict[str, Any]
+    agent: Agent,
+    task: TaskConfig,
+    config: LeaderboardConfig,
+    run: str,
+    entry: dict[str, Any],
+    *,
+    engine: ShardEngine | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """Add the online lens to ``entry`` (or the reason it is refused to its notes)."""
+    """Add the online lens to ``entry`` (or the reason it is refused to its notes); its
+    users sharded over ``engine`` when given (e.g. Ray)."""
     try:
         env = online_env(task, dict(config.env_kwargs), run)
     except ConfigError as exc:
         entry["notes"]["online"] = str(exc)
         return
     entry["online_env"] = env.describe()
-    entry["online"] = evaluate_online(agent, env.env_id, config.n_users, env.options, config.seed)
+    entry["online"] = evaluate_online(
+        agent,
+        env.env_id,
+        config.n_users,
+        env.options,
+        config.seed,
+        block_users=config.block_users,
+        engine=engine,
+        progress=progress,
+        description=f"{run}: simulated users",
+    )
     if agent.config.catalogue.applies(agent.spec.n_actions):
         # the world of a 4.37M-video catalogue holds gigabytes; the OPE lens needs them more
         # than the next run needs the world (measured: 15.6 GB with it kept, in one process)
@@ -211,9 +233,11 @@ def evaluate_run(
     config: LeaderboardConfig,
     datasets: _Datasets | None = None,
     progress: Progress | None = None,
+    engine: ShardEngine | None = None,
 ) -> dict[str, Any]:
     """The leaderboard entry of one run folder: every lens of ``config`` that applies, under
-    the run's own task (``datasets``: what several runs share; a fresh one when None)."""
+    the run's own task (``datasets``: what several runs share; a fresh one when None;
+    ``engine``: runs the online lens's users in shards, e.g. on Ray)."""
     datasets = datasets if datasets is not None else _Datasets(config)
     meta, task, agent = load_run(run_dir)
     name = Path(run_dir).name
@@ -221,7 +245,14 @@ def evaluate_run(
     entry |= {"task": task.describe(), "notes": {}}
     lenses: list[tuple[str, Callable[[], None]]] = []
     if config.online:
-        lenses.append(("online", lambda: _online_lens(agent, task, config, name, entry)))
+        lenses.append(
+            (
+                "online",
+                lambda: _online_lens(
+                    agent, task, config, name, entry, engine=engine, progress=progress
+                ),
+            )
+        )
     # the OPE lens weighs softmax(scores): only agents whose scores are a policy's logits
     if config.ope and not task.online and agent.capabilities.policy_logits:
         lenses.append(("ope", lambda: _ope_lens(agent, task, datasets, entry)))
@@ -251,11 +282,15 @@ def evaluate_runs(
     config: LeaderboardConfig,
     track: Callable[[Sequence[Path]], Any] = iter,
     progress: Progress | None = None,
+    engine: ShardEngine | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per run (``track`` wraps the loop, e.g. in a progress bar; ``progress`` also
-    shows each lens), then the reference rows of the random-log lens when it runs."""
+    shows each lens and the users evaluated), then the reference rows of the random-log lens
+    when it runs. ``engine`` shards the online lens's users (``noetik evaluate --ray``)."""
     datasets = _Datasets(config)
-    entries = [evaluate_run(Path(run), config, datasets, progress) for run in track(run_dirs)]
+    entries = [
+        evaluate_run(Path(run), config, datasets, progress, engine) for run in track(run_dirs)
+    ]
     return entries + datasets.references
 
 

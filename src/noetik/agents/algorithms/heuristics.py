@@ -88,6 +88,12 @@ class RandomAgent(HeuristicAgent):
         self.generator = torch.Generator()
         self.generator.manual_seed(config.seed)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the agent's generator from ``config.seed + seed`` (e.g. per block of
+        simulated users: the same draws for the block wherever it runs; ``seed`` 0 gives the
+        draws of a freshly built agent)."""
+        self.generator.manual_seed((self.config.seed + seed) % 2**63)
+
     def scores(self, obs: Tensor, history: History | None = None) -> Tensor:
         """(B, A) float32 i.i.d. uniform [0, 1) scores from the agent's seeded generator."""
         shape = (obs.shape[0], self.spec.n_actions)

@@ -23,6 +23,13 @@ video of the pool. Transformer agents receive the simulated users' raw history f
                        resampling users: :func:`.online_metrics.bootstrap_table`)
 =====================  =======================================================================
 
+Users are simulated in blocks (:class:`UserBlock`, 1,000 users by default), each block a
+batched environment reset from its own seed, so a user's session does not depend on how many
+other users are simulated beside it in other blocks, nor on which process runs the block:
+:func:`evaluate_online` with an ``engine`` (``noetik evaluate --ray``) runs groups of blocks as
+shards on Ray tasks with the same function as the local path (:func:`run_user_blocks`) and
+equals the local result exactly.
+
 The diversity metrics need a fixed catalogue indexed by a ``Discrete`` action (KuaiRand-v0,
 RECEnv); slate environments with per-user candidate pools (InterestEvolution) report none.
 Several simulator seeds (``seeds=``) are pooled: users x seeds sessions, resampled together.
@@ -38,6 +45,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
+from rich.progress import Progress
 
 from noetik.agents.core.base import Agent
 from noetik.agents.core.serving import candidate_scores
@@ -51,10 +59,16 @@ from noetik.evaluation.online.metrics import (
     intra_similarity,
 )
 from noetik.utils.arrays import IdIndex
+from noetik.utils.seeding import derive_seed
+from noetik.utils.shards import ShardEngine, split_even
 
 __all__ = [
+    "USER_BLOCK",
     "EnvPolicy",
+    "OnlineSetup",
     "SessionStats",
+    "ShardSessions",
+    "UserBlock",
     "acts_on_history",
     "catalogue",
     "evaluate_online",
@@ -62,7 +76,9 @@ __all__ = [
     "make_eval_envs",
     "pool_sessions",
     "run_sessions",
+    "run_user_blocks",
     "session_table",
+    "user_blocks",
     "wants_history",
 ]
 
@@ -114,8 +130,13 @@ class EnvPolicy:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def reseed(self, seed: int) -> None:
-        """Restart the sampling generator of stochastic actions from ``seed``."""
+        """Restart the sampling generator of stochastic actions from ``seed``, and the
+        agent's own random stream when it has one (an agent with a ``reseed(seed)`` method,
+        e.g. ``random``), so a block of users sees the same draws in any process."""
         self.generator.manual_seed(seed)
+        reseed = getattr(self.agent, "reseed", None)
+        if callable(reseed):
+            reseed(seed)
 
     def __call__(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         """Actions (B,) int64 for observations ``obs`` (B, obs_dim) float32."""
@@ -248,6 +269,17 @@ def make_eval_envs(
     )
 
 
+def _run_block(
+    policy: Policy, envs: gym.vector.VectorEnv[Any, Any, Any], seed: int
+) -> SessionStats:
+    """One session per user of ``envs`` from ``seed``; a policy with a ``reseed(seed)`` method
+    (:class:`EnvPolicy`) is reseeded with it first."""
+    reseed = getattr(policy, "reseed", None)
+    if callable(reseed):
+        reseed(int(seed))
+    return run_sessions(envs, policy, seed=int(seed))
+
+
 def evaluate_policy(
     policy: Policy,
     envs: gym.vector.VectorEnv[Any, Any, Any],
@@ -262,16 +294,125 @@ def evaluate_policy(
     method (:class:`EnvPolicy`) is reseeded with each simulator seed."""
     if not len(seeds):
         raise ConfigError("seeds: give at least one simulator seed")
-    runs = []
-    for s in seeds:
-        reseed = getattr(policy, "reseed", None)
-        if callable(reseed):
-            reseed(int(s))
-        runs.append(run_sessions(envs, policy, seed=int(s)))
+    runs = [_run_block(policy, envs, int(s)) for s in seeds]
     n_items, features = catalogue(envs)
     return session_table(
         pool_sessions(runs), n_items, features, level=level, n_boot=n_boot, seed=boot_seed
     )
+
+
+#: Simulated users run together in one batched environment from one seed (see UserBlock).
+USER_BLOCK = 1_000
+
+
+@dataclass(frozen=True)
+class UserBlock:
+    """Simulated users run together, from one seed, in one batched environment: the unit of
+    seeding and of sharding. A user's session depends on its block only, so the blocks of an
+    evaluation give the same sessions whichever process runs them, in whatever groups."""
+
+    seed: int
+    """The simulator seed of the evaluation the block belongs to."""
+    index: int
+    """The block's place among that seed's blocks (0, 1, ...)."""
+    users: int
+    """Users in the block (the last block of a seed may hold fewer)."""
+
+    @property
+    def block_seed(self) -> int:
+        """Seed of the block's environment and policy: ``seed`` for block 0 (so up to one
+        block of users is exactly the single batched run from ``seed``), then one derived
+        from ``(seed, index)`` (:func:`~noetik.utils.seeding.derive_seed`)."""
+        return self.seed if self.index == 0 else derive_seed(self.seed, "users", self.index)
+
+
+def user_blocks(
+    n_users: int, seeds: Sequence[int], block_users: int = USER_BLOCK
+) -> list[UserBlock]:
+    """The blocks of ``n_users`` users per seed, at most ``block_users`` each: seed by seed,
+    each seed's users in order (the order their sessions are pooled in)."""
+    if n_users < 1:
+        raise ConfigError(f"n_users must be >= 1, got {n_users}")
+    if block_users < 1:
+        raise ConfigError(f"block_users must be >= 1, got {block_users}")
+    if not len(seeds):
+        raise ConfigError("seeds: give at least one simulator seed")
+    blocks = []
+    for s in seeds:
+        for index, start in enumerate(range(0, n_users, block_users)):
+            blocks.append(UserBlock(int(s), index, min(block_users, n_users - start)))
+    return blocks
+
+
+@dataclass(frozen=True)
+class OnlineSetup:
+    """How the policy meets the simulated users: everything a shard of users needs besides
+    the agent (plain values, so a shard can be sent to another process)."""
+
+    env_id: str
+    """The environment id (e.g. ``noetik/KuaiRand-v0``)."""
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Its options as sorted ``(name, value)`` pairs (with ``return_history`` when needed)."""
+    deterministic: bool = True
+    """Act greedily (else sample the softmax of the scores, seeded per block)."""
+    exclude_seen: bool = True
+    """Keep the policy off the videos of the user's history window (:class:`EnvPolicy`)."""
+
+
+@dataclass
+class ShardSessions:
+    """What one shard of users returns: its sessions and the environment's catalogue."""
+
+    runs: list[SessionStats]
+    """One :class:`SessionStats` per block of the shard, in order."""
+    n_items: int | None
+    """Catalogue size (:func:`catalogue`)."""
+    features: np.ndarray | None
+    """(n_items, F) float64 item vectors of ``intra_similarity`` (:func:`catalogue`)."""
+
+
+def run_user_blocks(
+    agent: Agent,
+    setup: OnlineSetup,
+    blocks: Sequence[UserBlock],
+    on_block: Callable[[int], None] | None = None,
+) -> ShardSessions:
+    """The sessions of ``blocks`` (a shard of users, or all of them): each block in a batched
+    environment of its size (built once per size) reset from its :attr:`UserBlock.block_seed`,
+    the policy reseeded with it. The one implementation of the local and the sharded paths;
+    ``on_block(users)`` is called after each block."""
+    if not blocks:
+        raise ConfigError("run_user_blocks: no blocks of users")
+    built: dict[int, tuple[gym.vector.VectorEnv[Any, Any, Any], EnvPolicy]] = {}
+    runs = []
+    for block in blocks:
+        if block.users not in built:
+            envs = make_eval_envs(setup.env_id, block.users, dict(setup.env_kwargs))
+            policy = EnvPolicy(agent, envs, setup.deterministic, exclude_seen=setup.exclude_seen)
+            built[block.users] = envs, policy
+        envs, policy = built[block.users]
+        runs.append(_run_block(policy, envs, block.block_seed))
+        if on_block is not None:
+            on_block(block.users)
+    n_items, features = catalogue(next(iter(built.values()))[0])
+    return ShardSessions(runs, n_items, features)
+
+
+def _run_shard(shared: tuple[Agent, OnlineSetup], blocks: Sequence[UserBlock]) -> ShardSessions:
+    """One shard of a sharded evaluation (the function a :class:`ShardEngine` runs)."""
+    agent, setup = shared
+    return run_user_blocks(agent, setup, blocks)
+
+
+def _advance(
+    progress: Progress | None, description: str, blocks: Sequence[UserBlock]
+) -> Callable[[int], None] | None:
+    """A ``description`` task of ``progress`` over the users of ``blocks``, as the function
+    that advances it (None without ``progress``)."""
+    if progress is None:
+        return None
+    task = progress.add_task(description, total=sum(b.users for b in blocks))
+    return lambda users: progress.advance(task, users)
 
 
 def evaluate_online(
@@ -286,6 +427,10 @@ def evaluate_online(
     exclude_seen: bool = True,
     level: float = 0.95,
     n_boot: int = 2_000,
+    block_users: int = USER_BLOCK,
+    engine: ShardEngine | None = None,
+    progress: Progress | None = None,
+    description: str = "Simulated users",
 ) -> dict[str, dict[str, float]]:
     """One session for each of ``n_users`` simulated users of ``env_id``, per simulator seed
     (``seeds``; None: ``(seed,)``; several are pooled, ``n_users * len(seeds)`` sessions):
@@ -298,16 +443,38 @@ def evaluate_online(
     showing one favourite video over and over (the simulator has no boredom of repeats).
     Session lengths follow the environment's leave model (KuaiRand-v0:
     ``env_kwargs={"leave_model": "hazard"}`` lets the policy keep users longer).
+
+    Users are simulated in blocks of ``block_users`` (:class:`UserBlock`: the unit of seeding).
+    ``engine`` (e.g. Ray's, :func:`noetik.utils.ray_engine.ray_session`) runs groups of blocks
+    as shards, about four per worker, with the same function as the local path
+    (:func:`run_user_blocks`); the bootstrap runs once on the pooled sessions, so the result
+    equals the local one exactly. ``progress`` shows the users evaluated (a ``description``
+    task).
     """
-    if n_users < 1:
-        raise ConfigError(f"n_users must be >= 1, got {n_users}")
+    chosen = (seed,) if seeds is None else tuple(seeds)
+    blocks = user_blocks(n_users, chosen, block_users)
     kwargs = dict(env_kwargs or {})
     if acts_on_history(agent) or (exclude_seen and _has_history_option(env_id)):
         kwargs["return_history"] = True
-    envs = make_eval_envs(env_id, n_users, kwargs)
-    policy = EnvPolicy(agent, envs, deterministic, exclude_seen=exclude_seen)
-    chosen = (seed,) if seeds is None else tuple(seeds)
-    return evaluate_policy(policy, envs, chosen, level=level, n_boot=n_boot, boot_seed=seed)
+    setup = OnlineSetup(env_id, tuple(sorted(kwargs.items())), deterministic, exclude_seen)
+    if engine is None:
+        shards = [run_user_blocks(agent, setup, blocks, _advance(progress, description, blocks))]
+    else:
+        groups = split_even(blocks, 4 * max(1, engine.workers))
+        sizes = [sum(b.users for b in group) for group in groups]
+        shards = engine.map(
+            _run_shard,
+            (agent, setup),
+            groups,
+            sizes=sizes,
+            description=description,
+            progress=progress,
+        )
+    runs = [run for shard in shards for run in shard.runs]
+    first = shards[0]
+    return session_table(
+        pool_sessions(runs), first.n_items, first.features, level=level, n_boot=n_boot, seed=seed
+    )
 
 
 def _has_history_option(env_id: str) -> bool:

@@ -35,6 +35,14 @@ def _excludes(entry: Mapping[str, Any], value: float) -> bool:
     return (low > value) or (high < value)
 
 
+def _sign_word(entry: Mapping[str, Any], above: str, below: str, neither: str) -> str:
+    """``above`` / ``below`` when ``entry``'s interval excludes 0 on that side, else
+    ``neither``."""
+    if not _excludes(entry, 0.0):
+        return neither
+    return above if entry["mean"] > 0 else below
+
+
 def behaviour_lines(report: Mapping[str, Any]) -> list[str]:
     """One sentence per measure, each with its 95 % interval over subjects."""
     ws = report["win_stay"]
@@ -52,26 +60,14 @@ def behaviour_lines(report: Mapping[str, Any]) -> list[str]:
     ]
     first, last = curve["best"][0], curve["best"][-1]
     change = curve["improvement"]
-    verdict = (
-        "rises"
-        if _excludes(change, 0.0) and change["mean"] > 0
-        else "falls"
-        if _excludes(change, 0.0)
-        else "shows no clear change"
-    )
+    verdict = _sign_word(change, "rises", "falls", "shows no clear change")
     lines.append(
         f"Learning curve: P(best option) {estimate_text(first)} in the first bin, "
         f"{estimate_text(last)} in the last (chance {curve['chance']:.2f}); it {verdict} "
         f"(last - first {estimate_text(change)})."
     )
     excess = per["excess"]
-    kind = (
-        "perseveration"
-        if _excludes(excess, 0.0) and excess["mean"] > 0
-        else "alternation"
-        if _excludes(excess, 0.0)
-        else "no repeat bias"
-    )
+    kind = _sign_word(excess, "perseveration", "alternation", "no repeat bias")
     lines.append(
         f"Repeat rate {estimate_text(per['repeat'])} against {estimate_text(per['expected'])} "
         f"from the subjects' own choice frequencies: excess {estimate_text(excess)} ({kind})."

@@ -56,8 +56,10 @@ __all__ = [
     "TAG_BUCKETS",
     "FeatureConfig",
     "StateSlice",
+    "StateTables",
     "build_states",
     "state_feature_names",
+    "state_tables",
     "tag_buckets",
     "user_table",
     "video_tag_table",
@@ -157,11 +159,17 @@ STATE_COLUMNS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class _Tables:
+class StateTables:
+    """The feature tables a state reads besides the log (see :func:`state_tables`)."""
+
     user_ids: IdIndex
+    """Lookup of the U users of ``user_feats``."""
     user_feats: np.ndarray
+    """(U, N_USER_DIMS) float32 user profile block per user."""
     video_ids: IdIndex
+    """Lookup of the V videos of ``video_tags``."""
     video_tags: np.ndarray
+    """(V, TAG_BUCKETS) uint8 multi-hot tag buckets per video."""
 
 
 def _windows(user: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,7 +196,7 @@ def _window_mean(csum: np.ndarray, lo: np.ndarray, hi: np.ndarray, count: np.nda
     return mean
 
 
-def _tag_counts(chunk: pl.DataFrame, tables: _Tables) -> np.ndarray:
+def _tag_counts(chunk: pl.DataFrame, tables: StateTables) -> np.ndarray:
     """Per row, the multi-hot tag buckets (n, 24) int32 of its video (zeros if unknown)."""
     if len(tables.video_ids) == 0:
         return np.zeros((chunk.height, TAG_BUCKETS), dtype=np.int32)
@@ -199,7 +207,7 @@ def _tag_counts(chunk: pl.DataFrame, tables: _Tables) -> np.ndarray:
 
 
 def _history_block(
-    chunk: pl.DataFrame, sig: np.ndarray, tables: _Tables, k: int, block: np.ndarray
+    chunk: pl.DataFrame, sig: np.ndarray, tables: StateTables, k: int, block: np.ndarray
 ) -> None:
     """Write the ``hist.*`` slices of a chunk that holds whole users into ``block`` (n, 128)."""
     put = {name: STATE_SLICES[name] for name in STATE_SLICES if name.startswith("hist.")}
@@ -256,7 +264,7 @@ def _context_block(chunk: pl.DataFrame, step: np.ndarray) -> np.ndarray:
     )
 
 
-def _user_block(chunk: pl.DataFrame, tables: _Tables) -> np.ndarray:
+def _user_block(chunk: pl.DataFrame, tables: StateTables) -> np.ndarray:
     """The ``user.*`` slices (n, 49), float32; unknown users are zeros with missing.row = 1."""
     n_user = N_USER_DIMS
     pos, found = tables.user_ids.lookup(chunk["user_id"].to_numpy())
@@ -278,9 +286,11 @@ def _chunks(user: np.ndarray, chunk_rows: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
-def _tables(
+def state_tables(
     users: pl.DataFrame | pl.LazyFrame | None, videos: pl.DataFrame | pl.LazyFrame | None
-) -> _Tables:
+) -> StateTables:
+    """The cleaned user and video tables in the form states read (None: the table is absent).
+    Computed once and shared when states are built piece by piece (shards of a log)."""
     empty_ids = np.zeros(0, dtype=np.int64)
     user_ids, user_feats = (
         user_table(users)
@@ -292,14 +302,14 @@ def _tables(
         if videos is not None
         else (empty_ids, np.zeros((0, TAG_BUCKETS), np.uint8))
     )
-    return _Tables(IdIndex(user_ids), user_feats, IdIndex(video_ids), video_tags)
+    return StateTables(IdIndex(user_ids), user_feats, IdIndex(video_ids), video_tags)
 
 
 def _state_block(
     chunk: pl.DataFrame,
     signals: np.ndarray,
     step: np.ndarray,
-    tables: _Tables,
+    tables: StateTables,
     config: FeatureConfig,
 ) -> np.ndarray:
     """States (n, 128) float32 of one chunk holding whole users."""
@@ -320,6 +330,7 @@ def build_states(
     signals: np.ndarray | None = None,
     keep: np.ndarray | None = None,
     progress: Progress | None = None,
+    tables: StateTables | None = None,
 ) -> np.ndarray:
     """States (N, 128) in ``config.obs_dtype`` of the rows of ``interactions``.
 
@@ -328,7 +339,8 @@ def build_states(
     given). History features of a row use only earlier rows of the same user in this frame.
     ``episode_step`` (N,) is each row's step in its episode (default: the ``step`` column).
     ``keep`` (N,) bool selects the rows whose states are returned (history still uses all
-    rows). ``users``/``videos`` are the cleaned feature tables, None when absent.
+    rows). ``users``/``videos`` are the cleaned feature tables, None when absent; ``tables``,
+    when given, replaces them (:func:`state_tables` of them, computed once by the caller).
     Computed in chunks of whole users (``config.chunk_rows``) to bound memory.
     """
     config = config or FeatureConfig()
@@ -341,7 +353,7 @@ def build_states(
         signals = frame.select(signals_expr()).to_numpy().astype(np.float32)
     if len(signals) != frame.height or len(episode_step) != frame.height:
         raise ValueError("signals and episode_step must have one entry per interaction row")
-    tables = _tables(users, videos)
+    tables = tables or state_tables(users, videos)
     frame = frame.select(STATE_COLUMNS)
     n_out = frame.height if keep is None else int(np.count_nonzero(keep))
     out = np.empty((n_out, STATE_DIM), dtype=np.dtype(config.obs_dtype))

@@ -47,16 +47,22 @@ class SplitConfig:
             raise ConfigError(f"split.by must be 'global' or 'user', got {self.by!r}")
 
 
-def train_mask_expr(config: SplitConfig | None = None) -> pl.Expr:
+def train_mask_expr(config: SplitConfig | None = None, cutoff_ms: int | None = None) -> pl.Expr:
     """Boolean expression, true for rows that belong to train (aliased ``is_train``).
 
     Needs columns ``time_ms`` (and ``user_id`` for ``by="user"``); evaluated over the whole
-    frame it is applied to, in any row order.
+    frame it is applied to, in any row order. ``cutoff_ms`` gives the global cutoff computed
+    elsewhere (over every shard of a log, :func:`noetik.data.ondisk.cutoff.global_cutoff`), so
+    that a frame holding part of the log is cut where the whole log is.
     """
     config = config or SplitConfig()
     time = pl.col("time_ms")
     if config.by == "global":
-        cutoff = time.quantile(config.train_fraction, interpolation="lower")
+        cutoff = (
+            time.quantile(config.train_fraction, interpolation="lower")
+            if cutoff_ms is None
+            else pl.lit(cutoff_ms, dtype=pl.Int64)
+        )
         return (time <= cutoff).alias("is_train")
     rank = time.rank("ordinal").over("user_id")
     n_train = (pl.len().over("user_id") * config.train_fraction + 0.5).floor()

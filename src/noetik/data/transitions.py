@@ -25,10 +25,17 @@ from rich.progress import Progress
 
 from noetik.data.dataset import KuaiRandDataset
 from noetik.data.episodes import EpisodeConfig, assign_episodes
-from noetik.data.features import STATE_COLUMNS, FeatureConfig, build_states
+from noetik.data.features import (
+    STATE_COLUMNS,
+    FeatureConfig,
+    StateTables,
+    build_states,
+    state_tables,
+)
 from noetik.data.rewards import SIGNALS, RewardConfig, reward_from_signals, signals_expr
 from noetik.data.schema import FileKind
 from noetik.data.splits import SplitConfig, train_mask_expr
+from noetik.data.transition_stats import TransitionStats
 from noetik.errors import ConfigError
 from noetik.utils.arrays import IdIndex
 from noetik.utils.memory import require
@@ -134,6 +141,17 @@ class Transitions:
         """Size of the action space (also the padding index of :meth:`history`)."""
         return len(self.vocab)
 
+    @property
+    def obs_dim(self) -> int:
+        """Dimensions of a state (128)."""
+        return int(self.obs.shape[1])
+
+    @functools.cached_property
+    def stats(self) -> TransitionStats:
+        """Reward moments, episode-return range and action counts of every row (one pass,
+        computed on first use)."""
+        return TransitionStats.of_arrays(self.reward, self.episode_id, self.action, self.n_actions)
+
     def next_obs(self, rows: np.ndarray) -> np.ndarray:
         """(B, 128) next states of ``rows`` (stored dtype), read through ``next_index``."""
         result: np.ndarray = self.obs[self.next_index[rows]]
@@ -183,13 +201,16 @@ def episode_links(episode_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_frame(
-    ds: KuaiRandDataset, kind: FileKind, episodes: EpisodeConfig, split_config: SplitConfig | None
+    log: pl.LazyFrame,
+    episodes: EpisodeConfig,
+    split_config: SplitConfig | None,
+    cutoff_ms: int | None = None,
 ) -> pl.DataFrame:
     """The log with state columns, prefixed signals, episodes and (optionally) ``is_train``."""
-    lazy = ds.interactions(kind).select(*STATE_COLUMNS, *signals_expr(prefix="sig."))
+    lazy = log.select(*STATE_COLUMNS, *signals_expr(prefix="sig."))
     lazy = assign_episodes(lazy, episodes)
     if split_config is not None:
-        lazy = lazy.with_columns(train_mask_expr(split_config))
+        lazy = lazy.with_columns(train_mask_expr(split_config, cutoff_ms))
     return lazy.collect()
 
 
@@ -212,11 +233,41 @@ def build_transitions(
     cut by the split ends (``done``) at its last row inside the split. ``vocab`` defaults to
     :meth:`ItemVocab.from_dataset` so that every split and log shares one action space.
     """
+    users = ds.users() if ds.has(FileKind.USER_FEATURES) else None
+    videos = ds.videos() if ds.has(FileKind.VIDEO_BASIC) else None
+    return transitions_from_log(
+        ds.interactions(kind),
+        state_tables(users, videos),
+        vocab or ItemVocab.from_dataset(ds),
+        reward=reward,
+        episodes=episodes,
+        features=features,
+        split=split,
+        split_config=split_config,
+        progress=progress,
+    )
+
+
+def transitions_from_log(
+    log: pl.LazyFrame,
+    tables: StateTables,
+    vocab: ItemVocab,
+    *,
+    reward: RewardConfig | None = None,
+    episodes: EpisodeConfig | None = None,
+    features: FeatureConfig | None = None,
+    split: Literal["train", "test"] | None = None,
+    split_config: SplitConfig | None = None,
+    cutoff_ms: int | None = None,
+    progress: Progress | None = None,
+) -> Transitions:
+    """:func:`build_transitions` of an interaction ``log`` (sorted by user and time, with the
+    derived columns of :meth:`KuaiRandDataset.interactions`): the whole log, or whole users of
+    it (a shard), with ``cutoff_ms`` the global split cutoff of the whole log when given."""
     if split not in (None, "train", "test"):
         raise ConfigError(f"split must be None, 'train' or 'test', got {split!r}")
     reward = reward or RewardConfig()
-    vocab = vocab or ItemVocab.from_dataset(ds)
-    frame = _load_frame(ds, kind, episodes or EpisodeConfig(), split_config or SplitConfig())
+    frame = _load_frame(log, episodes or EpisodeConfig(), split_config or SplitConfig(), cutoff_ms)
     obs_bytes = 2 if (features or FeatureConfig()).obs_dtype == "float16" else 4
     require(
         frame.height * (128 * obs_bytes + _ROW_BYTES),
@@ -230,11 +281,17 @@ def build_transitions(
         is_train = frame["is_train"].to_numpy()
         keep = is_train if split == "train" else ~is_train
     frame = frame.drop(sig_cols)
-    users = ds.users() if ds.has(FileKind.USER_FEATURES) else None
-    videos = ds.videos() if ds.has(FileKind.VIDEO_BASIC) else None
     step = frame["step"].to_numpy()
     obs = build_states(
-        frame, users, videos, features, step, signals=signals, keep=keep, progress=progress
+        frame,
+        None,
+        None,
+        features,
+        step,
+        signals=signals,
+        keep=keep,
+        progress=progress,
+        tables=tables,
     )
     if keep is not None:
         frame, signals, step = frame.filter(pl.Series(keep)), signals[keep], step[keep]

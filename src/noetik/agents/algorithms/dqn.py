@@ -49,6 +49,7 @@ from noetik.agents.networks.catalogue import CatalogueScorer, ItemTables
 from noetik.agents.networks.encoders import Encoder, History
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.agents.networks.q import QNetwork
+from noetik.data.ondisk import DiskTransitions
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
@@ -127,7 +128,7 @@ class DQNAgent(Agent):
 
     def make_source(self, data: Any) -> BatchSource:
         """The default replay; fits the reward scale ``c`` on the first training log."""
-        if isinstance(data, Transitions):
+        if isinstance(data, (Transitions, DiskTransitions)):
             self.rewards.fit(data)
         return super().make_source(data)
 

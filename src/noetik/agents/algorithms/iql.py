@@ -43,6 +43,7 @@ from noetik.agents.networks.encoders import EncoderConfig, History, make_encoder
 from noetik.agents.networks.heads import FusedEnsemble
 from noetik.agents.networks.q import QNetwork
 from noetik.agents.regularisers.terms import add_penalty, make_terms, recording
+from noetik.data.ondisk import DiskTransitions
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
@@ -126,7 +127,7 @@ class IQLAgent(Agent):
     # -- data -------------------------------------------------------------------------------
     def make_source(self, data: Any) -> BatchSource:
         """The replay of ``data``; also sets ``reward_scale`` from its statistics."""
-        if isinstance(data, Transitions):
+        if isinstance(data, (Transitions, DiskTransitions)):
             self.reward_scale.fill_(reward_scale(data, self.config.reward_scale_mode))
         return super().make_source(data)
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from noetik.agents.core.batches import DeviceReplay
+from noetik.agents.core.batches import DeviceReplay, HostReplay
 from noetik.agents.networks.catalogue import (
     CatalogueConfig,
     CatalogueScorer,
@@ -46,6 +46,7 @@ from noetik.agents.networks.topk import (
 )
 from noetik.agents.regularisers.terms import InterpretabilityConfig
 from noetik.data.item_content import ItemContent
+from noetik.data.ondisk import DiskTransitions
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.utils.config import from_json
@@ -145,7 +146,7 @@ class ProblemSpec:
     @classmethod
     def from_transitions(
         cls,
-        t: Transitions,
+        t: Transitions | DiskTransitions,
         item_features: np.ndarray | None = None,
         catalogue: ItemContent | None = None,
     ) -> ProblemSpec:
@@ -153,10 +154,10 @@ class ProblemSpec:
         and the ``catalogue``'s content describe the items)."""
         return cls(
             t.n_actions,
-            int(t.obs.shape[1]),
+            t.obs_dim,
             item_features,
             t.vocab.video_ids,
-            np.bincount(t.action, minlength=t.n_actions).astype(np.int64),
+            t.stats.action_counts,
             None if catalogue is None else catalogue.codes,
             None if catalogue is None else catalogue.numeric,
         )
@@ -444,13 +445,22 @@ class Agent(nn.Module):
         return encoder.attention(obs, history)
 
     def make_source(self, data: Any) -> BatchSource:
-        """The batch source for ``data``: a device-resident replay of :class:`Transitions`.
+        """The batch source for ``data``: a device-resident replay of :class:`Transitions`, or
+        a replay reading :class:`~noetik.data.ondisk.DiskTransitions` a batch at a time.
 
         Online agents override this to return a source that steps a Gymnasium ``VectorEnv``.
         """
+        k = self.config.encoder.history_len if self.config.encoder.uses_history else 0
+        if isinstance(data, DiskTransitions):
+            return HostReplay(
+                data,
+                self.config.batch_size,
+                history_len=k,
+                seed=self.config.seed,
+                device=self.device,
+            )
         if not isinstance(data, Transitions):
             raise ConfigError(f"{type(self).__name__} trains on Transitions, got {type(data)}")
-        k = self.config.encoder.history_len if self.config.encoder.uses_history else 0
         return DeviceReplay(
             data,
             self.config.batch_size,

@@ -6,6 +6,8 @@
   host→device copy at all. The default for offline training.
 * :class:`HostReplay` — for logs larger than device memory: rows are gathered with numpy and
   moved in one pinned, non-blocking copy per dtype.
+  It also samples logs larger than host memory (:class:`DiskTransitions`), reading each
+  batch's rows from disk.
 
 Both draw rows with their own ``torch.Generator`` (seeded from the agent seed) whose state is
 part of every checkpoint (:meth:`state_tensors`), so a resumed run draws the same batches.
@@ -20,6 +22,7 @@ import torch
 from torch import Tensor
 
 from noetik.agents.networks.encoders import History
+from noetik.data.ondisk import DiskTransitions
 from noetik.data.transitions import Transitions
 
 __all__ = ["Batch", "DeviceReplay", "HostReplay", "device_history"]
@@ -159,11 +162,17 @@ class DeviceReplay(_Source):
 
 
 class HostReplay(_Source):
-    """Transitions kept in host memory; each batch is gathered with numpy and copied once."""
+    """Transitions kept in host memory, or on disk (:class:`DiskTransitions`); each batch is
+    gathered with numpy and copied to the device once per dtype.
+
+    On disk, a batch first reads the window of each of its rows (the history before it, the
+    row and the row after it) from the record files: memory is one batch's windows,
+    ``B * (history_len + 2)`` records, whatever the size of the log.
+    """
 
     def __init__(
         self,
-        transitions: Transitions,
+        transitions: Transitions | DiskTransitions,
         batch_size: int,
         *,
         history_len: int = 0,
@@ -188,10 +197,21 @@ class HostReplay(_Source):
 
     def batch(self, rows_t: Tensor) -> Batch:
         """The :class:`Batch` of given ``rows`` (B,) int64."""
-        t, rows = self.t, rows_t.cpu().numpy()
-        nxt = t.next_index[rows]
+        rows = rows_t.cpu().numpy()
+        if isinstance(self.t, DiskTransitions):
+            window, at, nxt = self.t.window(rows, self.history_len)
+            return self.gather(window, at, nxt, rows)
+        return self.gather(self.t, rows, self.t.next_index[rows], rows)
+
+    def sample(self) -> Batch:
+        """A uniform minibatch (with replacement) of ``batch_size`` rows."""
+        return self.batch(self._rows(len(self.t)))
+
+    def gather(self, t: Transitions, rows: np.ndarray, nxt: np.ndarray, ids: np.ndarray) -> Batch:
+        """The :class:`Batch` of ``rows`` (B,) of ``t`` with next rows ``nxt`` (B,), reported as
+        rows ``ids`` (B,) int64."""
         floats = [t.obs[rows], t.reward[rows], t.obs[nxt], t.done[rows]]
-        ints = [rows, t.action[rows]]
+        ints = [ids, t.action[rows]]
         k = self.history_len
         if k:
             h, nh = t.history(rows, k), t.history(nxt, k)
@@ -204,7 +224,3 @@ class HostReplay(_Source):
             hist = History(i[2], f[4], f[5], i[3].bool())
             nhist = History(i[4], f[6], f[7], i[5].bool())
         return Batch(i[0], f[0], i[1], f[1], f[2], f[3], hist, nhist)
-
-    def sample(self) -> Batch:
-        """A uniform minibatch (with replacement) of ``batch_size`` rows."""
-        return self.batch(self._rows(len(self.t)))

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from noetik.data.ondisk import DiskTransitions
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 
@@ -39,19 +39,16 @@ def check_reward_scale_mode(mode: str) -> None:
         )
 
 
-def reward_scale(t: Transitions, mode: RewardScaleMode) -> float:
+def reward_scale(t: Transitions | DiskTransitions, mode: RewardScaleMode) -> float:
     """The constant ``c`` of ``r' = c * r`` for the log ``t`` (see the module docstring)."""
     check_reward_scale_mode(mode)
-    reward = np.asarray(t.reward, dtype=np.float64)
-    if mode == "none" or len(reward) == 0:
+    stats = t.stats
+    if mode == "none" or stats.rows == 0:
         return 1.0
     if mode == "std":
-        spread = float(reward.std())
+        spread = stats.reward_std
         return 1.0 / spread if spread > 0 else 1.0
-    ids = np.asarray(t.episode_id)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    returns = np.add.reduceat(reward, starts)
-    spread = float(returns.max() - returns.min())
+    spread = stats.return_max - stats.return_min
     return 1000.0 / spread if spread > 0 else 1.0
 
 
@@ -70,7 +67,7 @@ class RewardScale(nn.Module):
         self.register_buffer("scale", torch.ones((), dtype=torch.float32))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
-    def fit(self, transitions: Transitions, refit: bool = False) -> None:
+    def fit(self, transitions: Transitions | DiskTransitions, refit: bool = False) -> None:
         """Set ``c`` from ``transitions``; a no-op when already fitted (a loaded or resumed
         agent keeps its training scale) unless ``refit``. One host sync, not per step."""
         if bool(self.fitted) and not refit:

@@ -1,0 +1,287 @@
+"""Transitions of a sharded log, built shard by shard into record files on disk.
+
+A log too large for memory (KuaiRand-27K: 322M rows, 82 GB of float16 states alone) is held
+as user shards (:mod:`noetik.data.store`). Each shard holds whole users, and states, episodes
+and histories only ever look at one user's rows, so the transitions of a shard are exactly the
+rows of those users in the transitions of the whole log (:func:`build_disk_transitions` tests
+this against :func:`~noetik.data.transitions.build_transitions`). Two things are global and
+computed first: the item vocabulary, and the time cutoff of a global temporal split
+(:mod:`noetik.data.ondisk.cutoff`).
+
+Layout of one folder (one per log, task and split; :func:`transitions_key` names it)::
+
+    shard-00017.npy          records of shard 17 (noetik.data.ondisk.records), rows in order
+    shard-00017.counts.npy   (2, m) int64: the actions shard 17 logs and their counts
+    shard-00017.json         its statistics; written last, so a shard is done when it exists
+    video_ids.npy            (A,) int64 the action vocabulary
+    transitions.json         the key, the shards' rows and the pooled statistics; written last
+
+Episode ids are ``(shard << 40) + episode within the shard``: unique and non-decreasing over
+the concatenation of the shards, with no shard waiting for another. Shards run through a
+:class:`~noetik.utils.shards.ShardEngine` (this process, or Ray tasks): the same function
+either way. A re-run skips the shards already written under the same key and redoes the rest.
+Memory: one shard's transitions at a time (per worker), whatever the number of shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import polars as pl
+from rich.progress import Progress
+
+from noetik.data.dataset import KuaiRandDataset
+from noetik.data.episodes import EpisodeConfig
+from noetik.data.features import FeatureConfig, StateTables, state_tables
+from noetik.data.ondisk.cutoff import global_cutoff
+from noetik.data.ondisk.records import record_dtype, save_npy, to_records
+from noetik.data.quirks import add_watch_ratio
+from noetik.data.rewards import RewardConfig
+from noetik.data.schema import FileKind
+from noetik.data.splits import SplitConfig
+from noetik.data.transition_stats import TransitionStats
+from noetik.data.transitions import ItemVocab, transitions_from_log
+from noetik.utils.io import read_json, write_json
+from noetik.utils.memory import require
+from noetik.utils.shards import LocalShards, ShardEngine
+
+__all__ = ["EPISODE_SHIFT", "DiskJob", "ShardedLog", "build_disk_transitions", "transitions_key"]
+
+#: Episode ids of shard ``k`` start at ``k << EPISODE_SHIFT``.
+EPISODE_SHIFT = 40
+#: Version of the folder layout; a new version rebuilds old folders.
+LAYOUT_VERSION = 1
+
+
+class ShardedLog(Protocol):
+    """A log held as user shards (:class:`noetik.data.store.ShardStore` is one)."""
+
+    @property
+    def n_shards(self) -> int:
+        """Number of shards."""
+        ...
+
+    def scan_shard(self, kind: FileKind, k: int) -> pl.LazyFrame:
+        """Every row of shard ``k``'s users in log ``kind``, sorted by user and time."""
+        ...
+
+    def shard_rows(self, kind: FileKind) -> list[int]:
+        """Rows of each shard of log ``kind``."""
+        ...
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the sharded data change (the sources, or the sharding)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DiskJob:
+    """What every shard's work shares (sent once to each Ray worker)."""
+
+    ds: KuaiRandDataset
+    """The dataset (its video table gives the duration fallback of watch ratios)."""
+    store: ShardedLog
+    """The shards of its logs."""
+    kind: FileKind
+    """The log whose transitions are built."""
+    tables: StateTables
+    """User and video tables of the states (computed once)."""
+    vocab: ItemVocab
+    """The action vocabulary of the whole dataset."""
+    reward: RewardConfig
+    """The reward."""
+    episodes: EpisodeConfig
+    """How episodes are cut."""
+    features: FeatureConfig
+    """How states are computed."""
+    split: Literal["train", "test"] | None
+    """Which rows are kept (None: all)."""
+    split_config: SplitConfig
+    """The temporal split."""
+    cutoff_ms: int | None
+    """The global split cutoff of the whole log (None for a per-user split)."""
+    out: Path
+    """The folder of the record files."""
+    key: str
+    """The folder's key (:func:`transitions_key`)."""
+
+
+def transitions_key(
+    store: ShardedLog,
+    kind: FileKind,
+    *,
+    reward: RewardConfig,
+    episodes: EpisodeConfig,
+    features: FeatureConfig,
+    split: str | None,
+    split_config: SplitConfig,
+) -> str:
+    """A short hash naming the transitions of ``kind`` under these settings."""
+    payload = {
+        "layout": LAYOUT_VERSION,
+        "store": store.fingerprint,
+        "kind": kind.value,
+        "reward": reward.as_dict(),
+        "episodes": dataclasses.asdict(episodes),
+        "features": dataclasses.asdict(features),
+        "split": split,
+        "split_config": dataclasses.asdict(split_config),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def build_disk_transitions(
+    ds: KuaiRandDataset,
+    store: ShardedLog,
+    root: Path,
+    *,
+    kind: FileKind = FileKind.LOG_STANDARD,
+    reward: RewardConfig | None = None,
+    episodes: EpisodeConfig | None = None,
+    features: FeatureConfig | None = None,
+    split: Literal["train", "test"] | None = None,
+    split_config: SplitConfig | None = None,
+    vocab: ItemVocab | None = None,
+    engine: ShardEngine | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Write the transitions of log ``kind`` of ``store`` under ``root/<key>`` (see the module
+    docstring) unless already there; return that folder. Same arguments as
+    :func:`~noetik.data.transitions.build_transitions`."""
+    reward, episodes = reward or RewardConfig(), episodes or EpisodeConfig()
+    features, split_config = features or FeatureConfig(), split_config or SplitConfig()
+    key = transitions_key(
+        store,
+        kind,
+        reward=reward,
+        episodes=episodes,
+        features=features,
+        split=split,
+        split_config=split_config,
+    )
+    out = Path(root) / key
+    manifest = out / "transitions.json"
+    if manifest.is_file() and read_json(manifest).get("key") == key:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = vocab or ItemVocab.from_dataset(ds)
+    users = ds.users() if ds.has(FileKind.USER_FEATURES) else None
+    videos = ds.videos() if ds.has(FileKind.VIDEO_BASIC) else None
+    cutoff = None
+    if split is not None and split_config.by == "global":
+        cutoff = global_cutoff(
+            lambda k: _times(store, kind, k), store.n_shards, split_config.train_fraction
+        )
+    job = DiskJob(
+        ds=ds,
+        store=store,
+        kind=kind,
+        tables=state_tables(users, videos),
+        vocab=vocab,
+        reward=reward,
+        episodes=episodes,
+        features=features,
+        split=split,
+        split_config=split_config,
+        cutoff_ms=cutoff,
+        out=out,
+        key=key,
+    )
+    rows = store.shard_rows(kind)
+    todo = [k for k in range(store.n_shards) if not _done(out, k, key)]
+    (engine or LocalShards()).map(
+        build_shard,
+        job,
+        todo,
+        sizes=[rows[k] for k in todo],
+        description="Building states (shards)",
+        progress=progress,
+    )
+    stats = TransitionStats.pooled(read_shard_stats(out, k, len(vocab)) for k in range(len(rows)))
+    save_npy(out / "video_ids.npy", vocab.video_ids)
+    write_json(
+        manifest,
+        {
+            "key": key,
+            "kind": kind.value,
+            "split": split,
+            "reward": reward.as_dict(),
+            "obs_dtype": features.obs_dtype,
+            "n_actions": len(vocab),
+            "shard_rows": [int(read_json(_stats_path(out, k))["rows"]) for k in range(len(rows))],
+            "stats": stats.to_json(),
+        },
+    )
+    return out
+
+
+def build_shard(job: DiskJob, k: int) -> int:
+    """Write shard ``k``'s records, action counts and statistics; return its rows."""
+    rows = job.store.shard_rows(job.kind)[k]
+    require(
+        rows * (2 * record_dtype(job.features.obs_dtype).itemsize + 200),
+        f"the states of shard {k} ({rows:,} rows)",
+        "more shards (noetik data prepare --n-shards)",
+    )
+    videos = job.ds.videos() if job.ds.has(FileKind.VIDEO_BASIC) else None
+    log = add_watch_ratio(job.store.scan_shard(job.kind, k), videos)
+    t = transitions_from_log(
+        log,
+        job.tables,
+        job.vocab,
+        reward=job.reward,
+        episodes=job.episodes,
+        features=job.features,
+        split=job.split,
+        split_config=job.split_config,
+        cutoff_ms=job.cutoff_ms,
+    )
+    save_npy(job.out / f"shard-{k:05d}.npy", to_records(t, k << EPISODE_SHIFT))
+    stats = TransitionStats.of_arrays(t.reward, t.episode_id, t.action, t.n_actions)
+    present = np.flatnonzero(stats.action_counts)
+    counts = np.stack([present, stats.action_counts[present]]).astype(np.int64)
+    save_npy(job.out / f"shard-{k:05d}.counts.npy", counts)
+    write_json(_stats_path(job.out, k), {"key": job.key, **stats.to_json()})
+    return len(t)
+
+
+def read_shard_stats(out: Path, k: int, n_actions: int) -> TransitionStats:
+    """The statistics :func:`build_shard` wrote for shard ``k``."""
+    meta: dict[str, Any] = read_json(_stats_path(out, k))
+    pairs = np.load(out / f"shard-{k:05d}.counts.npy", allow_pickle=False)
+    counts = np.zeros(n_actions, dtype=np.int64)
+    counts[pairs[0]] = pairs[1]
+    return TransitionStats.from_json(meta, counts)
+
+
+def shard_files(out: Path, n_shards: int) -> Sequence[Path]:
+    """The record files of a folder's ``n_shards`` shards, in order."""
+    return [out / f"shard-{k:05d}.npy" for k in range(n_shards)]
+
+
+def _stats_path(out: Path, k: int) -> Path:
+    return out / f"shard-{k:05d}.json"
+
+
+def _done(out: Path, k: int, key: str) -> bool:
+    path = _stats_path(out, k)
+    if not (path.is_file() and (out / f"shard-{k:05d}.npy").is_file()):
+        return False
+    try:
+        return bool(json.loads(path.read_text()).get("key") == key)
+    except (OSError, ValueError):
+        return False
+
+
+def _times(store: ShardedLog, kind: FileKind, k: int) -> np.ndarray:
+    frame = store.scan_shard(kind, k).select(pl.col("time_ms").cast(pl.Int64)).collect()
+    return frame["time_ms"].to_numpy()

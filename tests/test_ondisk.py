@@ -46,8 +46,8 @@ class UserShards:
         return list(self.rows)
 
     @property
-    def fingerprint(self) -> str:
-        return hashlib.sha1(str(self.rows).encode()).hexdigest()
+    def manifest(self) -> dict[str, str]:
+        return {"key": hashlib.sha1(str(self.rows).encode()).hexdigest()}
 
 
 @pytest.fixture(scope="module")

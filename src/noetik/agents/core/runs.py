@@ -32,6 +32,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from rich.progress import Progress
 
 from noetik.agents.core import serving
 from noetik.agents.core.base import Agent, AgentConfig, ProblemSpec
@@ -48,9 +49,12 @@ from noetik.agents.core.task import (
 from noetik.agents.core.trainer import TrainerConfig, TrainResult
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.item_content import ItemContent
+from noetik.data.ondisk import DiskTransitions, build_disk_transitions
+from noetik.data.store import prepare_store
 from noetik.data.transitions import Transitions, build_transitions
 from noetik.errors import ConfigError, TrainingInterrupted
 from noetik.utils.io import expect_object, read_json, write_json
+from noetik.utils.progress import make_progress
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
@@ -91,9 +95,28 @@ def task_transitions(
     )
 
 
-def offline_transitions(task: TaskConfig, ds: KuaiRandDataset | None = None) -> Transitions:
-    """The transitions an offline agent of ``task`` learns from (``task.train_rows``)."""
-    return task_transitions(task, "train" if task.train_rows == "train" else None, ds)
+def offline_transitions(
+    task: TaskConfig, ds: KuaiRandDataset | None = None, progress: Progress | None = None
+) -> Transitions | DiskTransitions:
+    """The transitions an offline agent of ``task`` learns from (``task.train_rows``): in
+    memory, or on disk when the task says so (:meth:`DataSource.uses_disk`), built from the
+    dataset's shard store (both are prepared on first use, and reused)."""
+    ds = ds or task_dataset(task)
+    split = "train" if task.train_rows == "train" else None
+    if not task.data.uses_disk(ds.release.value):
+        return task_transitions(task, split, ds)
+    folder = build_disk_transitions(
+        ds,
+        prepare_store(ds, progress=progress),
+        ds.cache.directory / "transitions",
+        reward=task.reward,
+        episodes=task.episodes,
+        features=task.states,
+        split=split,  # type: ignore[arg-type]
+        split_config=task.split,
+        progress=progress,
+    )
+    return DiskTransitions.load(folder)
 
 
 def make_envs(task: TaskConfig, num_envs: int | None = None) -> gym.vector.VectorEnv[Any, Any, Any]:
@@ -113,7 +136,8 @@ def make_envs(task: TaskConfig, num_envs: int | None = None) -> gym.vector.Vecto
 def _spec_and_data(task: TaskConfig) -> tuple[ProblemSpec, Any]:
     if not task.online:
         ds = task_dataset(task)
-        transitions = offline_transitions(task, ds)
+        with make_progress() as progress:
+            transitions = offline_transitions(task, ds, progress)
         catalogue = ItemContent.from_dataset(ds, transitions.vocab.video_ids)
         return ProblemSpec.from_transitions(transitions, catalogue=catalogue), transitions
     envs = make_envs(task)

@@ -66,6 +66,13 @@ class DataSource:
     release: str | None = None
     """The release detected in ``folder`` when the run was made (``pure``, ``1k``, ``27k``);
     informational, None when not recorded."""
+    out_of_core: bool | None = None
+    """Train from transitions on disk, built per user shard (:mod:`noetik.data.ondisk`), rather
+    than in memory. None: only for the 27K release, whose log does not fit in memory."""
+
+    def uses_disk(self, release: str) -> bool:
+        """Whether offline training on data of ``release`` reads its transitions from disk."""
+        return self.out_of_core if self.out_of_core is not None else release == "27k"
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,9 @@ class ShardedLog(Protocol):
         ...
 
     @property
-    def fingerprint(self) -> str:
-        """Changes whenever the sharded data change (the sources, or the sharding)."""
+    def manifest(self) -> dict[str, Any]:
+        """The store's manifest; its ``"key"`` changes whenever the sharded data change (the
+        sources, or the sharding)."""
         ...
 
 
@@ -127,7 +128,8 @@ def transitions_key(
     """A short hash naming the transitions of ``kind`` under these settings."""
     payload = {
         "layout": LAYOUT_VERSION,
-        "store": store.fingerprint,
+        "store": store.manifest["key"],
+        "n_shards": store.n_shards,
         "kind": kind.value,
         "reward": reward.as_dict(),
         "episodes": dataclasses.asdict(episodes),

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 from rich.progress import Progress
 
-from noetik.data.dataset import KuaiRandDataset
+from noetik.data.dataset import LOG_KINDS, KuaiRandDataset
 from noetik.data.schema import FileKind
 from noetik.data.store.layout import STORE_VERSION, StoreLayout
 from noetik.data.store.merge import ShardJob, done_entry, merge_memory, merge_shard
@@ -77,7 +77,7 @@ class ShardStore:
     @property
     def kinds(self) -> tuple[FileKind, ...]:
         """The logs in the store (``LOG_STANDARD``, and ``LOG_RANDOM`` when present)."""
-        return tuple(FileKind(k) for k in self.manifest["rows"])
+        return tuple(kind for kind in LOG_KINDS if kind.value in self.manifest["rows"])
 
     def shard_path(self, kind: FileKind, k: int) -> Path:
         """The Parquet file of shard ``k`` of log ``kind`` (0 <= k < n_shards)."""
@@ -228,10 +228,13 @@ def _merge(
 
 
 def _remove_foreign_shards(plan: StorePlan) -> None:
-    """Remove shard files and entries numbered ``n_shards`` or more (an older store with more
-    shards), and shard files of logs this store does not have."""
+    """Remove temporary files an interrupted run left, shard files and entries numbered
+    ``n_shards`` or more (an older store with more shards), and shard files of logs this store
+    does not have."""
     root = plan.layout.root
     for folder in [root / "entries", *(root / k.value for k in FileKind)]:
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink()
         for path in folder.glob("shard-*") if folder.is_dir() else ():
             number = path.name.removeprefix("shard-").split(".")[0]
             kind_ok = folder.name == "entries" or FileKind(folder.name) in plan.kinds

@@ -1,0 +1,81 @@
+"""The shard store prepared with Ray tasks on a two-node cluster equals the local store.
+
+A ``ray.cluster_utils.Cluster`` on this machine (a head and a second node, one CPU each) runs
+stage (a) (one task per source file) and stage (b) (one task per shard); every shard's frame
+and the manifest's rows must equal those of the in-process preparation. Ray starts slowly, so
+this runs in the Ray step of CI (``pytest -m ray``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Ray reads this when first imported: its instances in this process stay on 127.0.0.1
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+ray = pytest.importorskip("ray")
+
+from noetik.cli.main import main  # noqa: E402
+from noetik.data.dataset import load_kuairand  # noqa: E402
+from noetik.data.store import ShardStore, StoreConfig, prepare_store  # noqa: E402
+from noetik.data.synthetic import SynthConfig, synthesize  # noqa: E402
+from noetik.utils.ray_engine import LOCAL_ONLY, ray_session  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+SMALL = StoreConfig(block_bytes=16_384, buffer_rows=700)
+
+
+@pytest.fixture
+def clean_ray() -> Iterator[None]:
+    """No Ray session before or after the test."""
+    assert not ray.is_initialized()
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def _same_store(a: ShardStore, b: ShardStore) -> None:
+    assert a.n_shards == b.n_shards and a.kinds == b.kinds
+    for key in ("key", "rows", "source_rows", "sources", "complete"):
+        assert a.manifest[key] == b.manifest[key], key
+    for kind in a.kinds:
+        for k in range(a.n_shards):
+            assert a.shard_path(kind, k) != b.shard_path(kind, k)
+            assert a.scan_shard(kind, k).collect().equals(b.scan_shard(kind, k).collect())
+
+
+@pytest.mark.usefixtures("clean_ray")
+def test_two_node_cluster_prepares_the_local_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setenv(LOCAL_ONLY, "0")
+    data = tmp_path / "data"
+    config = SynthConfig.for_release(
+        "27k", users=24, videos=60, seed=4, standard_per_user=200, random_per_user=15
+    )
+    synthesize(data, config)
+    local = prepare_store(load_kuairand(data, tmp_path / "local"), n_shards=5, config=SMALL)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        with ray_session(cluster.address) as engine:
+            assert engine.workers == 2
+            assert sum(node["Alive"] for node in ray.nodes()) == 2
+            ds = load_kuairand(data, tmp_path / "ray")
+            _same_store(prepare_store(ds, engine, n_shards=5, config=SMALL), local)
+        assert not ray.is_initialized()
+        cache = tmp_path / "cli"
+        argv = ["data", "prepare", str(data), "--cache", str(cache), "--n-shards", "5"]
+        assert main([*argv, "--ray-address", cluster.address]) == 0
+        _same_store(ShardStore.open(load_kuairand(data, cache)), local)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()

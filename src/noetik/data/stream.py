@@ -2,11 +2,11 @@
 
 :func:`read_table` (:mod:`noetik.data.reader`) holds a whole file in memory, which is fastest
 for the Pure and 1K files but impossible for KuaiRand-27K (46 GB of CSV). Here the file is read
-one block at a time (``pyarrow.csv.open_csv`` with the published column types, no inference)
-and every batch passes the same checks with the same one-line errors as ``read_table``: missing
-or extra columns, values that do not parse (naming the line and column), missing values,
-negative ids and binary signals outside {0, 1}. Line numbers count from the start of the whole
-file (line 1 is the header), whichever batch the fault is in.
+one block of whole lines at a time (parsed by ``pyarrow.csv`` with the published column types,
+no inference) and every batch passes the same checks with the same one-line errors as
+``read_table``: missing or extra columns, values that do not parse (naming the line and
+column), missing values, negative ids and binary signals outside {0, 1}. Line numbers count
+from the start of the whole file (line 1 is the header), whichever batch the fault is in.
 
 * :func:`iter_csv_batches` yields the validated batches in file order (frames of up to about
   ``block_bytes`` of CSV each, the schema's columns in schema order and dtypes);
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -38,8 +37,9 @@ from noetik.data.schema import SCHEMAS, FileKind
 from noetik.errors import DataError
 from noetik.utils.io import atomic_path
 
-#: CSV bytes parsed per batch (a log batch of 64 MB is about 800,000 rows, ~50 MB typed).
-BLOCK_BYTES = 64 * 1024**2
+#: CSV bytes parsed per batch (16 MB of log is about 230,000 rows, 15 MB typed): peak memory
+#: is a few blocks, and larger blocks are no faster.
+BLOCK_BYTES = 16 * 1024**2
 #: Files larger than this are converted by streaming; smaller ones in memory (faster).
 STREAM_ABOVE_BYTES = 512 * 1024**2
 
@@ -57,20 +57,42 @@ def _arrow_type(dtype: pl.DataType) -> pa.DataType:
     return _ARROW_TYPES[type(dtype)]
 
 
-def _open(path: Path, columns: list[str], types: dict[str, pa.DataType], block_bytes: int) -> Any:
-    """A streaming CSV reader of ``columns`` of ``path`` with ``types``; empty fields are null
-    for every type (as in Polars), no other spelling is."""
-    return pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=block_bytes),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            include_columns=columns,
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
+def _blocks(path: Path, block_bytes: int) -> Iterator[bytes | memoryview]:
+    """The data lines of ``path`` (after the header) in blocks of about ``block_bytes``, each
+    ending at a line end: only one block is held at a time (Arrow's own streaming reader
+    reads far ahead of its consumer). KuaiRand fields hold no line breaks, so a line end
+    always ends a row."""
+    with path.open("rb") as handle:
+        handle.readline()
+        rest = b""
+        while chunk := handle.read(block_bytes):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield memoryview(data)[:cut]
+            rest = data[cut:]
+        if rest.strip():
+            yield rest
+
+
+def _batches(
+    path: Path, header: list[str], types: dict[str, pa.DataType], block_bytes: int
+) -> Iterator[pl.DataFrame]:
+    """The blocks of ``path`` parsed with ``types`` (schema columns in schema order); empty
+    fields are null for every type (as in Polars), no other spelling is."""
+    read = pacsv.ReadOptions(column_names=header)
+    convert = pacsv.ConvertOptions(
+        column_types=types,
+        include_columns=list(types),
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
     )
+    for block in _blocks(path, block_bytes):
+        table = pacsv.read_csv(pa.py_buffer(block), read_options=read, convert_options=convert)
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        yield frame
 
 
 def iter_csv_batches(
@@ -88,20 +110,15 @@ def iter_csv_batches(
     check_columns(path, header, kind)
     schema = SCHEMAS[kind]
     types = {c: _arrow_type(schema[c]) for c in schema}
-    try:
-        reader = _open(path, list(schema), types, block_bytes)
-    except (pa.ArrowException, OSError) as exc:
-        raise _diagnose(path, header, kind, exc, block_bytes) from None
     offset = 0
+    batches = _batches(path, header, types, block_bytes)
     while True:
         try:
-            batch = reader.read_next_batch()
+            frame = next(batches)
         except StopIteration:
             break
         except (pa.ArrowException, OSError) as exc:
             raise _diagnose(path, header, kind, exc, block_bytes) from None
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
         if frame.height == 0:
             continue
         check_values(path, frame, kind, offset)
@@ -153,10 +170,7 @@ def _diagnose(
     text = {c: pa.large_string() for c in schema}
     offset = 0
     try:
-        reader = _open(path, list(schema), text, block_bytes)
-        for batch in reader:
-            raw = pl.from_arrow(batch)
-            assert isinstance(raw, pl.DataFrame)
+        for raw in _batches(path, header, text, block_bytes):
             found = first_bad_value(path, raw, kind, offset)
             if found is not None:
                 return found

@@ -27,7 +27,7 @@ API::
     store.shard_rows(kind) -> list[int]                rows per shard (n_shards ints)
     store.manifest -> dict                             manifest.json as read
     plan_store(ds, config=None, n_shards=None) -> StorePlan   sources and number of shards
-    StoreConfig(target_shard_rows=3_000_000, block_bytes=64 MiB, buffer_rows=1_000_000)
+    StoreConfig(target_shard_rows=3_000_000, block_bytes=16 MiB, buffer_rows=1_000_000)
 
 Modules: :mod:`~.layout` (paths), :mod:`~.plan` (settings, sources, number of shards),
 :mod:`~.split` (stage a: source file -> pieces), :mod:`~.merge` (stage b: pieces -> shard),

@@ -232,9 +232,10 @@ def _remove_foreign_shards(plan: StorePlan) -> None:
     ``n_shards`` or more (an older store with more shards), and shard files of logs this store
     does not have."""
     root = plan.layout.root
-    for folder in [root / "entries", *(root / k.value for k in FileKind)]:
-        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+    for tmp in root.glob("*/.*.tmp"):
+        if tmp.is_file():
             tmp.unlink()
+    for folder in [root / "entries", *(root / k.value for k in FileKind)]:
         for path in folder.glob("shard-*") if folder.is_dir() else ():
             number = path.name.removeprefix("shard-").split(".")[0]
             kind_ok = folder.name == "entries" or FileKind(folder.name) in plan.kinds

@@ -117,12 +117,17 @@ class Recorder:
         return [what for desc, what in self.calls if desc == description]
 
 
-@pytest.mark.parametrize("source", ["data27k", "recut27k"])
+@pytest.mark.parametrize(
+    ("source", "cached"), [("data27k", False), ("recut27k", False), ("recut27k", True)]
+)
 def test_shards_equal_the_sorted_log(
-    source: str, request: pytest.FixtureRequest, tmp_path: Path
+    source: str, cached: bool, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     data = request.getfixturevalue(source)
     ds = load_kuairand(data, tmp_path / "cache")
+    if cached:  # stage (a) reads the ordinary cache's Parquet instead of the CSV
+        ds.prepare()
+    assert all((s.cached is not None) == cached for s in plan_store(ds, SMALL).sources)
     store = prepare_store(ds, n_shards=4, config=SMALL)
     assert store.n_shards == 4
     _assert_store_equals_log(store, ds)
@@ -232,13 +237,16 @@ def test_a_changed_source_rebuilds_the_store(data27k: Path, tmp_path: Path) -> N
 def test_a_stage_that_does_not_fit_in_memory_stops_first(
     data27k: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.0001")
     ds = load_kuairand(data27k, tmp_path / "cache")
+    # about 1 MB: the split's 16 MB blocks do not fit, the shards of 1/8 of the log would
+    monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.001")
     with pytest.raises(OutOfMemoryPlan, match=r"splitting log files: needs about .* lower it"):
-        prepare_store(ds, LocalShards(), n_shards=2)
-    monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.0009")
+        prepare_store(ds, LocalShards(), n_shards=8)
+    # about 0.1 MB: one shard of the whole log does not fit, even with tiny split blocks
+    monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.0001")
     with pytest.raises(OutOfMemoryPlan, match=r"writing shards: .* a larger --n-shards"):
-        prepare_store(ds, LocalShards(), n_shards=1, config=StoreConfig(16_384, 16_384, 100))
+        prepare_store(ds, LocalShards(), n_shards=1, config=StoreConfig(16_384, 1_024, 100))
+    assert not list(ds.cache.directory.rglob("*.parquet"))  # stopped before any work
 
 
 def test_streaming_conversion_equals_the_in_memory_path(data27k: Path, tmp_path: Path) -> None:

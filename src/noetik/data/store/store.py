@@ -29,7 +29,7 @@ from noetik.data.dataset import LOG_KINDS, KuaiRandDataset
 from noetik.data.schema import FileKind
 from noetik.data.store.layout import STORE_VERSION, StoreLayout
 from noetik.data.store.merge import ShardJob, done_entry, merge_memory, merge_shard
-from noetik.data.store.plan import StoreConfig, StorePlan, plan_store
+from noetik.data.store.plan import CSV_ROW_BYTES, StoreConfig, StorePlan, plan_store
 from noetik.data.store.split import split_memory, split_source, valid_marker
 from noetik.errors import DataError
 from noetik.utils.io import read_json, write_json
@@ -174,6 +174,9 @@ def _split(
         else:
             todo.append(source)
     if todo:
+        # the shards' sizes are known after the split: stop now if average ones cannot fit
+        average = sum(s.fingerprint["size"] for s in plan.sources) / CSV_ROW_BYTES / plan.n_shards
+        _require_merge(merge_memory(int(average)) * _concurrent(engine, len(pending)))
         need = split_memory(plan) * _concurrent(engine, len(todo))
         require(
             need,
@@ -215,8 +218,7 @@ def _merge(
     if not jobs:
         return
     largest = sorted((merge_memory(j.rows) for j in jobs), reverse=True)
-    need = sum(largest[: _concurrent(engine, len(jobs))])
-    require(need, "shard store, writing shards", "a larger --n-shards (smaller shards)")
+    _require_merge(sum(largest[: _concurrent(engine, len(jobs))]))
     engine.map(
         merge_shard,
         plan,
@@ -225,6 +227,11 @@ def _merge(
         description="Writing shards",
         progress=progress,
     )
+
+
+def _require_merge(need: int) -> None:
+    """Stop unless ``need`` bytes for the shards written at the same time fit in memory."""
+    require(need, "shard store, writing shards", "a larger --n-shards (smaller shards)")
 
 
 def _remove_foreign_shards(plan: StorePlan) -> None:

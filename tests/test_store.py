@@ -9,6 +9,7 @@ value deep in a file are each handled as documented.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -298,6 +299,8 @@ def test_a_bad_value_deep_in_a_file_names_its_line(
         read_table(bad, FileKind.LOG_STANDARD)
     assert str(streamed.value).startswith(expected)
     assert str(streamed.value) == str(in_memory.value)
+    # it travels from a Ray worker to the driver as a pickle
+    assert str(pickle.loads(pickle.dumps(streamed.value))) == str(streamed.value)
     assert not (tmp_path / "out.parquet").exists()
     assert not list(tmp_path.glob(".*.tmp"))
     batches = iter_csv_batches(bad, FileKind.LOG_STANDARD, block_bytes=4_096)
@@ -330,9 +333,13 @@ def test_prepare_shards_through_the_cli(data27k: Path, tmp_path: Path) -> None:
     assert len(list(cache.glob("video_features_*.parquet"))) == 4
     ds = load_kuairand(data27k, cache)
     _assert_store_equals_log(ShardStore.open(ds), ds)
+    partial = tmp_path / "partial"
+    shutil.copytree(data27k, partial)
+    (partial / "log_standard_4_08_to_4_21_27k_part1.csv").unlink()
     for args in (
         [str(tmp_path / "nowhere"), "--shards"],
         [str(data27k), "--cache", str(cache), "--n-shards", "0"],
+        [str(partial), "--cache", str(tmp_path / "partial-cache")],
     ):
         failed = _cli(args, elsewhere)
         assert failed.returncode == 2, failed.stderr

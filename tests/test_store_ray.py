@@ -9,6 +9,7 @@ this runs in the Ray step of CI (``pytest -m ray``).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +23,21 @@ from noetik.cli.main import main  # noqa: E402
 from noetik.data.dataset import load_kuairand  # noqa: E402
 from noetik.data.store import ShardStore, StoreConfig, prepare_store  # noqa: E402
 from noetik.data.synthetic import SynthConfig, synthesize  # noqa: E402
-from noetik.utils.ray_engine import LOCAL_ONLY, ray_session  # noqa: E402
+from noetik.utils.ray_engine import LOCAL_ONLY, ShardFailed, ray_session  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 SMALL = StoreConfig(block_bytes=16_384, buffer_rows=700)
+PART2 = "log_standard_4_08_to_4_21_27k_part2.csv"
+
+
+def _with_bad_value(data: Path, out: Path) -> Path:
+    """A copy of ``data`` whose second standard part has 'x' as the tab of line 3."""
+    shutil.copytree(data, out)
+    lines = (out / PART2).read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0] + ",x"
+    (out / PART2).write_text("\n".join(lines) + "\n")
+    return out
 
 
 @pytest.fixture
@@ -70,6 +81,11 @@ def test_two_node_cluster_prepares_the_local_store(
             assert sum(node["Alive"] for node in ray.nodes()) == 2
             ds = load_kuairand(data, tmp_path / "ray")
             _same_store(prepare_store(ds, engine, n_shards=5, config=SMALL), local)
+            # a bad value in one part file: its task is named, with the line and column
+            bad = _with_bad_value(data, tmp_path / "bad")
+            failed = f"'Splitting log files \\(MB\\) 2/5' failed: .*{PART2}, line 3, column 'tab'"
+            with pytest.raises(ShardFailed, match=failed):
+                prepare_store(load_kuairand(bad, tmp_path / "bad-cache"), engine, n_shards=5)
         assert not ray.is_initialized()
         cache = tmp_path / "cli"
         argv = ["data", "prepare", str(data), "--cache", str(cache), "--n-shards", "5"]

@@ -5,9 +5,10 @@ Layout of a cache directory (one per data directory)::
     <cache>/<file stem>.parquet   the validated, typed table (LZ4-compressed Parquet)
     <cache>/<file stem>.json      manifest: source path, size, mtime, rows, schema version
 
-Files above ``stream_above`` bytes (default :data:`~noetik.data.stream.STREAM_ABOVE_BYTES`) are
-converted batch by batch in bounded memory (:func:`~noetik.data.stream.convert_csv`), smaller ones
-in memory (:func:`~noetik.data.reader.read_table`, faster); both give the same table.
+Files above ``stream_above`` bytes (default :func:`~noetik.data.stream.stream_threshold`: a quarter
+of the available memory, at most 8 GB) are converted batch by batch in bounded memory
+(:func:`~noetik.data.stream.convert_csv`), smaller ones in memory
+(:func:`~noetik.data.reader.read_table`, about twice as fast); both give the same table.
 
 Both files are written to a temporary name and renamed, Parquet first and manifest last, so an
 entry is valid only when it is complete: an interrupted run leaves no entry that looks usable.
@@ -25,7 +26,7 @@ import polars as pl
 
 from noetik.data.reader import file_fingerprint, read_table
 from noetik.data.schema import FileSpec
-from noetik.data.stream import STREAM_ABOVE_BYTES, convert_csv
+from noetik.data.stream import convert_csv, stream_threshold
 from noetik.errors import DataError
 from noetik.utils.io import atomic_path, write_json
 
@@ -48,10 +49,11 @@ def default_cache_dir(data_dir: Path) -> Path:
 class ParquetCache:
     """The cache entries of one data directory."""
 
-    def __init__(self, directory: Path, stream_above: int = STREAM_ABOVE_BYTES) -> None:
+    def __init__(self, directory: Path, stream_above: int | None = None) -> None:
         self.directory = Path(directory)
         self.stream_above = stream_above
-        """Source files larger than this many bytes are converted by streaming."""
+        """Source files larger than this many bytes are converted by streaming (None: the
+        :func:`~noetik.data.stream.stream_threshold` at the time of the conversion)."""
 
     def parquet_path(self, spec: FileSpec) -> Path:
         """Where the Parquet file for ``spec`` lives."""
@@ -79,7 +81,8 @@ class ParquetCache:
         meta = self.lookup(spec, source)
         if meta is not None:
             return meta
-        if file_fingerprint(source)["size"] > self.stream_above:
+        threshold = self.stream_above if self.stream_above is not None else stream_threshold()
+        if file_fingerprint(source)["size"] > threshold:
             rows = convert_csv(source, spec.kind, self.parquet_path(spec))
         else:
             rows = self._convert_in_memory(spec, source)

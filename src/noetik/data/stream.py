@@ -2,11 +2,12 @@
 
 :func:`read_table` (:mod:`noetik.data.reader`) holds a whole file in memory, which is fastest
 for the Pure and 1K files but impossible for KuaiRand-27K (46 GB of CSV). Here the file is read
-one block of whole lines at a time (parsed by ``pyarrow.csv`` with the published column types,
-no inference) and every batch passes the same checks with the same one-line errors as
-``read_table``: missing or extra columns, values that do not parse (naming the line and
-column), missing values, negative ids and binary signals outside {0, 1}. Line numbers count
-from the start of the whole file (line 1 is the header), whichever batch the fault is in.
+one block of whole lines at a time, parsed by Polars with the published column types (no
+inference, as ``read_table`` parses a whole file), and every batch passes the same checks with
+the same one-line errors as ``read_table``: missing or extra columns, values that do not parse
+(naming the line and column), missing values, negative ids and binary signals outside {0, 1}.
+Line numbers count from the start of the whole file (line 1 is the header), whichever batch
+the fault is in.
 
 * :func:`iter_csv_batches` yields the validated batches in file order (frames of up to about
   ``block_bytes`` of CSV each, the schema's columns in schema order and dtypes);
@@ -21,8 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from noetik.data.reader import (
@@ -54,23 +53,9 @@ def stream_threshold() -> int:
     return min(STREAM_ABOVE_BYTES, available_bytes() // 4)
 
 
-_ARROW_TYPES: dict[type[pl.DataType], pa.DataType] = {
-    pl.Int8: pa.int8(),
-    pl.Int16: pa.int16(),
-    pl.Int32: pa.int32(),
-    pl.Int64: pa.int64(),
-    pl.Float64: pa.float64(),
-    pl.String: pa.large_string(),
-}
-
-
-def _arrow_type(dtype: pl.DataType) -> pa.DataType:
-    return _ARROW_TYPES[type(dtype)]
-
-
-def _blocks(path: Path, block_bytes: int) -> Iterator[bytes | memoryview]:
+def _blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
     """The data lines of ``path`` (after the header) in blocks of about ``block_bytes``, each
-    ending at a line end: only one block is held at a time (Arrow's own streaming reader
+    ending at a line end: only one block is held at a time (Arrow's streaming CSV reader
     reads far ahead of its consumer). KuaiRand fields hold no line breaks, so a line end
     always ends a row."""
     with path.open("rb") as handle:
@@ -80,29 +65,24 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[bytes | memoryview]:
             data = rest + chunk
             cut = data.rfind(b"\n") + 1
             if cut:
-                yield memoryview(data)[:cut]
+                yield data[:cut]
             rest = data[cut:]
         if rest.strip():
             yield rest
 
 
 def _batches(
-    path: Path, header: list[str], types: dict[str, pa.DataType], block_bytes: int
+    path: Path, header: list[str], schema: dict[str, pl.DataType] | None, block_bytes: int
 ) -> Iterator[pl.DataFrame]:
-    """The blocks of ``path`` parsed with ``types`` (schema columns in schema order); empty
-    fields are null for every type (as in Polars), no other spelling is."""
-    read = pacsv.ReadOptions(column_names=header)
-    convert = pacsv.ConvertOptions(
-        column_types=types,
-        include_columns=list(types),
-        null_values=[""],
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
+    """The blocks of ``path`` parsed as ``read_table`` parses a whole file (Polars, the columns
+    of ``header`` with ``schema``'s dtypes; all as text when ``schema`` is None), schema
+    columns in schema order."""
     for block in _blocks(path, block_bytes):
-        table = pacsv.read_csv(pa.py_buffer(block), read_options=read, convert_options=convert)
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
+        if schema is None:
+            frame = pl.read_csv(block, has_header=False, new_columns=header, infer_schema=False)
+        else:
+            types = {c: schema[c] for c in header}
+            frame = pl.read_csv(block, has_header=False, new_columns=header, schema=types)
         yield frame
 
 
@@ -120,18 +100,18 @@ def iter_csv_batches(
     header = read_header(path)
     check_columns(path, header, kind)
     schema = SCHEMAS[kind]
-    types = {c: _arrow_type(schema[c]) for c in schema}
     offset = 0
-    batches = _batches(path, header, types, block_bytes)
+    batches = _batches(path, header, schema, block_bytes)
     while True:
         try:
             frame = next(batches)
         except StopIteration:
             break
-        except (pa.ArrowException, OSError) as exc:
+        except (pl.exceptions.PolarsError, OSError) as exc:
             raise _diagnose(path, header, kind, exc, block_bytes) from None
         if frame.height == 0:
             continue
+        frame = frame.select(list(schema))
         check_values(path, frame, kind, offset)
         yield frame
         offset += frame.height
@@ -177,15 +157,13 @@ def _diagnose(
     ragged = first_ragged_error(path, header, short_is_missing=True)
     if ragged is not None:
         return ragged
-    schema = SCHEMAS[kind]
-    text = {c: pa.large_string() for c in schema}
     offset = 0
     try:
-        for raw in _batches(path, header, text, block_bytes):
+        for raw in _batches(path, header, None, block_bytes):
             found = first_bad_value(path, raw, kind, offset)
             if found is not None:
                 return found
             offset += raw.height
-    except (pa.ArrowException, OSError) as inner:
+    except (pl.exceptions.PolarsError, OSError) as inner:
         return DataError(path, f"cannot parse CSV ({first_line(inner)})")
     return DataError(path, f"cannot parse CSV ({first_line(exc)})")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,14 @@ def split_source(plan: StorePlan, source: Source) -> dict[str, Any]:
     tmp.mkdir(parents=True)
     rows = [0] * plan.n_shards
     try:
-        with _PieceWriters(tmp, plan.n_shards) as writers:
+        with _PieceWriters(tmp, lambda k: layout.piece(source.stem, k).name) as writers:
             buffered: dict[int, list[pl.DataFrame]] = {}
             held = 0
             for batch in source_batches(source, plan):
                 keyed = batch.with_columns((pl.col("user_id") % plan.n_shards).alias(_SHARD))
-                parts = keyed.partition_by(_SHARD, as_dict=True, include_key=False)
+                parts = keyed.partition_by(
+                    _SHARD, as_dict=True, include_key=False, maintain_order=True
+                )
                 for (k,), part in parts.items():
                     buffered.setdefault(int(k), []).append(part)  # type: ignore[call-overload]
                     rows[int(k)] += part.height  # type: ignore[call-overload]
@@ -106,9 +108,9 @@ def split_memory(plan: StorePlan) -> int:
 class _PieceWriters:
     """One Parquet writer per shard, opened at a shard's first rows, in folder ``root``."""
 
-    def __init__(self, root: Path, n_shards: int) -> None:
+    def __init__(self, root: Path, name: Callable[[int], str]) -> None:
         self.root = root
-        self.n_shards = n_shards
+        self.name = name
         self.writers: dict[int, pq.ParquetWriter] = {}
 
     def __enter__(self) -> _PieceWriters:
@@ -123,7 +125,7 @@ class _PieceWriters:
         for k, frames in sorted(buffered.items()):
             table = pl.concat(frames, rechunk=False).to_arrow()
             if k not in self.writers:
-                path = self.root / f"shard-{k:05d}.parquet"  # the name of StoreLayout.piece
+                path = self.root / self.name(k)
                 self.writers[k] = pq.ParquetWriter(path, table.schema, compression="lz4")
             self.writers[k].write_table(table)
         buffered.clear()

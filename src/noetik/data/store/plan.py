@@ -145,7 +145,7 @@ def plan_store(
     sources = []
     for spec, path in log_sources(ds):
         fingerprint = file_fingerprint(path)
-        cached = ds.cache.parquet_path(spec) if ds.cache.lookup(spec, path) else None
+        cached = ds.cache.parquet_path(spec).resolve() if ds.cache.lookup(spec, path) else None
         sources.append(Source(spec.kind, spec.name, path.resolve(), fingerprint, cached))
     standard = sum(s.fingerprint["size"] for s in sources if s.kind is FileKind.LOG_STANDARD)
     return StorePlan(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,8 @@ from noetik.cli.main import main  # noqa: E402
 from noetik.data.dataset import load_kuairand  # noqa: E402
 from noetik.data.store import ShardStore, StoreConfig, prepare_store  # noqa: E402
 from noetik.data.synthetic import SynthConfig, synthesize  # noqa: E402
-from noetik.utils.ray_engine import LOCAL_ONLY, ShardFailed, ray_session  # noqa: E402
+from noetik.utils.ray_engine import ShardFailed, ray_session  # noqa: E402
+from tests.ray_support import clean_ray, two_node_cluster  # noqa: E402, F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -40,15 +40,6 @@ def _with_bad_value(data: Path, out: Path) -> Path:
     return out
 
 
-@pytest.fixture
-def clean_ray() -> Iterator[None]:
-    """No Ray session before or after the test."""
-    assert not ray.is_initialized()
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
-
-
 def _same_store(a: ShardStore, b: ShardStore) -> None:
     assert a.n_shards == b.n_shards and a.kinds == b.kinds
     for key in ("key", "rows", "source_rows", "sources", "complete"):
@@ -63,20 +54,14 @@ def _same_store(a: ShardStore, b: ShardStore) -> None:
 def test_two_node_cluster_prepares_the_local_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ray.cluster_utils import Cluster
-
-    monkeypatch.setenv(LOCAL_ONLY, "0")
     data = tmp_path / "data"
     config = SynthConfig.for_release(
         "27k", users=24, videos=60, seed=4, standard_per_user=200, random_per_user=15
     )
     synthesize(data, config)
     local = prepare_store(load_kuairand(data, tmp_path / "local"), n_shards=5, config=SMALL)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        with ray_session(cluster.address) as engine:
+    with two_node_cluster(monkeypatch) as address:
+        with ray_session(address) as engine:
             assert engine.workers == 2
             assert sum(node["Alive"] for node in ray.nodes()) == 2
             ds = load_kuairand(data, tmp_path / "ray")
@@ -89,9 +74,5 @@ def test_two_node_cluster_prepares_the_local_store(
         assert not ray.is_initialized()
         cache = tmp_path / "cli"
         argv = ["data", "prepare", str(data), "--cache", str(cache), "--n-shards", "5"]
-        assert main([*argv, "--ray-address", cluster.address]) == 0
+        assert main([*argv, "--ray-address", address]) == 0
         _same_store(ShardStore.open(load_kuairand(data, cache)), local)
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        cluster.shutdown()

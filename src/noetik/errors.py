@@ -29,6 +29,7 @@ class DataError(NoetikError):
         line: int | None = None,
     ) -> None:
         self.path = Path(path)
+        self.problem = problem
         self.column = column
         self.line = line
         where = f"{self.path}"
@@ -37,6 +38,17 @@ class DataError(NoetikError):
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle support (a Ray task's error travels to the driver as a pickle)."""
+        return (_data_error, (type(self), self.path, self.problem, self.column, self.line))
+
+
+def _data_error(
+    cls: type[DataError], path: Path, problem: str, column: str | None, line: int | None
+) -> DataError:
+    """Rebuild a pickled :class:`DataError`."""
+    return cls(path, problem, column=column, line=line)
 
 
 class ConfigError(NoetikError):

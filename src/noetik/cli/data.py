@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -9,11 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from noetik.data.dataset import load_kuairand
+from noetik.data.dataset import LOG_KINDS, load_kuairand
 from noetik.data.info import DatasetInfo, dataset_info
-from noetik.data.schema import Release
+from noetik.data.schema import FileKind, Release
+from noetik.data.store import prepare_store
 from noetik.errors import ConfigError
 from noetik.utils.progress import make_progress
+from noetik.utils.shards import ShardEngine
 
 data_app = typer.Typer(help="Synthesize, prepare and describe KuaiRand data.", no_args_is_help=True)
 _OUT = Console()
@@ -60,13 +63,62 @@ def synth(
 
 
 @data_app.command("prepare")
-def prepare(data_dir: Path | None = DataDir, cache: Path | None = CacheOpt) -> None:
-    """Validate every file against the schema and cache it as typed Parquet (once)."""
+def prepare(
+    data_dir: Path | None = DataDir,
+    cache: Path | None = CacheOpt,
+    shards: bool = typer.Option(
+        False,
+        "--shards",
+        help="Also build the user-sharded store of the logs (always done for KuaiRand-27K, "
+        "whose logs are only kept there).",
+    ),
+    n_shards: int | None = typer.Option(
+        None,
+        "--n-shards",
+        metavar="N",
+        help="Number of user shards (default: about 3M standard-log rows each); implies --shards.",
+    ),
+    ray: bool = typer.Option(
+        False,
+        "--ray",
+        help="Build the shard store with Ray tasks (one per log file, then one per shard) on a "
+        "Ray instance started on this machine's cores, or on the cluster of --ray-address; "
+        "implies --shards. Same store as without it. Needs noetik[ray].",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Join the Ray cluster at ADDRESS (HOST:PORT of `ray start --head`, or 'auto'); "
+        "implies --ray. Every node must see the data and the cache at the same paths.",
+    ),
+) -> None:
+    """Validate every file against the schema and cache it as typed Parquet (once); with
+    --shards (or for KuaiRand-27K) also write the user-sharded store of the logs."""
     ds = load_kuairand(data_dir, cache_dir=cache)
-    with make_progress() as progress:
-        rows = ds.prepare(progress=progress)
-    _print_presence(ds.files.release.value, list(rows), [s.name for s in ds.files.missing])
+    use_ray = ray or ray_address is not None
+    sharded = shards or use_ray or n_shards is not None or ds.release is Release.K27
+    if n_shards is not None and n_shards < 1:
+        raise ConfigError(f"--n-shards must be >= 1, got {n_shards}")
+    with contextlib.ExitStack() as stack:
+        engine: ShardEngine | None = None
+        if use_ray:  # Ray is imported here only
+            from noetik.utils.ray_engine import ray_session
+
+            engine = stack.enter_context(ray_session(ray_address))
+        progress = stack.enter_context(make_progress())
+        # 27K logs live only in the shard store; other releases cache every file as well
+        in_store = set(LOG_KINDS) if ds.release is Release.K27 else set()
+        rows = ds.prepare(progress=progress, kinds=[k for k in FileKind if k not in in_store])
+        store = prepare_store(ds, engine, progress, n_shards) if sharded else None
+    if store is not None:
+        rows |= {name: n for name, n in store.manifest["source_rows"].items() if n is not None}
+    present = [spec.name for spec in ds.files.present if spec.name in rows]
+    _print_presence(ds.files.release.value, present, [s.name for s in ds.files.missing])
     _OUT.print(f"cache: {ds.cache.directory}")
+    if store is not None:
+        counts = ", ".join(f"{kind.value} {sum(store.shard_rows(kind)):,}" for kind in store.kinds)
+        _OUT.print(f"shard store: {store.n_shards} shards ({counts} rows) in {store.layout.root}")
 
 
 @data_app.command("info")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -44,12 +45,19 @@ class KuaiRandDataset:
         """Whether any file of table ``kind`` is present."""
         return self.files.has(kind)
 
-    def prepare(self, progress: Progress | None = None) -> dict[str, int]:
-        """Validate and cache every present file (a no-op for files already cached).
+    def prepare(
+        self, progress: Progress | None = None, kinds: Collection[FileKind] | None = None
+    ) -> dict[str, int]:
+        """Validate and cache every present file of ``kinds`` (None: all), a no-op for files
+        already cached (large files are converted by streaming, in bounded memory).
 
         Returns the number of data rows per file name.
         """
-        present = list(self.files.present.items())
+        present = [
+            (spec, path)
+            for spec, path in self.files.present.items()
+            if kinds is None or spec.kind in kinds
+        ]
         rows: dict[str, int] = {}
         for spec, path in track(present, len(present), "Preparing files", progress):
             rows[spec.name] = int(self.cache.ensure(spec, path)["rows"])

@@ -24,6 +24,8 @@ from noetik.data.schema import (
 from noetik.errors import DataError
 
 _BINARY_COLUMNS = (*BINARY_SIGNALS, "is_rand")
+#: The problem reported for an empty required field.
+MISSING_VALUE = "missing value (empty field, or a truncated/short row)"
 
 
 def read_header(path: Path, separator: str = ",") -> list[str]:
@@ -78,14 +80,21 @@ def read_table(path: Path, kind: FileKind) -> pl.DataFrame:
     if frame.height == 0:
         raise DataError(path, "file has a header but no data rows")
     frame = frame.select(list(schema))
-    _check_nulls(path, frame, kind)
-    _check_ids(path, frame)
-    if schema is LOG_SCHEMA:
-        _check_binary(path, frame)
+    check_values(path, frame, kind)
     return frame
 
 
-def _check_nulls(path: Path, frame: pl.DataFrame, kind: FileKind) -> None:
+def check_values(path: Path, frame: pl.DataFrame, kind: FileKind, offset: int = 0) -> None:
+    """Raise DataError for the first missing value, negative id or non-binary signal of
+    ``frame`` (rows x schema columns of ``kind``, in schema order), which holds the data rows
+    after the first ``offset`` data rows of ``path``: errors name line ``offset + row + 2``."""
+    _check_nulls(path, frame, kind, offset)
+    _check_ids(path, frame, offset)
+    if SCHEMAS[kind] is LOG_SCHEMA:
+        _check_binary(path, frame, offset)
+
+
+def _check_nulls(path: Path, frame: pl.DataFrame, kind: FileKind, offset: int) -> None:
     required = [c for c in frame.columns if c not in NULLABLE[kind]]
     counts = frame.select(pl.col(required).null_count()).row(0)
     for column, count in zip(required, counts, strict=True):
@@ -93,13 +102,13 @@ def _check_nulls(path: Path, frame: pl.DataFrame, kind: FileKind) -> None:
             row = _first_row(frame, pl.col(column).is_null())
             raise DataError(
                 path,
-                "missing value (empty field, or a truncated/short row)",
+                MISSING_VALUE,
                 column=column,
-                line=row + 2,
+                line=offset + row + 2,
             )
 
 
-def _check_ids(path: Path, frame: pl.DataFrame) -> None:
+def _check_ids(path: Path, frame: pl.DataFrame, offset: int) -> None:
     ids = [c for c in frame.columns if c in ID_COLUMNS]
     bad = frame.select([(pl.col(c) < 0).any().alias(c) for c in ids]).row(0)
     for column, is_bad in zip(ids, bad, strict=True):
@@ -107,17 +116,22 @@ def _check_ids(path: Path, frame: pl.DataFrame) -> None:
             row = _first_row(frame, pl.col(column) < 0)
             value = frame[column][row]
             raise DataError(
-                path, f"value {value} is negative (ids are 0 or more)", column=column, line=row + 2
+                path,
+                f"value {value} is negative (ids are 0 or more)",
+                column=column,
+                line=offset + row + 2,
             )
 
 
-def _check_binary(path: Path, frame: pl.DataFrame) -> None:
+def _check_binary(path: Path, frame: pl.DataFrame, offset: int) -> None:
     bad = frame.select([(~pl.col(c).is_in([0, 1])).any().alias(c) for c in _BINARY_COLUMNS]).row(0)
     for column, is_bad in zip(_BINARY_COLUMNS, bad, strict=True):
         if is_bad:
             row = _first_row(frame, ~pl.col(column).is_in([0, 1]))
             value = frame[column][row]
-            raise DataError(path, f"value {value} is not 0 or 1", column=column, line=row + 2)
+            raise DataError(
+                path, f"value {value} is not 0 or 1", column=column, line=offset + row + 2
+            )
 
 
 def _first_row(frame: pl.DataFrame, predicate: pl.Expr) -> int:
@@ -128,18 +142,42 @@ def _first_row(frame: pl.DataFrame, predicate: pl.Expr) -> int:
 
 def _diagnose(path: Path, header: list[str], kind: FileKind, exc: Exception) -> DataError:
     """Find the first line/column that breaks the schema (slow path, only after a failure)."""
-    ragged = _first_ragged_line(path, len(header))
+    ragged = first_ragged_error(path, header)
     if ragged is not None:
-        line, n_fields = ragged
-        return DataError(
-            path, f"row has {n_fields} fields, the header has {len(header)}", line=line
-        )
+        return ragged
     try:
         raw = pl.read_csv(path, infer_schema=False, has_header=True)
     except (pl.exceptions.PolarsError, OSError) as inner:
-        return DataError(path, f"cannot parse CSV ({_first_line(inner)})")
+        return DataError(path, f"cannot parse CSV ({first_line(inner)})")
+    return first_bad_value(path, raw, kind) or DataError(
+        path, f"cannot parse CSV ({first_line(exc)})"
+    )
+
+
+def first_ragged_error(
+    path: Path, header: list[str], short_is_missing: bool = False
+) -> DataError | None:
+    """The error naming the first row of ``path`` whose field count differs from ``header``'s,
+    or None (reads the file line by line: slow, for diagnosis only). With
+    ``short_is_missing`` a short row is reported as the missing value of its first absent
+    column, as the in-memory reader (which pads short rows with nulls) reports it."""
+    ragged = _first_ragged_line(path, len(header))
+    if ragged is None:
+        return None
+    line, n_fields = ragged
+    if short_is_missing and n_fields < len(header):
+        return DataError(path, MISSING_VALUE, column=header[n_fields], line=line)
+    return DataError(path, f"row has {n_fields} fields, the header has {len(header)}", line=line)
+
+
+def first_bad_value(
+    path: Path, raw: pl.DataFrame, kind: FileKind, offset: int = 0
+) -> DataError | None:
+    """The error naming the first value of ``raw`` (rows x columns of ``kind``, all strings as
+    read from the file, after its first ``offset`` data rows) that does not parse as its
+    published type, or None when every value parses."""
     schema = SCHEMAS[kind]
-    for column in header:
+    for column in raw.columns:
         cast = pl.col(column).cast(schema[column], strict=False)
         bad = cast.is_null() & pl.col(column).is_not_null()
         if raw.select(bad.any()).item():
@@ -147,9 +185,12 @@ def _diagnose(path: Path, header: list[str], kind: FileKind, exc: Exception) -> 
             value = raw[column][row]
             dtype = _dtype_name(schema[column])
             return DataError(
-                path, f"value '{value}' is not a valid {dtype}", column=column, line=row + 2
+                path,
+                f"value '{value}' is not a valid {dtype}",
+                column=column,
+                line=offset + row + 2,
             )
-    return DataError(path, f"cannot parse CSV ({_first_line(exc)})")
+    return None
 
 
 def _first_ragged_line(path: Path, n_columns: int) -> tuple[int, int] | None:
@@ -171,7 +212,8 @@ def _dtype_name(dtype: pl.DataType) -> str:
     return str(dtype)
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The first line of the message of ``exc`` (its type name when it has none)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

@@ -32,22 +32,25 @@ class UserShards:
     def __init__(self, ds: KuaiRandDataset, n: int, folder: Path) -> None:
         self.n_shards, self.folder = n, folder
         folder.mkdir(parents=True, exist_ok=True)
-        log = ds.scan(FileKind.LOG_STANDARD).sort(["user_id", "time_ms"], maintain_order=True)
-        self.rows = []
-        for k in range(n):
-            part = log.filter(pl.col("user_id") % n == k).collect()
-            part.write_parquet(folder / f"{k}.parquet")
-            self.rows.append(part.height)
+        self.kinds = (FileKind.LOG_STANDARD, FileKind.LOG_RANDOM)
+        self.rows: dict[FileKind, list[int]] = {}
+        for kind in self.kinds:
+            log = ds.scan(kind).sort(["user_id", "time_ms"], maintain_order=True)
+            self.rows[kind] = []
+            for k in range(n):
+                part = log.filter(pl.col("user_id") % n == k).collect()
+                part.write_parquet(folder / f"{kind.value}-{k}.parquet")
+                self.rows[kind].append(part.height)
 
     def scan_shard(self, kind: FileKind, k: int) -> pl.LazyFrame:
-        return pl.scan_parquet(self.folder / f"{k}.parquet")
+        return pl.scan_parquet(self.folder / f"{kind.value}-{k}.parquet")
 
     def shard_rows(self, kind: FileKind) -> list[int]:
-        return list(self.rows)
+        return list(self.rows[kind])
 
     @property
     def manifest(self) -> dict[str, str]:
-        return {"key": hashlib.sha1(str(self.rows).encode()).hexdigest()}
+        return {"key": hashlib.sha1(str(self.rows[FileKind.LOG_STANDARD]).encode()).hexdigest()}
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +102,7 @@ def test_disk_transitions_equal_the_in_memory_ones_user_by_user(
     disk = DiskTransitions.load(folder)
     mem = build_transitions(ds, split="train", split_config=split)
     assert len(disk) == len(mem) and [f.rows for f in disk.files] != [len(mem)]
+    np.testing.assert_array_equal(disk.vocab.video_ids, mem.vocab.video_ids)
     got = _in_memory(disk)
     for user in np.unique(mem.user_id):
         a, b = np.flatnonzero(mem.user_id == user), np.flatnonzero(got.user_id == user)
@@ -176,3 +180,22 @@ def test_iql_trains_on_disk_transitions_as_on_the_same_rows_in_memory(
         steps = [agent.update(source.sample()) for _ in range(3)]
         losses.append([{k: float(v) for k, v in m.items()} for m in steps])
     assert losses[0] == losses[1]
+
+
+def test_a_27k_task_trains_from_disk_and_never_caches_its_logs(tmp_path: Path) -> None:
+    from noetik.agents.core.runs import offline_transitions, train_run
+    from noetik.agents.core.task import DataSource, TaskConfig
+
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    synthesize(
+        data, SynthConfig.for_release("27k", users=8, videos=400, seed=2, standard_per_user=300)
+    )
+    task = TaskConfig(data=DataSource(str(data), str(cache)))
+    t = offline_transitions(task)
+    assert isinstance(t, DiskTransitions) and len(t) > 0
+    result = train_run(IQLConfig(seed=0, batch_size=16), task, tmp_path / "run", 3)
+    assert result.steps == 3
+    assert not list(cache.glob("log_*.parquet"))  # the logs live in the shard store only
+    assert len(list((cache / "transitions").iterdir())) == 1  # built once, then reused
+    in_memory = TaskConfig(data=DataSource(str(data), str(cache), out_of_core=False))
+    assert len(offline_transitions(in_memory)) == len(t)

@@ -16,6 +16,7 @@ terminal row, whose next state is irrelevant because ``done[i]`` is true).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,8 +61,14 @@ class ItemVocab:
         Without the video features file the logs (standard and random) define the vocabulary.
         """
         kinds = [FileKind.VIDEO_BASIC, FileKind.LOG_STANDARD, FileKind.LOG_RANDOM]
-        parts = [ds.scan(k).select(pl.col("video_id").cast(pl.Int64)) for k in kinds if ds.has(k)]
-        ids = pl.concat(parts).unique().collect()["video_id"].to_numpy()
+        return cls.from_scans([ds.scan(k) for k in kinds if ds.has(k)])
+
+    @classmethod
+    def from_scans(cls, scans: Sequence[pl.LazyFrame]) -> ItemVocab:
+        """The distinct ``video_id`` of tables ``scans`` (read by the streaming engine, so
+        a log larger than memory can be one of them, or held in many shards)."""
+        parts = [scan.select(pl.col("video_id").cast(pl.Int64)) for scan in scans]
+        ids = pl.concat(parts).unique().collect(engine="streaming")["video_id"].to_numpy()
         return cls.from_ids(ids)
 
     @functools.cached_property

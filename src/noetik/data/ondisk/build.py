@@ -68,6 +68,11 @@ class ShardedLog(Protocol):
         """Number of shards."""
         ...
 
+    @property
+    def kinds(self) -> tuple[FileKind, ...]:
+        """The logs it holds."""
+        ...
+
     def scan_shard(self, kind: FileKind, k: int) -> pl.LazyFrame:
         """Every row of shard ``k``'s users in log ``kind``, sorted by user and time."""
         ...
@@ -175,7 +180,7 @@ def build_disk_transitions(
     if manifest.is_file() and read_json(manifest).get("key") == key:
         return out
     out.mkdir(parents=True, exist_ok=True)
-    vocab = vocab or ItemVocab.from_dataset(ds)
+    vocab = vocab or store_vocab(ds, store)
     users = ds.users() if ds.has(FileKind.USER_FEATURES) else None
     videos = ds.videos() if ds.has(FileKind.VIDEO_BASIC) else None
     cutoff = None
@@ -254,6 +259,14 @@ def build_shard(job: DiskJob, k: int) -> int:
     save_npy(job.out / f"shard-{k:05d}.counts.npy", counts)
     write_json(_stats_path(job.out, k), {"key": job.key, **stats.to_json()})
     return len(t)
+
+
+def store_vocab(ds: KuaiRandDataset, store: ShardedLog) -> ItemVocab:
+    """:meth:`ItemVocab.from_dataset` with the logs read from the shards (a 27K log is only
+    there: it never enters the ordinary cache)."""
+    scans = [ds.scan(FileKind.VIDEO_BASIC)] if ds.has(FileKind.VIDEO_BASIC) else []
+    scans += [store.scan_shard(kind, k) for kind in store.kinds for k in range(store.n_shards)]
+    return ItemVocab.from_scans(scans)
 
 
 def read_shard_stats(out: Path, k: int, n_actions: int) -> TransitionStats:

@@ -57,10 +57,15 @@ def entropy_front(rows: list[dict[str, Any]]) -> np.ndarray | None:
     return pareto_front(ret, np.array([r["attention_entropy"] for r in rows]))
 
 
+def varying(rows: list[dict[str, Any]], params: list[str]) -> list[str]:
+    """The grid keys ``params`` and ``"seed"`` whose value differs between the rows."""
+    return [k for k in (*params, "seed") if len({json.dumps(r[k]) for r in rows}) > 1]
+
+
 def markdown_table(rows: list[dict[str, Any]], params: list[str]) -> str:
-    """The Markdown table of the rows: trial settings, return with its interval, the
-    interpretability measures and whether the trial is on the Pareto front of return
-    against attention entropy."""
+    """The Markdown table of the rows: the weight and the settings that vary (grid keys
+    ``params``, seed), return with its interval, the interpretability measures and whether
+    the trial is on the Pareto front of return against attention entropy."""
 
     def ci(v: dict[str, float]) -> str:
         return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
@@ -70,12 +75,13 @@ def markdown_table(rows: list[dict[str, Any]], params: list[str]) -> str:
 
     term = rows[0]["term"] if rows else "term"
     front = entropy_front(rows)
+    shown = varying(rows, params)
     lines = [
         f"| {term} weight | "
-        + "".join(f"{p} | " for p in params)
-        + "seed | return | attention entropy | IG top-3 share | attention-IG Spearman | "
+        + "".join(f"{p} | " for p in shown)
+        + "return | attention entropy | IG top-3 share | attention-IG Spearman | "
         "IG deletion AUC (random) | IG insertion AUC (random) | Pareto |",
-        "|---" * (9 + len(params)) + "|",
+        "|---" * (8 + len(shown)) + "|",
     ]
     for i, r in enumerate(rows):
         dele = f"{num(r['deletion_auc'])} ({num(r['random_deletion_auc'])})"
@@ -83,8 +89,8 @@ def markdown_table(rows: list[dict[str, Any]], params: list[str]) -> str:
         on = front is not None and bool(front[i])
         lines.append(
             f"| {r['weight']:g} | "
-            + "".join(f"{r[p]} | " for p in params)
-            + f"{r['seed']} | {ci(r['return'])} | {num(r['attention_entropy'])} | "
+            + "".join(f"{r[p]} | " for p in shown)
+            + f"{ci(r['return'])} | {num(r['attention_entropy'])} | "
             f"{num(r['ig_top3_share'])} | {num(r['agreement_spearman'])} | {dele} | "
             f"{ins} | {'yes' if on else ''} |"
         )
@@ -114,9 +120,9 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 def _labels(rows: list[dict[str, Any]], params: list[str]) -> list[str]:
     """Plot labels: the weight, and the grid values and seed where the sweep varies them."""
-    varying = [k for k in (*params, "seed") if len({str(r[k]) for r in rows}) > 1]
+    shown = varying(rows, params)
     return [
-        " ".join([f"λ={r['weight']:g}", *(f"{k.rsplit('.', 1)[-1]}={r[k]}" for k in varying)])
+        " ".join([f"λ={r['weight']:g}", *(f"{k.rsplit('.', 1)[-1]}={r[k]}" for k in shown)])
         for r in rows
     ]
 

@@ -238,3 +238,11 @@ def test_results_are_written_whole_or_not_at_all(
         results_module.write_results(tmp_path, trials, outcomes[::-1], "title")
     assert {p.name: p.read_bytes() for p in paths} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)  # no temporary left
+
+
+def test_the_example_config_is_valid() -> None:
+    config = load_sweep_config(REPO / "examples" / "sweep.toml")
+    assert config.data == str((REPO / "results" / "agents" / "data").resolve())
+    trials = plan_trials(config, "/sim")
+    assert len(trials) == len(config.seeds) * len(config.weights) * 2
+    assert {t.agent_config().encoder.kind for t in trials} == {"transformer"}

@@ -162,7 +162,9 @@ def _on_ray(
                 "sweep": str(sweep),
             },
             tune_config=tune.TuneConfig(
-                trial_name_creator=trial_name, trial_dirname_creator=trial_name
+                trial_name_creator=trial_name,
+                trial_dirname_creator=trial_name,
+                reuse_actors=True,  # a worker's imports and loaded data serve its next trial
             ),
             run_config=tune.RunConfig(
                 name="tune",

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,15 +52,6 @@ def _evaluate(agent: Agent, sim_dir: str, engine: object = None) -> dict[str, di
         block_users=8,
         engine=engine,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-def clean_ray() -> Iterator[None]:
-    """No Ray session before or after the test."""
-    assert not ray.is_initialized()
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
 
 
 @pytest.mark.usefixtures("clean_ray")
@@ -150,33 +140,20 @@ def test_evaluate_cli_with_ray_equals_without(
     assert not ray.is_initialized()
 
 
-@pytest.mark.usefixtures("clean_ray")
 def test_two_node_cluster_equals_local(
     sim_dir: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    two_node_cluster: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from ray.cluster_utils import Cluster
-
-    monkeypatch.setenv(LOCAL_ONLY, "0")
     agent = _agent(sim_dir)
     local = _evaluate(agent, sim_dir)
     run = _train_popular(sim_dir, tmp_path / "popular")
     argv = ["evaluate", str(run), "--env-option", f"sim_dir={sim_dir}", "--no-ope", "--json"]
     argv += ["--users", "30", "--user-block", "7"]
     board = _board(argv, capsys)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        with ray_session(cluster.address) as engine:
-            assert engine.workers == 2
-            assert sum(node["Alive"] for node in ray.nodes()) == 2
-            assert _evaluate(agent, sim_dir, engine) == local
-        assert not ray.is_initialized()
-        assert _board([*argv, "--ray-address", cluster.address], capsys) == board
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        cluster.shutdown()
+    with ray_session(two_node_cluster) as engine:
+        assert engine.workers == 2
+        assert _evaluate(agent, sim_dir, engine) == local
+    assert not ray.is_initialized()
+    assert _board([*argv, "--ray-address", two_node_cluster], capsys) == board

@@ -126,6 +126,9 @@ def test_local_sweep_imports_no_ray_and_writes_one_table(tmp_path: Path, sim_dir
         f"status = main(['sweep', {str(config)!r}, '--out', {str(out)!r}])\n"
         "assert status == 0, status\n"
         "assert 'ray' not in sys.modules, 'the local sweep imported Ray'\n"
+        # every trial is finished: --ray reuses them all and starts no Ray
+        f"assert main(['sweep', {str(config)!r}, '--out', {str(out)!r}, '--ray']) == 0\n"
+        "assert 'ray' not in sys.modules, 'a finished sweep started Ray'\n"
     )
     env = {"PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(

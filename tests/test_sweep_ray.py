@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,9 @@ ray = pytest.importorskip("ray")
 
 from noetik.analysis.sweeps import load_sweep_config, run_sweep  # noqa: E402
 from noetik.cli.main import main  # noqa: E402
-from noetik.utils.ray_engine import LOCAL_ONLY, ray_session  # noqa: E402
 from tests.test_sweep import tiny_config  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-
-@pytest.fixture
-def clean_ray() -> Iterator[None]:
-    """No Ray session before or after the test."""
-    assert not ray.is_initialized()
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
 
 
 def _metrics(out: Path) -> dict[str, Any]:
@@ -86,33 +75,17 @@ _METRIC_KEYS = (
 )
 
 
-@pytest.mark.usefixtures("clean_ray")
 def test_four_trials_on_a_two_node_cluster_equal_local(
-    tmp_path: Path, sim_dir: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sim_dir: str, two_node_cluster: str
 ) -> None:
-    from ray.cluster_utils import Cluster
-
-    monkeypatch.setenv(LOCAL_ONLY, "0")
     path = tiny_config(tmp_path, sim_dir)
     path.write_text(path.read_text().replace("steps = 8", "steps = 8\nseeds = [0, 1]"))
     config = load_sweep_config(path)
     run_sweep(config, tmp_path / "local")
     local = _metrics(tmp_path / "local")
     assert len(local) == 4
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        with ray_session(cluster.address) as engine:
-            assert engine.workers == 2
-            assert sum(node["Alive"] for node in ray.nodes()) == 2
-        assert not ray.is_initialized()
-        result = run_sweep(config, tmp_path / "cluster", ray_address=cluster.address)
-        assert not ray.is_initialized()
-        assert [o["trial"] for o in result.outcomes] == list(local)
-        assert _metrics(tmp_path / "cluster") == local
-        assert (tmp_path / "cluster" / "pareto.png").is_file()
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        cluster.shutdown()
+    result = run_sweep(config, tmp_path / "cluster", ray_address=two_node_cluster)
+    assert not ray.is_initialized()
+    assert [o["trial"] for o in result.outcomes] == list(local)
+    assert _metrics(tmp_path / "cluster") == local
+    assert (tmp_path / "cluster" / "pareto.png").is_file()

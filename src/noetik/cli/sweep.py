@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from noetik.cli.options import RayAddressOpt
 from noetik.errors import ConfigError
 
 
@@ -27,13 +28,7 @@ def sweep(
         "this machine's cores, or on the cluster of --ray-address. Same results as without "
         "it. Needs noetik[ray].",
     ),
-    ray_address: str | None = typer.Option(
-        None,
-        "--ray-address",
-        metavar="ADDRESS",
-        help="Join the Ray cluster at ADDRESS (HOST:PORT of `ray start --head`, or 'auto'); "
-        "implies --ray.",
-    ),
+    ray_address: str | None = RayAddressOpt,
     cpus: int | None = typer.Option(
         None, "--cpus", help="--ray without an address: CPUs of the local Ray instance."
     ),

@@ -6,7 +6,8 @@ imports Ray. With it, :func:`~noetik.utils.ray_engine.ray_session` connects to a
 started on this machine's cores (or to the cluster at ``ray_address``) and a Tune ``Tuner``
 runs one trial per grid point with one CPU each (``tune.with_resources``); Tune keeps its own
 files in ``<sweep>/tune`` and its console output off, the progress shown is noetik's (trials
-done). A trial that fails (or whose worker dies after Ray's retries) is reported by name in
+done). Trials that finished in the folder before are reused without running (nor starting
+Ray). A trial that fails (or whose worker dies after Ray's retries) is reported by name in
 one line once every other trial has finished; the finished ones are kept and a rerun reuses
 them.
 
@@ -28,7 +29,7 @@ from rich.progress import Progress, TaskID
 
 from noetik.analysis.sweeps.config import SweepConfig
 from noetik.analysis.sweeps.results import write_results
-from noetik.analysis.sweeps.trial import TrialSpec, attempt_trial, plan_trials
+from noetik.analysis.sweeps.trial import TrialSpec, attempt_trial, finished_outcome, plan_trials
 from noetik.errors import ConfigError, NoetikError
 from noetik.utils.io import write_json
 from noetik.utils.progress import maybe_progress
@@ -103,15 +104,19 @@ def run_sweep(
     write_json(sweep / CONFIG_FILE, config.to_json())
     if fit:
         _fit_simulator(config.data, simulator)
+    done = {t.name: o for t in trials if (o := finished_outcome(t, sweep)) is not None}
+    pending = [t for t in trials if t.name not in done]
     with maybe_progress(progress) as shown:
-        task = shown.add_task(DESCRIPTION, total=len(trials))
-        if ray or ray_address is not None:
-            outcomes = _on_ray(trials, sweep, shown, task, address=ray_address, num_cpus=num_cpus)
+        task = shown.add_task(DESCRIPTION, total=len(trials), completed=len(done))
+        if pending and (ray or ray_address is not None):  # no Ray start for reused trials
+            ran = _on_ray(pending, sweep, shown, task, address=ray_address, num_cpus=num_cpus)
         else:
-            outcomes = []
-            for spec in trials:
-                outcomes.append(attempt_trial(spec, sweep))
+            ran = []
+            for spec in pending:
+                ran.append(attempt_trial(spec, sweep))
                 shown.advance(task)
+    done.update((o["trial"], o) for o in ran)
+    outcomes = [done[t.name] for t in trials]
     failed = [o for o in outcomes if "error" in o]
     if failed:
         lines = [f"trial '{o['trial']}' failed: {o['error']}" for o in failed]
@@ -149,10 +154,9 @@ def _on_ray(
     num_cpus: int | None,
 ) -> list[dict[str, Any]]:
     """The outcomes of ``trials`` run as Ray Tune trials (in ``trials`` order)."""
-    from noetik.utils.ray_engine import failure_reason, import_ray, ray_session
+    from noetik.utils.ray_engine import failure_reason, ray_session
 
     with ray_session(address, num_cpus=num_cpus) as engine, _quiet_tune():
-        import_ray()
         from ray import tune
 
         tuner = tune.Tuner(

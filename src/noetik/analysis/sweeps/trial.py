@@ -32,7 +32,14 @@ from noetik.errors import ConfigError, NoetikError, TrainingInterrupted
 from noetik.utils.config import from_json
 from noetik.utils.io import read_json, write_json, write_text
 
-__all__ = ["TRIALS", "TrialSpec", "attempt_trial", "plan_trials", "run_trial"]
+__all__ = [
+    "TRIALS",
+    "TrialSpec",
+    "attempt_trial",
+    "finished_outcome",
+    "plan_trials",
+    "run_trial",
+]
 
 #: The folder of a sweep that holds its trials' run folders and records.
 TRIALS = "trials"
@@ -166,21 +173,41 @@ def _trained(run: Path, steps: int) -> bool:
     return isinstance(meta, dict) and meta.get("status") == "done" and meta.get("steps") == steps
 
 
+def _recorded(spec: TrialSpec, sweep: Path) -> tuple[Any, dict[str, Any] | None]:
+    """The record of trial ``spec`` in ``sweep`` (None when absent) and its outcome (None
+    when unfinished); a record of another spec of this name raises :class:`ConfigError`."""
+    path = _record_path(sweep, spec.name)
+    if not path.is_file():
+        return None, None
+    record = read_json(path, "trial record")
+    if not isinstance(record, dict) or record.get("spec") != spec.to_json():
+        raise ConfigError(
+            f"{path} records another trial of this name (the sweep config changed); "
+            "use another sweep folder"
+        )
+    outcome = record.get("outcome")
+    return record, None if outcome is None else dict(outcome)
+
+
+def finished_outcome(spec: TrialSpec, sweep: Path) -> dict[str, Any] | None:
+    """The recorded outcome of trial ``spec`` when it finished in ``sweep`` earlier (None
+    when it did not, or when its record is of another spec: running it says why)."""
+    try:
+        return _recorded(spec, sweep)[1]
+    except ConfigError:
+        return None
+
+
 def run_trial(spec: TrialSpec, sweep: Path) -> dict[str, Any]:
     """Run trial ``spec`` of the sweep in folder ``sweep`` (or reuse its record): train into
     its run folder (unless it holds this training already), measure, record. Returns the
     outcome ``{"trial", "metrics", "train_s", "eval_s"}`` (JSON values; the seconds are None
     for a part reused). Runs with one torch intra-op thread."""
+    record, reused = _recorded(spec, sweep)
+    if reused is not None:
+        return reused
     record_path = _record_path(sweep, spec.name)
     run = sweep / TRIALS / spec.name
-    record = read_json(record_path, "trial record") if record_path.is_file() else None
-    if record is not None and record.get("spec") != spec.to_json():
-        raise ConfigError(
-            f"{record_path} records another trial of this name (the sweep config changed); "
-            "use another sweep folder"
-        )
-    if record is not None and record.get("outcome") is not None:
-        return dict(record["outcome"])
     if record is None and run.exists() and any(run.iterdir()):
         raise ConfigError(f"{run} holds files but no trial record; use another sweep folder")
     write_json(record_path, {"spec": spec.to_json(), "outcome": None})

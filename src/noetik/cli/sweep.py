@@ -26,7 +26,7 @@ def sweep(
         "--ray",
         help="Run the trials as Ray Tune trials (one CPU each): on a Ray instance started on "
         "this machine's cores, or on the cluster of --ray-address. Same results as without "
-        "it. Needs noetik[ray].",
+        "it. Needs the noetik\\[ray] extra.",
     ),
     ray_address: str | None = RayAddressOpt,
     cpus: int | None = typer.Option(

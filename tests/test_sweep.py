@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from noetik.analysis.sweeps.results import RESULT_FILES, markdown_table
 from noetik.analysis.sweeps.runner import run_sweep
 from noetik.cli.main import main
 from noetik.errors import ConfigError
+from noetik.reports.extra_sections import tradeoff_section
 from tests.conftest import REPO
 
 #: A tiny sweep: two weights, tiny Transformer, few updates, few users and decisions.
@@ -232,6 +234,11 @@ def test_results_are_written_whole_or_not_at_all(
     paths = results_module.write_results(tmp_path, trials, outcomes, "title")
     before = {p.name: p.read_bytes() for p in paths}
     assert (tmp_path / "results.csv").read_text().splitlines()[0].startswith("trial,term,weight")
+    # noetik report --tradeoff reads the sweep folder: one table (not the CSV again), the plot
+    section = tradeoff_section(SimpleNamespace(inputs=SimpleNamespace(tradeoff_dir=tmp_path)))
+    assert "results.json" in section and "results.csv" not in section
+    assert section.count("<table") == 1 and section.count("<img") == 1
+    assert "Pareto (return vs entropy)" in section
 
     def failing_plot(*args: object) -> bytes:
         raise RuntimeError("plot failed")

@@ -161,7 +161,13 @@ def plan_trials(
 
 
 def _record_path(sweep: Path, name: str) -> Path:
+    """Where trial ``name`` of the sweep in ``sweep`` is recorded (its spec and outcome)."""
     return sweep / TRIALS / f"{name}.json"
+
+
+def _error_path(sweep: Path, name: str) -> Path:
+    """Where the traceback of a failed attempt of trial ``name`` is written."""
+    return sweep / TRIALS / f"{name}.error.txt"
 
 
 def _trained(run: Path, steps: int) -> bool:
@@ -225,6 +231,7 @@ def run_trial(spec: TrialSpec, sweep: Path) -> dict[str, Any]:
     taken = {"trial": spec.name, "metrics": metrics, "train_s": train_s, "eval_s": eval_s}
     outcome: dict[str, Any] = json.loads(json.dumps(taken))  # its form after a round trip
     write_json(record_path, {"spec": spec.to_json(), "outcome": outcome})
+    _error_path(sweep, spec.name).unlink(missing_ok=True)  # of an earlier, failed attempt
     return outcome
 
 
@@ -239,7 +246,7 @@ def attempt_trial(spec: TrialSpec, sweep: Path) -> dict[str, Any]:
     except NoetikError as exc:
         return {"trial": spec.name, "error": str(exc)}
     except Exception as exc:  # a bug or a resource problem: one line, the traceback on disk
-        path = sweep / TRIALS / f"{spec.name}.error.txt"
+        path = _error_path(sweep, spec.name)
         write_text(path, traceback.format_exc())
         lines = [line for line in str(exc).splitlines() if line.strip()]
         first = lines[0].strip() if lines else "(no message)"

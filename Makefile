@@ -24,7 +24,7 @@ test: $(STAMP) lint typecheck
 
 # Ray's tests (a local instance and a two-node cluster on this machine; slow to start).
 test-ray: $(STAMP)
-	$(BIN)/python -m pytest -q -m ray tests/test_ray_engine.py
+	$(BIN)/python -m pytest -q -m ray tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -50,6 +50,43 @@ def tiny_pure(tmp_path: Path) -> Path:
     return write_tiny_release(tmp_path / "pure", "pure")
 
 
+@pytest.fixture
+def clean_ray() -> Iterator[None]:
+    """No Ray session before or after the test (the ``ray`` tests; they import Ray first,
+    after setting what it reads on import)."""
+    import ray
+
+    assert not ray.is_initialized()
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def two_node_cluster(clean_ray: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real Ray cluster on this machine (``ray.cluster_utils.Cluster``, on 127.0.0.1): a head
+    and a second node, one CPU each, both checked alive; yields its address."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from noetik.utils.ray_engine import LOCAL_ONLY, ray_session
+
+    monkeypatch.setenv(LOCAL_ONLY, "0")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        with ray_session(cluster.address) as engine:
+            assert engine.workers == 2
+            assert sum(node["Alive"] for node in ray.nodes()) == 2
+        assert not ray.is_initialized()
+        yield cluster.address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread() -> Iterator[None]:
     """Tests use tiny networks: one intra-op thread is fastest and immune to a busy machine."""

@@ -25,7 +25,6 @@ from noetik.cli.main import main  # noqa: E402
 from noetik.evaluation.online.sessions import evaluate_online, make_eval_envs  # noqa: E402
 from noetik.utils.ray_engine import LOCAL_ONLY, ShardFailed, ray_session  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
-from tests.ray_support import clean_ray, two_node_cluster  # noqa: E402, F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -141,11 +140,10 @@ def test_evaluate_cli_with_ray_equals_without(
     assert not ray.is_initialized()
 
 
-@pytest.mark.usefixtures("clean_ray")
 def test_two_node_cluster_equals_local(
     sim_dir: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    two_node_cluster: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     agent = _agent(sim_dir)
@@ -154,10 +152,8 @@ def test_two_node_cluster_equals_local(
     argv = ["evaluate", str(run), "--env-option", f"sim_dir={sim_dir}", "--no-ope", "--json"]
     argv += ["--users", "30", "--user-block", "7"]
     board = _board(argv, capsys)
-    with two_node_cluster(monkeypatch) as address:
-        with ray_session(address) as engine:
-            assert engine.workers == 2
-            assert sum(node["Alive"] for node in ray.nodes()) == 2
-            assert _evaluate(agent, sim_dir, engine) == local
-        assert not ray.is_initialized()
-        assert _board([*argv, "--ray-address", address], capsys) == board
+    with ray_session(two_node_cluster) as engine:
+        assert engine.workers == 2
+        assert _evaluate(agent, sim_dir, engine) == local
+    assert not ray.is_initialized()
+    assert _board([*argv, "--ray-address", two_node_cluster], capsys) == board

@@ -252,7 +252,7 @@ def test_missing_inputs_say_why(built: Built, tmp_path: Path) -> None:
     for builder, reason in (
         (lambda d: leaderboard_section(d.inputs), "no leaderboard.json in or beside the run"),
         (lambda d: simulator_section(d.inputs), "no simulator folder"),
-        (tradeoff_section, "no trade-off folder given; run OMP_NUM_THREADS=1 python scripts/"),
+        (tradeoff_section, "no trade-off folder given; run noetik sweep CONFIG --out "),
     ):
         with pytest.raises(Unavailable, match=re.escape(reason)):
             builder(data)

@@ -23,7 +23,6 @@ from noetik.data.dataset import load_kuairand  # noqa: E402
 from noetik.data.store import ShardStore, StoreConfig, prepare_store  # noqa: E402
 from noetik.data.synthetic import SynthConfig, synthesize  # noqa: E402
 from noetik.utils.ray_engine import ShardFailed, ray_session  # noqa: E402
-from tests.ray_support import clean_ray, two_node_cluster  # noqa: E402, F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -50,29 +49,25 @@ def _same_store(a: ShardStore, b: ShardStore) -> None:
             assert a.scan_shard(kind, k).collect().equals(b.scan_shard(kind, k).collect())
 
 
-@pytest.mark.usefixtures("clean_ray")
-def test_two_node_cluster_prepares_the_local_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_node_cluster_prepares_the_local_store(tmp_path: Path, two_node_cluster: str) -> None:
     data = tmp_path / "data"
     config = SynthConfig.for_release(
         "27k", users=24, videos=60, seed=4, standard_per_user=200, random_per_user=15
     )
     synthesize(data, config)
     local = prepare_store(load_kuairand(data, tmp_path / "local"), n_shards=5, config=SMALL)
-    with two_node_cluster(monkeypatch) as address:
-        with ray_session(address) as engine:
-            assert engine.workers == 2
-            assert sum(node["Alive"] for node in ray.nodes()) == 2
-            ds = load_kuairand(data, tmp_path / "ray")
-            _same_store(prepare_store(ds, engine, n_shards=5, config=SMALL), local)
-            # a bad value in one part file: its task is named, with the line and column
-            bad = _with_bad_value(data, tmp_path / "bad")
-            failed = f"'Splitting log files \\(MB\\) 2/5' failed: .*{PART2}, line 3, column 'tab'"
-            with pytest.raises(ShardFailed, match=failed):
-                prepare_store(load_kuairand(bad, tmp_path / "bad-cache"), engine, n_shards=5)
-        assert not ray.is_initialized()
-        cache = tmp_path / "cli"
-        argv = ["data", "prepare", str(data), "--cache", str(cache), "--n-shards", "5"]
-        assert main([*argv, "--ray-address", address]) == 0
-        _same_store(ShardStore.open(load_kuairand(data, cache)), local)
+    address = two_node_cluster
+    with ray_session(address) as engine:
+        assert engine.workers == 2
+        ds = load_kuairand(data, tmp_path / "ray")
+        _same_store(prepare_store(ds, engine, n_shards=5, config=SMALL), local)
+        # a bad value in one part file: its task is named, with the line and column
+        bad = _with_bad_value(data, tmp_path / "bad")
+        failed = f"'Splitting log files \\(MB\\) 2/5' failed: .*{PART2}, line 3, column 'tab'"
+        with pytest.raises(ShardFailed, match=failed):
+            prepare_store(load_kuairand(bad, tmp_path / "bad-cache"), engine, n_shards=5)
+    assert not ray.is_initialized()
+    cache = tmp_path / "cli"
+    argv = ["data", "prepare", str(data), "--cache", str(cache), "--n-shards", "5"]
+    assert main([*argv, "--ray-address", address]) == 0
+    _same_store(ShardStore.open(load_kuairand(data, cache)), local)

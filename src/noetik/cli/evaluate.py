@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from noetik.cli.options import EnvOptionOpt, parse_env_options
+from noetik.cli.options import EnvOptionOpt, RayAddressOpt, parse_env_options
 from noetik.errors import ConfigError
 from noetik.utils.bootstrap import format_estimate
 
@@ -76,13 +76,7 @@ def evaluate(
         "started on this machine's cores, or on the cluster of --ray-address. Same results "
         "as without it. Needs noetik[ray].",
     ),
-    ray_address: str | None = typer.Option(
-        None,
-        "--ray-address",
-        metavar="ADDRESS",
-        help="Join the Ray cluster at ADDRESS (HOST:PORT of `ray start --head`, or 'auto'); "
-        "implies --ray.",
-    ),
+    ray_address: str | None = RayAddressOpt,
     out: Path | None = typer.Option(None, "--out", help="Folder for leaderboard.json/.csv."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:

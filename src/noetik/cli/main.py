@@ -18,6 +18,7 @@ from noetik.cli.evaluate import evaluate
 from noetik.cli.explain import explain
 from noetik.cli.report import report
 from noetik.cli.sim import sim_app
+from noetik.cli.sweep import sweep
 from noetik.cli.train import act, train
 from noetik.errors import NoetikError
 
@@ -37,6 +38,7 @@ app.command("evaluate")(evaluate)
 app.command("explain")(explain)
 app.command("report")(report)
 app.command("analyse")(analyse)
+app.command("sweep")(sweep)
 
 
 def _version(value: bool) -> None:

@@ -16,6 +16,15 @@ EnvOptionOpt = typer.Option(
 )
 
 
+RayAddressOpt = typer.Option(
+    None,
+    "--ray-address",
+    metavar="ADDRESS",
+    help="Join the Ray cluster at ADDRESS (HOST:PORT of `ray start --head`, or 'auto'); "
+    "implies --ray.",
+)
+
+
 def parse_env_options(options: list[str]) -> dict[str, object]:
     """``NAME=VALUE`` strings as a dict (values parsed as JSON when possible)."""
     parsed: dict[str, object] = {}

@@ -1,5 +1,6 @@
 """Report sections beyond the run: the engagement-versus-interpretability trade-off (from the
-folder of ``scripts/tradeoff_sweep.py``) and the behavioural analysis of the run's dataset."""
+folder of ``noetik sweep`` or ``scripts/tradeoff_sweep.py``) and the behavioural analysis of
+the run's dataset."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from noetik.analysis.sweeps.pareto import pareto_front
 from noetik.reports import html as h
 from noetik.reports.context import RunData, Unavailable, read_json
 
@@ -16,9 +18,9 @@ __all__ = ["behaviour_section", "pareto_front", "tradeoff_section"]
 
 #: How to produce the trade-off folder, shown when none is given.
 TRADEOFF_HOWTO = (
-    "run OMP_NUM_THREADS=1 python scripts/tradeoff_sweep.py --out results/tradeoff (IQL "
-    "trained once per weight of an interpretability term, then measured), and pass "
-    "--tradeoff results/tradeoff to noetik report"
+    "run noetik sweep CONFIG --out results/tradeoff, or OMP_NUM_THREADS=1 python "
+    "scripts/tradeoff_sweep.py --out results/tradeoff (IQL trained once per weight of an "
+    "interpretability term, then measured), and pass --tradeoff results/tradeoff to noetik report"
 )
 #: Users analysed at most by the behavioural section (a seeded subsample beyond).
 BEHAVIOUR_MAX_USERS = 2_000
@@ -28,18 +30,7 @@ BEHAVIOUR_MAX_ROWS = 2_000_000
 BEHAVIOUR_BOOT = 200
 #: Rows shown at most from a CSV of the trade-off folder.
 MAX_CSV_ROWS = 50
-_SKIPPED = ("run", "term", "steps", "train_s", "eval_s")
-
-
-def pareto_front(ret: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """(N,) bool: points not dominated when maximising ``ret`` (N,) float64 and minimising
-    ``cost`` (N,) float64 (dominated: another point is at least as good in both, better in
-    one)."""
-    r, c = np.asarray(ret, dtype=np.float64), np.asarray(cost, dtype=np.float64)
-    better_eq = (r[None, :] >= r[:, None]) & (c[None, :] <= c[:, None])
-    strictly = (r[None, :] > r[:, None]) | (c[None, :] < c[:, None])
-    front = np.logical_not((better_eq & strictly).any(axis=1))
-    return np.asarray(front, dtype=bool)
+_SKIPPED = ("trial", "run", "term", "steps", "train_s", "eval_s")
 
 
 def _cell(value: Any) -> Any:
@@ -49,8 +40,8 @@ def _cell(value: Any) -> Any:
 
 
 def _results_table(path: Path) -> str:
-    """A ``results_TERM.json`` (list of row dicts) as a table, with the Pareto front of
-    return against attention entropy when both are there."""
+    """A ``results.json`` or ``results_TERM.json`` (list of row dicts) as a table, with the
+    Pareto front of return against attention entropy when both are there."""
     rows = read_json(path)
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         return h.unavailable(f"{path} holds no result rows")
@@ -89,17 +80,18 @@ def _plot(path: Path) -> str:
 
 
 def tradeoff_section(data: RunData) -> str:
-    """Tables (``results_*.json``, ``*.csv``) and plots (``*.png``) of the trade-off folder."""
+    """Tables (``results.json``, ``results_*.json``, ``*.csv``) and plots (``*.png``) of the
+    trade-off folder (a sweep's ``results.csv`` is its ``results.json``: shown once)."""
     folder = data.inputs.tradeoff_dir
     if folder is None:
         raise Unavailable(f"no trade-off folder given; {TRADEOFF_HOWTO}")
     if not folder.is_dir():
         raise Unavailable(f"no folder {folder}; {TRADEOFF_HOWTO}")
-    results = sorted(folder.glob("results_*.json"))
-    csvs = sorted(folder.glob("*.csv"))
+    results = sorted([*folder.glob("results.json"), *folder.glob("results_*.json")])
+    csvs = [p for p in sorted(folder.glob("*.csv")) if p.with_suffix(".json") not in results]
     plots = sorted(folder.glob("*.png"))
     if not (results or csvs or plots):
-        raise Unavailable(f"no results_*.json, *.csv or *.png in {folder}; {TRADEOFF_HOWTO}")
+        raise Unavailable(f"no results*.json, *.csv or *.png in {folder}; {TRADEOFF_HOWTO}")
     parts = [
         h.para(
             f"From {folder}: engagement (return per simulated session, 95 % interval) "

@@ -12,16 +12,19 @@ dataclasses (unknown keys refused); ``Any`` accepts anything. The dataclass's ow
 from __future__ import annotations
 
 import dataclasses
+import json
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from noetik.errors import ConfigError
 
 T = TypeVar("T")
 
-__all__ = ["describe_type", "from_json"]
+__all__ = ["describe_type", "from_json", "read_config_file"]
 
 
 class _Mismatch(Exception):
@@ -45,6 +48,23 @@ def from_json(cls: type[T], data: Any, where: str) -> T:
     except ConfigError as exc:  # a range check of __post_init__
         raise ConfigError(f"{where}: {exc}") from None
     return result
+
+
+def read_config_file(path: Path, what: str) -> Any:
+    """The JSON value held by the ``.json`` or ``.toml`` file ``path``; a file that cannot be
+    read or parsed raises a one-line :class:`ConfigError` naming it (``what``: what it is)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()} ({exc})") from None
+    raise ConfigError(f"{path}: a {what} file ends in .json or .toml")
 
 
 #: Names of the scalar annotations in messages.

@@ -28,7 +28,7 @@ The noise ``ε`` comes from a generator seeded by the agent's seed and an update
 checkpointed buffer ``step``), so training with the terms on is reproducible and resumable.
 The update's metrics report every enabled term as ``interp_<name>`` (unweighted) and the
 weighted sum as ``interp_penalty``. See docs/algorithms.md, "Engagement versus
-interpretability", and scripts/tradeoff_sweep.py for the sweep of the weights.
+interpretability", and noetik.analysis.sweeps (``noetik sweep``) for the sweep of the weights.
 """
 
 from __future__ import annotations

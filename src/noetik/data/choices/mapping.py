@@ -19,15 +19,13 @@ TOML file whose keys are the fields below (read by :func:`load_mapping`):
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from noetik.data.choices.design import TaskDesign
 from noetik.errors import ConfigError
-from noetik.utils.config import from_json
+from noetik.utils.config import from_json, read_config_file
 
 __all__ = ["ChoiceMapping", "load_mapping"]
 
@@ -129,17 +127,5 @@ def load_mapping(path: Path | str) -> ChoiceMapping:
     """The mapping declared in a ``.json`` or ``.toml`` file (keys: the fields of
     :class:`ChoiceMapping`); a mistyped or unknown key is a one-line ConfigError naming it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read mapping ({exc.strerror or exc})") from None
-    try:
-        if path.suffix == ".json":
-            data: Any = json.loads(text)
-        elif path.suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            raise ConfigError(f"{path}: a mapping file ends in .json or .toml")
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()} ({exc})") from None
+    data = read_config_file(path, "mapping")
     return from_json(ChoiceMapping, data, str(path))

@@ -91,15 +91,18 @@ def test_global_cutoff_equals_the_quantile_of_the_whole_log() -> None:
         assert global_cutoff(lambda k: shards[k], len(shards), q) == expected
 
 
-@pytest.mark.parametrize("split_by", ["global", "user"])
+@pytest.mark.parametrize(("split_by", "group_rows"), [("global", 10**6), ("user", 200)])
 def test_disk_transitions_equal_the_in_memory_ones_user_by_user(
-    data: Path, tmp_path: Path, split_by: str
+    data: Path, tmp_path: Path, split_by: str, group_rows: int
 ) -> None:
     ds = load_kuairand(data, cache_dir=tmp_path / "cache")
     split = SplitConfig(by=split_by)  # type: ignore[arg-type]
     store = UserShards(ds, 3, tmp_path / "shards")
-    folder = build_disk_transitions(ds, store, tmp_path / "t", split="train", split_config=split)
+    folder = build_disk_transitions(
+        ds, store, tmp_path / "t", split="train", split_config=split, group_rows=group_rows
+    )
     disk = DiskTransitions.load(folder)
+    assert (len(disk.files) > 3) == (group_rows == 200)  # several groups of users per shard
     mem = build_transitions(ds, split="train", split_config=split)
     assert len(disk) == len(mem) and [f.rows for f in disk.files] != [len(mem)]
     np.testing.assert_array_equal(disk.vocab.video_ids, mem.vocab.video_ids)
@@ -127,14 +130,15 @@ def test_a_rerun_rebuilds_only_missing_shards(data: Path, tmp_path: Path) -> Non
     store = UserShards(ds, 4, tmp_path / "shards")
     folder = build_disk_transitions(ds, store, tmp_path / "t")
     before = {p.name: p.stat().st_mtime_ns for p in folder.glob("shard-*.npy")}
+    assert len(before) == 8
     first = _in_memory(DiskTransitions.load(folder))
     (folder / "shard-00002.json").unlink()  # as if the run stopped while writing shard 2
     (folder / "transitions.json").unlink()
-    (folder / "shard-00001.npy.tmp").write_bytes(b"half")  # a stray temporary file
+    (folder / "shard-00001-000.npy.tmp").write_bytes(b"half")  # a stray temporary file
     assert build_disk_transitions(ds, store, tmp_path / "t") == folder
     after = {p.name: p.stat().st_mtime_ns for p in folder.glob("shard-*.npy")}
     changed = sorted(n for n in after if after[n] != before[n])
-    assert changed == ["shard-00002.counts.npy", "shard-00002.npy"]
+    assert changed == ["shard-00002-000.npy", "shard-00002.counts.npy"]
     again = _in_memory(DiskTransitions.load(folder))
     np.testing.assert_array_equal(to_records(again), to_records(first))
 
@@ -199,3 +203,15 @@ def test_a_27k_task_trains_from_disk_and_never_caches_its_logs(tmp_path: Path) -
     assert len(list((cache / "transitions").iterdir())) == 1  # built once, then reused
     in_memory = TaskConfig(data=DataSource(str(data), str(cache), out_of_core=False))
     assert len(offline_transitions(in_memory)) == len(t)
+
+
+def test_noetik_train_out_of_core_records_it_in_the_task(data: Path, tmp_path: Path) -> None:
+    from noetik.agents.core.task import read_task
+    from noetik.cli.main import main
+
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    argv = ["train", "bc", "--data", str(data), "--cache", str(cache), "--out", str(run)]
+    assert main([*argv, "--steps", "2", "--out-of-core"]) == 0
+    assert read_task(run / "task.json").data.out_of_core is True
+    assert (cache / "shards" / "manifest.json").is_file()
+    assert len(list((cache / "transitions").iterdir())) == 1

@@ -79,6 +79,12 @@ def train(
     ),
     num_envs: int = typer.Option(256, "--num-envs", help="Users per batched env (online)."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache folder for typed copies."),
+    out_of_core: bool | None = typer.Option(
+        None,
+        "--out-of-core/--in-memory",
+        help="Train from transitions built per user shard on disk, or in memory (default: on "
+        "disk for KuaiRand-27K only).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in OUT."),
     env_option: list[str] | None = EnvOptionOpt,
@@ -91,6 +97,10 @@ def train(
 
     agent_config = _config(algo, config, seed, encoder)
     task = _task(task_file, data, env, reward, sim, num_envs, cache, env_option or [])
+    if out_of_core is not None:
+        task = dataclasses.replace(
+            task, data=dataclasses.replace(task.data, out_of_core=out_of_core)
+        )
     result = train_run(agent_config, task, out, steps, resume=resume, overwrite=overwrite)
     shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
     _OUT.print(f"trained {algo} for {result.steps:,} steps -> {out} ({task.describe()})")
@@ -109,7 +119,7 @@ def _task(
     env_option: list[str],
 ) -> Any:
     """The task of ``noetik train``: ``--task``'s file (or the default task), then the flags."""
-    from noetik.agents.core.task import DataSource, EnvTask, TaskConfig, parse_reward, read_task
+    from noetik.agents.core.task import EnvTask, TaskConfig, parse_reward, read_task
 
     if data is not None and env is not None:
         raise ConfigError("give either --data or --env, not both (neither: built-in data)")
@@ -119,7 +129,9 @@ def _task(
     changes: dict[str, Any] = {}
     if data is not None or cache is not None:
         folder = str(data) if data is not None else task.data.folder
-        changes["data"] = DataSource(folder, str(cache) if cache else task.data.cache_dir)
+        changes["data"] = dataclasses.replace(
+            task.data, folder=folder, cache_dir=str(cache) if cache else task.data.cache_dir
+        )
     if reward is not None:
         changes["reward"] = parse_reward(reward)
     if sim is not None:

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from noetik.agents.core.base import Agent, AgentConfig, Capabilities, ProblemSpec, register
 from noetik.agents.networks.encoders import History
+from noetik.data.ondisk import DiskTransitions
 from noetik.data.rewards import SIGNALS
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
@@ -128,16 +129,22 @@ class RandomConfig(AgentConfig):
     agent_class = RandomAgent
 
 
-def popularity_counts(t: Transitions, signal: str | None, spec: ProblemSpec) -> np.ndarray:
+def popularity_counts(
+    t: Transitions | DiskTransitions, signal: str | None, spec: ProblemSpec
+) -> np.ndarray:
     """(A,) float64 per action of ``spec``: rows showing it (``signal`` None) or the sum of
     ``signal`` over them; logged items are matched to actions by video id when ``spec`` has
-    ``video_ids`` (items outside the log count 0), else by index."""
-    weights = None
-    if signal is not None:
-        if signal not in SIGNALS:
-            raise ConfigError(f"signal must be one of {SIGNALS}, got {signal!r}")
-        weights = t.signals[:, SIGNALS.index(signal)].astype(np.float64)
-    counts = np.bincount(t.action, weights=weights, minlength=t.n_actions).astype(np.float64)
+    ``video_ids`` (items outside the log count 0), else by index. Transitions on disk give
+    their stored counts (a signal's sum needs them in memory)."""
+    if signal is not None and signal not in SIGNALS:
+        raise ConfigError(f"signal must be one of {SIGNALS}, got {signal!r}")
+    if isinstance(t, DiskTransitions):
+        if signal is not None:
+            raise ConfigError(f"popularity by '{signal}' reads every row: train --in-memory")
+        counts = t.stats.action_counts.astype(np.float64)
+    else:
+        weights = None if signal is None else t.signals[:, SIGNALS.index(signal)]
+        counts = np.bincount(t.action, weights=weights, minlength=t.n_actions).astype(np.float64)
     if spec.video_ids is None:
         if t.n_actions != spec.n_actions:
             raise ConfigError(
@@ -180,7 +187,7 @@ class PopularAgent(HeuristicAgent):
 
     def observe(self, data: Any) -> None:
         """Count ``data``: :class:`Transitions`, or (A,) counts given directly."""
-        if isinstance(data, Transitions):
+        if isinstance(data, (Transitions, DiskTransitions)):
             data = popularity_counts(data, self.config.signal, self.spec)
         self.set_counts(np.asarray(data))
 

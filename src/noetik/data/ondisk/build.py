@@ -10,7 +10,9 @@ computed first: the item vocabulary, and the time cutoff of a global temporal sp
 
 Layout of one folder (one per log, task and split; :func:`transitions_key` names it)::
 
-    shard-00017.npy          records of shard 17 (noetik.data.ondisk.records), rows in order
+    shard-00017-000.npy      records of shard 17's first group of whole users (at most
+                             group_rows rows; noetik.data.ondisk.records), rows in order
+    shard-00017-001.npy      its next group, ...
     shard-00017.counts.npy   (2, m) int64: the actions shard 17 logs and their counts
     shard-00017.json         its statistics; written last, so a shard is done when it exists
     video_ids.npy            (A,) int64 the action vocabulary
@@ -20,7 +22,8 @@ Episode ids are ``(shard << 40) + episode within the shard``: unique and non-dec
 the concatenation of the shards, with no shard waiting for another. Shards run through a
 :class:`~noetik.utils.shards.ShardEngine` (this process, or Ray tasks): the same function
 either way. A re-run skips the shards already written under the same key and redoes the rest.
-Memory: one shard's transitions at a time (per worker), whatever the number of shards.
+Memory: the transitions of one group of whole users (``group_rows`` rows) at a time per worker,
+whatever the sizes of the log and of its shards.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ __all__ = ["EPISODE_SHIFT", "DiskJob", "ShardedLog", "build_disk_transitions", "
 #: Episode ids of shard ``k`` start at ``k << EPISODE_SHIFT``.
 EPISODE_SHIFT = 40
 #: Version of the folder layout; a new version rebuilds old folders.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
+#: Default rows of whole users whose states are built at once (about 0.4 GB of work).
+GROUP_ROWS = 500_000
 
 
 class ShardedLog(Protocol):
@@ -118,6 +123,8 @@ class DiskJob:
     """The folder of the record files."""
     key: str
     """The folder's key (:func:`transitions_key`)."""
+    group_rows: int = GROUP_ROWS
+    """Rows of whole users turned into states at once (bounds the memory of a shard's work)."""
 
 
 def transitions_key(
@@ -129,6 +136,7 @@ def transitions_key(
     features: FeatureConfig,
     split: str | None,
     split_config: SplitConfig,
+    group_rows: int = GROUP_ROWS,
 ) -> str:
     """A short hash naming the transitions of ``kind`` under these settings."""
     payload = {
@@ -141,6 +149,7 @@ def transitions_key(
         "features": dataclasses.asdict(features),
         "split": split,
         "split_config": dataclasses.asdict(split_config),
+        "group_rows": group_rows,
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -160,10 +169,12 @@ def build_disk_transitions(
     vocab: ItemVocab | None = None,
     engine: ShardEngine | None = None,
     progress: Progress | None = None,
+    group_rows: int = GROUP_ROWS,
 ) -> Path:
     """Write the transitions of log ``kind`` of ``store`` under ``root/<key>`` (see the module
     docstring) unless already there; return that folder. Same arguments as
-    :func:`~noetik.data.transitions.build_transitions`."""
+    :func:`~noetik.data.transitions.build_transitions`; ``group_rows`` bounds the rows whose
+    states one task builds at once (its memory)."""
     reward, episodes = reward or RewardConfig(), episodes or EpisodeConfig()
     features, split_config = features or FeatureConfig(), split_config or SplitConfig()
     key = transitions_key(
@@ -174,6 +185,7 @@ def build_disk_transitions(
         features=features,
         split=split,
         split_config=split_config,
+        group_rows=group_rows,
     )
     out = Path(root) / key
     manifest = out / "transitions.json"
@@ -202,6 +214,7 @@ def build_disk_transitions(
         cutoff_ms=cutoff,
         out=out,
         key=key,
+        group_rows=group_rows,
     )
     rows = store.shard_rows(kind)
     todo = [k for k in range(store.n_shards) if not _done(out, k, key)]
@@ -232,33 +245,66 @@ def build_disk_transitions(
 
 
 def build_shard(job: DiskJob, k: int) -> int:
-    """Write shard ``k``'s records, action counts and statistics; return its rows."""
-    rows = job.store.shard_rows(job.kind)[k]
+    """Write shard ``k``'s records (one file per group of whole users of at most
+    ``job.group_rows`` rows, so memory does not depend on the shard's size), its action counts
+    and its statistics; return its rows."""
+    bytes_per_row = 2 * record_dtype(job.features.obs_dtype).itemsize + 200
     require(
-        rows * (2 * record_dtype(job.features.obs_dtype).itemsize + 200),
-        f"the states of shard {k} ({rows:,} rows)",
-        "more shards (noetik data prepare --n-shards)",
+        job.group_rows * bytes_per_row,
+        f"the states of {job.group_rows:,} rows of shard {k}",
+        "a smaller group_rows",
     )
     videos = job.ds.videos() if job.ds.has(FileKind.VIDEO_BASIC) else None
-    log = add_watch_ratio(job.store.scan_shard(job.kind, k), videos)
-    t = transitions_from_log(
-        log,
-        job.tables,
-        job.vocab,
-        reward=job.reward,
-        episodes=job.episodes,
-        features=job.features,
-        split=job.split,
-        split_config=job.split_config,
-        cutoff_ms=job.cutoff_ms,
-    )
-    save_npy(job.out / f"shard-{k:05d}.npy", to_records(t, k << EPISODE_SHIFT))
-    stats = TransitionStats.of_arrays(t.reward, t.episode_id, t.action, t.n_actions)
+    scan = job.store.scan_shard(job.kind, k)
+    parts: list[int] = []
+    stats: TransitionStats | None = None
+    episode_base = k << EPISODE_SHIFT
+    for lo, hi in user_groups(scan, job.group_rows):
+        group = scan.filter(pl.col("user_id").is_between(lo, hi))
+        t = transitions_from_log(
+            add_watch_ratio(group, videos),
+            job.tables,
+            job.vocab,
+            reward=job.reward,
+            episodes=job.episodes,
+            features=job.features,
+            split=job.split,
+            split_config=job.split_config,
+            cutoff_ms=job.cutoff_ms,
+        )
+        save_npy(part_path(job.out, k, len(parts)), to_records(t, episode_base))
+        episode_base += int(t.episode_id.max()) + 1 if len(t) else 0
+        part = TransitionStats.of_arrays(t.reward, t.episode_id, t.action, t.n_actions)
+        stats = part if stats is None else TransitionStats.pooled([stats, part])
+        parts.append(len(t))
+    if stats is None:
+        stats = TransitionStats.of_arrays(np.zeros(0), np.zeros(0), np.zeros(0), len(job.vocab))
     present = np.flatnonzero(stats.action_counts)
     counts = np.stack([present, stats.action_counts[present]]).astype(np.int64)
     save_npy(job.out / f"shard-{k:05d}.counts.npy", counts)
-    write_json(_stats_path(job.out, k), {"key": job.key, **stats.to_json()})
-    return len(t)
+    write_json(_stats_path(job.out, k), {"key": job.key, "parts": parts, **stats.to_json()})
+    return stats.rows
+
+
+def user_groups(scan: pl.LazyFrame, group_rows: int) -> list[tuple[int, int]]:
+    """``(first user, last user)`` of consecutive runs of the users of ``scan`` (in user
+    order) holding at most ``group_rows`` rows each (a user with more rows is a run alone)."""
+    users = scan.group_by("user_id").len().sort("user_id").collect()
+    ids, sizes = users["user_id"].to_numpy(), users["len"].to_numpy()
+    groups, start, total = [], 0, 0
+    for i, size in enumerate(sizes.tolist()):
+        if total and total + size > group_rows:
+            groups.append((int(ids[start]), int(ids[i - 1])))
+            start, total = i, 0
+        total += size
+    if len(ids):
+        groups.append((int(ids[start]), int(ids[-1])))
+    return groups
+
+
+def part_path(out: Path, k: int, g: int) -> Path:
+    """The record file of group ``g`` of shard ``k``."""
+    return out / f"shard-{k:05d}-{g:03d}.npy"
 
 
 def store_vocab(ds: KuaiRandDataset, store: ShardedLog) -> ItemVocab:
@@ -278,9 +324,13 @@ def read_shard_stats(out: Path, k: int, n_actions: int) -> TransitionStats:
     return TransitionStats.from_json(meta, counts)
 
 
-def shard_files(out: Path, n_shards: int) -> Sequence[Path]:
-    """The record files of a folder's ``n_shards`` shards, in order."""
-    return [out / f"shard-{k:05d}.npy" for k in range(n_shards)]
+def record_files(out: Path, n_shards: int) -> Sequence[Path]:
+    """The record files of a folder's ``n_shards`` shards, in row order."""
+    files = []
+    for k in range(n_shards):
+        parts = read_json(_stats_path(out, k), "shard statistics")["parts"]
+        files += [part_path(out, k, g) for g in range(len(parts))]
+    return files
 
 
 def _stats_path(out: Path, k: int) -> Path:
@@ -289,11 +339,11 @@ def _stats_path(out: Path, k: int) -> Path:
 
 def _done(out: Path, k: int, key: str) -> bool:
     path = _stats_path(out, k)
-    if not (path.is_file() and (out / f"shard-{k:05d}.npy").is_file()):
-        return False
     try:
-        return bool(json.loads(path.read_text()).get("key") == key)
-    except (OSError, ValueError):
+        meta = json.loads(path.read_text())
+        parts = range(len(meta["parts"]))
+        return bool(meta["key"] == key) and all(part_path(out, k, g).is_file() for g in parts)
+    except (OSError, ValueError, KeyError, TypeError):
         return False
 
 

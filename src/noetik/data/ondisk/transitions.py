@@ -6,7 +6,7 @@ memory. It never holds the rows: a batch of B rows reads, for each row ``r``, th
 whose state is the next state) in one read, and returns them as a small in-memory
 :class:`~noetik.data.transitions.Transitions` of ``B * (k + 2)`` rows. History, next states
 and masks are then computed by the same code as for transitions in memory. Positions before a
-shard's first row are padding (user ``-1``, ``done``), so a window never sees another user.
+file's first row are padding (user ``-1``, ``done``), so a window never sees another user.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from noetik.data.ondisk.build import read_shard_stats, shard_files
+from noetik.data.ondisk.build import read_shard_stats, record_files
 from noetik.data.ondisk.records import RecordFile
 from noetik.data.rewards import RewardConfig
 from noetik.data.state_layout import STATE_DIM
@@ -35,9 +35,9 @@ class DiskTransitions:
     N rows, the concatenation of its shards in order."""
 
     files: tuple[RecordFile, ...]
-    """One record file per shard."""
+    """The F record files (each holds whole users), in row order."""
     offsets: np.ndarray
-    """(S + 1,) int64: shard ``s`` holds global rows ``offsets[s] .. offsets[s + 1] - 1``."""
+    """(F + 1,) int64: file ``f`` holds global rows ``offsets[f] .. offsets[f + 1] - 1``."""
     vocab: ItemVocab
     """Video id <-> action index mapping."""
     reward_config: RewardConfig
@@ -55,16 +55,16 @@ class DiskTransitions:
         try:
             rows = [int(n) for n in meta["shard_rows"]]
             vocab = ItemVocab(np.load(folder / "video_ids.npy", allow_pickle=False))
-            files = tuple(RecordFile(p) for p in shard_files(folder, len(rows)))
+            files = tuple(RecordFile(p) for p in record_files(folder, len(rows)))
             reward = RewardConfig.from_mapping(meta["reward"])
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise DataError(folder, f"incomplete transitions folder ({exc})") from None
-        if [f.rows for f in files] != rows:
+        if sum(f.rows for f in files) != sum(rows):
             raise DataError(folder, "shard record files do not match transitions.json")
         stats = TransitionStats.pooled(
             read_shard_stats(folder, k, len(vocab)) for k in range(len(rows))
         )
-        offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum([f.rows for f in files])]).astype(np.int64)
         return cls(files, offsets, vocab, reward, stats, folder)
 
     def __len__(self) -> int:

@@ -69,4 +69,9 @@ $NOETIK choices evaluate "$BANDIT" --task bandit2arm --model rw --model wsls --r
 step "15. Why does a GRU expect subject $SUBJECT's choice on trial 38? Earlier trials, and the RW fit's view"
 # 100 updates only (about 12 s on one core); docs/decisions.md explains with the default 2,000.
 $NOETIK choices explain "$BANDIT" --task bandit2arm --subject "$SUBJECT" --trial 38 --updates 100
+step "16. KuaiRand-27K-shaped data out of core: four part files read as one log, user shards, states on disk, IQL trained from them"
+$NOETIK data synth "$OUT/data27k" --release 27k --users 12 --videos 3000 --seed 0 >/dev/null
+$NOETIK data prepare "$OUT/data27k" --cache "$OUT/cache27k" --n-shards 3
+$NOETIK train iql --data "$OUT/data27k" --cache "$OUT/cache27k" --out "$OUT/runs/iql-27k" \
+  --steps 50 --seed 0
 printf '\nDemo finished: outputs in %s/, report in %s\n' "$OUT" "$OUT/runs/iql-transformer/report.html"

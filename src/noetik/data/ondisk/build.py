@@ -254,8 +254,8 @@ def build_shard(job: DiskJob, k: int) -> int:
         f"the states of {job.group_rows:,} rows of shard {k}",
         "a smaller group_rows",
     )
-    videos = job.ds.videos() if job.ds.has(FileKind.VIDEO_BASIC) else None
     scan = job.store.scan_shard(job.kind, k)
+    videos = shard_videos(job.ds, scan)
     parts: list[int] = []
     stats: TransitionStats | None = None
     episode_base = k << EPISODE_SHIFT
@@ -284,6 +284,16 @@ def build_shard(job: DiskJob, k: int) -> int:
     save_npy(job.out / f"shard-{k:05d}.counts.npy", counts)
     write_json(_stats_path(job.out, k), {"key": job.key, "parts": parts, **stats.to_json()})
     return stats.rows
+
+
+def shard_videos(ds: KuaiRandDataset, scan: pl.LazyFrame) -> pl.LazyFrame | None:
+    """The cleaned video table's rows of the videos a shard logs (for the watch ratios'
+    duration fallback), read once per shard rather than joined from the whole table (32M
+    videos in 27K) for every group of users; None without a video table."""
+    if not ds.has(FileKind.VIDEO_BASIC):
+        return None
+    shown = scan.select("video_id").unique()
+    return ds.videos().join(shown, on="video_id", how="semi").collect().lazy()
 
 
 def user_groups(scan: pl.LazyFrame, group_rows: int) -> list[tuple[int, int]]:

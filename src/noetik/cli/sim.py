@@ -49,6 +49,12 @@ def fit(
         None, "--holdout-log", help="Also write the held-out users' random rows to this CSV."
     ),
     cache: Path | None = typer.Option(None, "--cache", help="Cache folder for typed copies."),
+    members: int = typer.Option(
+        0,
+        "--members",
+        help="Also fit an ensemble of this many members (>= 2) on the same examples, for "
+        "the env's ensemble/pessimism options (0: none; add one later with 'sim ensemble').",
+    ),
 ) -> None:
     """Train the debiased response model and the uncorrected baseline; save them to --out."""
     from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
@@ -60,9 +66,10 @@ def fit(
         random_users=parse_user_spec(random_users),
         random_weight=random_weight,
     )
+    ens_config = _ensemble_config(members, seed) if members else None
     ds = load_kuairand(data_dir, cache_dir=cache)
     with make_progress() as progress:
-        sim = fit_response_model(ds, config, progress=progress)
+        sim = fit_response_model(ds, config, progress=progress, ensemble=ens_config)
     sim.save(out)
     meta = sim.meta
     _OUT.print(
@@ -77,6 +84,38 @@ def fit(
         rows = write_random_rows(ds, users, holdout_log)
         _OUT.print(f"wrote {rows:,} held-out random-exposure rows to {holdout_log}")
     _OUT.print(f"saved simulator to {out}")
+
+
+def _ensemble_config(members: int, seed: int) -> Any:
+    """The :class:`EnsembleConfig` of ``--members`` and ``--seed`` (a ConfigError naming
+    ``--members`` when it is below 2)."""
+    from noetik.simulators.kuairand.ensemble import EnsembleConfig
+
+    if members < 2:
+        raise ConfigError(f"--members must be >= 2, got {members}")
+    return EnsembleConfig(members=members, seed=seed)
+
+
+@sim_app.command("ensemble")
+def ensemble(
+    sim_dir: Path = typer.Argument(..., help="Run folder written by 'noetik sim fit'."),
+    members: int = typer.Option(5, "--members", help="Ensemble members K (>= 2)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of resamples and initialisations."),
+) -> None:
+    """Add (or replace) an ensemble in an existing simulator folder, without refitting it.
+
+    The training examples are rebuilt from the dataset the folder names (its data_dir,
+    cache_dir and training users); each member trains on a bootstrap resample of them.
+    members.safetensors and simulator.json are written atomically.
+    """
+    from noetik.simulators.kuairand.ensemble import add_members
+
+    config = _ensemble_config(members, seed)
+    with make_progress() as progress:
+        sim = add_members(sim_dir, config, progress=progress)
+    losses = [round(loss[-1], 4) for loss in sim.meta["ensemble"]["losses"]]
+    _OUT.print(f"final training loss of each member: {losses}")
+    _OUT.print(f"saved {len(sim.members)} ensemble members to {sim_dir}")
 
 
 @sim_app.command("validate")

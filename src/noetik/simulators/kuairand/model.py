@@ -199,7 +199,11 @@ class FittedSimulator:
     """(A, 1 + 9) float64 per item: training exposures, then the sum of each head's target."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Provenance: ``data_dir``, ``cache_dir``, ``train_random_users``,
-    ``heldout_random_users``, example counts, training losses."""
+    ``heldout_random_users``, example counts, training losses; ``ensemble`` (the
+    :class:`~noetik.simulators.kuairand.ensemble.EnsembleConfig` and losses of ``members``)."""
+    members: tuple[ResponseNet, ...] = ()
+    """An ensemble of K networks like ``model`` (same examples, each on a bootstrap resample
+    with its own initialisation; :mod:`~noetik.simulators.kuairand.ensemble`), or none."""
 
     @property
     def device(self) -> torch.device:
@@ -217,6 +221,18 @@ class FittedSimulator:
         with torch.inference_mode():
             flag = torch.full((obs.shape[0],), e, device=obs.device)
             return torch.sigmoid(self.model(obs, item, flag))
+
+    def predict_members_torch(
+        self, obs: torch.Tensor, item: torch.Tensor, exposure: Exposure = "random"
+    ) -> torch.Tensor:
+        """Probabilities / watch ratio (K, B, 9) float32 of each of the K :attr:`members`, no
+        gradient (one batched call per member); inputs as :meth:`predict_torch`."""
+        if not self.members:
+            raise ConfigError("the simulator has no ensemble members (run `noetik sim ensemble`)")
+        e = 1.0 if exposure == "random" else 0.0
+        with torch.inference_mode():
+            flag = torch.full((obs.shape[0],), e, device=obs.device)
+            return torch.stack([torch.sigmoid(net(obs, item, flag)) for net in self.members])
 
     def predict(
         self, obs: np.ndarray, item_idx: np.ndarray, exposure: Exposure = "random"
@@ -236,6 +252,8 @@ class FittedSimulator:
         self.model.to(device)
         if self.uncorrected is not None:
             self.uncorrected.to(device)
+        for net in self.members:
+            net.to(device)
         return self
 
     def save(self, run_dir: Path | str) -> None:

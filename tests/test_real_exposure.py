@@ -13,6 +13,7 @@ from noetik.agents.algorithms.bc import BCConfig
 from noetik.agents.core.base import ProblemSpec
 from noetik.agents.networks.encoders import EncoderConfig
 from noetik.data.rewards import SIGNALS, RewardConfig
+from noetik.data.schema import FileKind
 from noetik.errors import ConfigError
 from noetik.evaluation.random_log import RandomLog, RowHistory
 from noetik.evaluation.real_exposure import (
@@ -181,3 +182,55 @@ def test_tiny_dataset_lens(tmp_path: Path) -> None:
     lens = evaluate_real_exposure(constant_scorer(), ds, RealExposureConfig(n_boot=50))
     assert lens["click_is"]["mean"] == pytest.approx(lens["click_logged"]["mean"])
     assert lens["pool_size"]["mean"] <= 60 and lens["n_users"]["mean"] == 40
+
+
+def test_leaderboard_lens_json_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from noetik.cli.main import main
+    from noetik.data.dataset import load_kuairand
+    from noetik.reports.context import ReportInputs
+    from noetik.reports.run_sections import leaderboard_section
+    from noetik.simulators.kuairand.examples import random_log_users, write_random_rows
+
+    data, cache, run = tmp_path / "data", tmp_path / "cache", tmp_path / "bc"
+    assert main(["data", "synth", str(data), "--users", "40", "--videos", "80"]) == 0
+    config = tmp_path / "bc.json"
+    config.write_text(json.dumps({"batch_size": 32, "encoder": {"kind": "mlp", "hidden": [16]}}))
+    train = ["train", "bc", "--data", str(data), "--cache", str(cache), "--steps", "3"]
+    assert main([*train, "--out", str(run), "--config", str(config)]) == 0
+    ds = load_kuairand(data, cache_dir=cache)
+    heldout = tmp_path / "heldout.csv"
+    write_random_rows(ds, random_log_users(ds)[::2], heldout)  # half the users held out
+    capsys.readouterr()
+    board_dir = tmp_path / "board"
+    argv = ["evaluate", str(run), "--no-online", "--no-ope", "--random-log", str(heldout)]
+    assert main([*argv, "--json", "--out", str(board_dir)]) == 0
+    board = json.loads(capsys.readouterr().out)
+    assert [e["run"] for e in board] == [str(run), "reference:popularity", "reference:random"]
+    pool = ds.interactions(FileKind.LOG_RANDOM).select("video_id").unique().collect().height
+    for entry in board:
+        lens = entry["real_exposure"]
+        assert lens["pool_size"]["mean"] == pool  # the whole random log's videos
+        assert lens["n_users"]["mean"] == 20
+        for name in ("click", "long_view", "reward"):
+            for kind in ("is", "snips", "logged"):
+                v = lens[f"{name}_{kind}"]
+                assert v["low"] <= v["mean"] <= v["high"]
+        assert 0.0 < lens["ess"]["mean"] <= lens["n_rows"]["mean"] + 1e-9
+    uniform = board[2]["real_exposure"]
+    assert uniform["click_is"]["mean"] == pytest.approx(uniform["click_logged"]["mean"])
+    assert uniform["ess_fraction"]["mean"] == pytest.approx(1.0)
+    assert board[1]["real_exposure"]["ess_fraction"]["mean"] < 1.0
+    assert "real_exposure" in (board_dir / "leaderboard.csv").read_text()
+    html = leaderboard_section(ReportInputs.read(run, leaderboard=board_dir))
+    assert "Real exposure" in html and "ess" in html
+    assert main([*argv, "--no-real-exposure", "--json"]) == 0
+    assert all(not e["real_exposure"] for e in json.loads(capsys.readouterr().out))
+    assert main(["evaluate", str(run), "--no-online", "--no-ope", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert len(plain) == 1 and not plain[0]["real_exposure"] and not plain[0]["random_log"]
+    assert main(argv) == 0  # the terminal table
+    assert "real exposure: click SNIPS" in capsys.readouterr().out

@@ -51,6 +51,7 @@ from noetik.agents.core.base import Agent
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.rewards import SIGNALS, RewardConfig, reward_from_signals
 from noetik.data.schema import BINARY_SIGNALS, FileKind
+from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.evaluation.ope.logged import LoggedOPEConfig, policy_probs
 from noetik.evaluation.random_log import (
@@ -59,6 +60,7 @@ from noetik.evaluation.random_log import (
     RowHistory,
     Scorer,
     load_random_log,
+    popularity_scorer,
 )
 from noetik.utils.bootstrap import bootstrap_means
 from noetik.utils.memory import require
@@ -74,6 +76,7 @@ __all__ = [
     "pool_batches",
     "pool_policy",
     "pool_scorer",
+    "popularity_pool_scorer",
     "target_weights",
 ]
 
@@ -205,19 +208,36 @@ def pool_scorer(scorer: Agent | Scorer | PoolScorer) -> PoolScorer:
     return _RowPool(scorer)  # type: ignore[arg-type]
 
 
+class _Fixed:
+    """The same scores (P,) of the pool videos in every state (None: 0 for every video)."""
+
+    history_len, pool_scores = 0, True
+
+    def __init__(self, values: np.ndarray | None = None) -> None:
+        self.values = values
+
+    def __call__(self, obs: np.ndarray, history: RowHistory | None, pool: np.ndarray) -> np.ndarray:
+        """(B, P) float32 scores (see :class:`PoolScorer`)."""
+        if self.values is None:
+            return np.zeros((len(obs), len(pool)), dtype=np.float32)
+        if len(self.values) != len(pool):
+            raise ConfigError("real_exposure: the fixed scores were built for another pool")
+        return np.broadcast_to(self.values, (len(obs), len(pool)))
+
+
 def constant_scorer() -> PoolScorer:
     """Every pool video scores 0: under ``softmax`` or ``greedy`` (ties split evenly) π is
     the uniform logging policy itself (w ≡ 1): the lens's reference row."""
+    return _Fixed()
 
-    class _Constant:
-        history_len, pool_scores = 0, True
 
-        def __call__(
-            self, obs: np.ndarray, history: RowHistory | None, pool: np.ndarray
-        ) -> np.ndarray:
-            return np.zeros((len(obs), len(pool)), dtype=np.float32)
-
-    return _Constant()
+def popularity_pool_scorer(train: Transitions, pool: np.ndarray) -> PoolScorer:
+    """``log(1 + exposures in train)`` of each ``pool`` video (0 if never logged there),
+    the same in every state: under ``softmax`` at temperature 1, π ∝ 1 + exposures (the
+    ranking of :func:`~noetik.evaluation.random_log.popularity_scorer`)."""
+    pool = np.asarray(pool, dtype=np.int64)
+    counts = popularity_scorer(train)(np.zeros((len(pool), 0), np.float32), None, pool)
+    return _Fixed(np.log1p(np.asarray(counts, dtype=np.float64)).astype(np.float32))
 
 
 def exposure_pool(

@@ -33,6 +33,9 @@ SHOWN = (
     ("ope", "wpdis", "OPE: WPDIS"),
     ("random_log", "click_auc", "random log: click AUC"),
     ("random_log", "click_ndcg@10", "click NDCG@10"),
+    ("real_exposure", "click_snips", "real exposure: click SNIPS"),
+    ("real_exposure", "reward_snips", "reward SNIPS"),
+    ("real_exposure", "ess", "ESS"),
 )
 
 
@@ -48,7 +51,15 @@ def evaluate(
     users: int = typer.Option(1_000, "--users", help="Simulated users (one session each)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated users and intervals."),
     random_log: Path | None = typer.Option(
-        None, "--random-log", help="Random-exposure CSV for the random-log lens."
+        None,
+        "--random-log",
+        help="Random-exposure CSV for the random-log and real-exposure lenses.",
+    ),
+    real_exposure: bool = typer.Option(
+        True,
+        "--real-exposure/--no-real-exposure",
+        help="With --random-log: importance-weighted one-step click / long-view / reward "
+        "rates of each run's policy over the random-exposure pool.",
     ),
     ope: bool = typer.Option(True, "--ope/--no-ope", help="OPE lens on the runs' test split."),
     online: bool = typer.Option(
@@ -80,8 +91,8 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", help="Folder for leaderboard.json/.csv."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Compare runs across three lenses (simulator, off-policy, random log), each metric with
-    its 95 % interval; or, with --ope-check, the OPE validation table of --env."""
+    """Compare runs across four lenses (simulator, off-policy, random log, real exposure), each
+    metric with its 95 % interval; or, with --ope-check, the OPE validation table of --env."""
     from noetik.evaluation.leaderboard import LeaderboardConfig, evaluate_runs, write_leaderboard
     from noetik.utils.progress import make_progress, track
 
@@ -108,6 +119,7 @@ def evaluate(
         seed=seed,
         ope=ope,
         random_log=None if random_log is None else str(random_log),
+        real_exposure=real_exposure,
     )
     with contextlib.ExitStack() as stack:
         engine: ShardEngine | None = None

@@ -1,4 +1,4 @@
-"""The leaderboard: runs compared across three lenses, each metric as ``{"mean", "low", "high"}``.
+"""The leaderboard: runs compared across four lenses, each metric as ``{"mean", "low", "high"}``.
 
 * ``online``: sessions in the simulator of the run's own task
   (:func:`~noetik.evaluation.online.sessions.evaluate_online` in
@@ -7,7 +7,14 @@
   (:func:`~noetik.evaluation.ope.logged.evaluate_logged`);
 * ``random_log``: ranking metrics on a random-exposure log
   (:func:`~noetik.evaluation.random_log.evaluate_random_log`), with the popularity and random
-  scorers as reference rows (``algo`` ``reference``).
+  scorers as reference rows (``algo`` ``reference``);
+* ``real_exposure``: unbiased importance-sampling estimates of the one-step click, long-view
+  and reward rates of the agent's policy over the random-exposure pool, on the same log
+  (:func:`~noetik.evaluation.real_exposure.evaluate_real_exposure`: π as the ``ope`` lens
+  builds it, over the videos of the dataset's whole random log); the reference rows hold it
+  for the uniform policy (``reference:random``: the logging policy itself, w ≡ 1) and for
+  π ∝ 1 + popularity (``reference:popularity``: softmax of log(1 + training exposures)). A
+  run whose scores are not policy logits gets a note: its π is a softmax of other scores.
 
 Written as JSON (one entry per run, keyed by lens) and as CSV (one row per run, lens and
 metric). A lens that does not apply to a run (e.g. ``ope`` for a run trained in a simulator) is
@@ -46,7 +53,7 @@ from noetik.utils.shards import ShardEngine
 Lens = dict[str, dict[str, float]]
 #: ``(dataset folder, cache folder)`` as absolute paths (None: built-in data, default cache).
 DataKey = tuple[str | None, str | None]
-LENSES = ("online", "ope", "random_log")
+LENSES = ("online", "ope", "random_log", "real_exposure")
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class LeaderboardConfig:
     random_log: str | None = None
     """Random-exposure CSV of the random-log lens (official schema; its users must be in the
     runs' dataset, e.g. the held-out log of ``noetik sim fit --holdout-log``); None: skipped."""
+    real_exposure: bool = True
+    """Run the ``real_exposure`` lens on the ``random_log`` CSV (when one is given)."""
 
 
 class _Datasets:
@@ -151,6 +160,56 @@ class _Datasets:
         log = self._get(data, "random_log", lambda: self._random_log(data))
         return evaluate(agent_scorer(agent), log, RandomLogConfig(seed=self.config.seed))
 
+    def real_exposure_lens(self, agent: Agent, task: TaskConfig) -> tuple[Lens, str | None]:
+        """The ``real_exposure`` lens of ``agent`` on the random log of ``data`` under the
+        task's reward (the reference rows added once per dataset and reward), and a note when
+        the agent's scores are not policy logits."""
+        from noetik.evaluation.real_exposure import RealExposureConfig, evaluate_real_exposure
+
+        data = task_data(task)
+        log = self._get(data, "random_log", lambda: self._random_log(data))
+        pool = self._get(data, "exposure_pool", lambda: self._exposure_pool(data, log))
+        config = RealExposureConfig(seed=self.config.seed)
+        key = "real_exposure:" + task.reward.describe()
+        self._get(data, key, lambda: self._exposure_references(data, log, pool, task))
+        lens = evaluate_real_exposure(agent, log, config, pool=pool, reward=task.reward)
+        if agent.capabilities.policy_logits:
+            return lens, None
+        return lens, (
+            f"π = {config.policy} of scores that are not policy logits "
+            f"(temperature {config.temperature:g}, epsilon {config.epsilon:g})"
+        )
+
+    def _exposure_pool(self, data: DataKey, log: Any) -> Any:
+        from noetik.evaluation.real_exposure import exposure_pool
+
+        return exposure_pool(self.dataset(data), log)
+
+    def _exposure_references(self, data: DataKey, log: Any, pool: Any, task: TaskConfig) -> None:
+        """The ``real_exposure`` lens of the uniform and popularity policies, added to the
+        reference rows of ``data`` (new rows named after the reward when a second reward
+        is evaluated on the same dataset)."""
+        from noetik.evaluation.real_exposure import (
+            RealExposureConfig,
+            constant_scorer,
+            evaluate_real_exposure,
+            popularity_pool_scorer,
+        )
+
+        config = RealExposureConfig(seed=self.config.seed)
+        first = not any(k.startswith("real_exposure:") for k in self.slots.get(data[0], {}))
+        for name, scorer in (
+            ("popularity", popularity_pool_scorer(self.train(data), pool)),
+            ("random", constant_scorer()),
+        ):
+            lens = evaluate_real_exposure(scorer, log, config, pool=pool, reward=task.reward)
+            entry = self.slots[data[0]]["references"][name]
+            if not first:  # another reward on the same data: rows of their own
+                where = f"{entry['run']} [{task.reward.describe()}]"
+                entry = _entry(where, "reference")
+                self.references.append(entry)
+            entry["real_exposure"] = lens
+
     def _random_log(self, data: DataKey) -> Any:
         """The random log of ``config.random_log`` on ``data``, adding the reference rows."""
         from noetik.evaluation.random_log import (
@@ -164,13 +223,15 @@ class _Datasets:
         log = load_random_log(self.dataset(data), log=self.config.random_log)
         config = RandomLogConfig(seed=self.config.seed)
         several = sum("random_log" in slot for slot in self.slots.values()) > 0
+        entries = self.slots.setdefault(data[0], {}).setdefault("references", {})
         for name, scorer in (
             ("popularity", popularity_scorer(self.train(data))),
             ("random", random_scorer(self.config.seed)),
         ):
             lens = evaluate_random_log(scorer, log, config)
             where = f"reference:{name}" + (f"@{data[0]}" if several else "")
-            self.references.append(_entry(where, "reference", random_log=lens))
+            entries[name] = _entry(where, "reference", random_log=lens)
+            self.references.append(entries[name])
         return log
 
 
@@ -228,6 +289,16 @@ def _ope_lens(agent: Agent, task: TaskConfig, datasets: _Datasets, entry: dict[s
         gc.collect()
 
 
+def _real_exposure_lens(
+    agent: Agent, task: TaskConfig, datasets: _Datasets, entry: dict[str, Any]
+) -> None:
+    """Add the real_exposure lens to ``entry`` (and a note when π is not the agent's own)."""
+    lens, note = datasets.real_exposure_lens(agent, task)
+    entry["real_exposure"] = lens
+    if note is not None:
+        entry["notes"]["real_exposure"] = note
+
+
 def evaluate_run(
     run_dir: Path,
     config: LeaderboardConfig,
@@ -260,6 +331,8 @@ def evaluate_run(
         lenses.append(
             ("random_log", lambda: entry.update(random_log=datasets.random_log_lens(agent, task)))
         )
+    if config.random_log is not None and config.real_exposure:
+        lenses.append(("real_exposure", lambda: _real_exposure_lens(agent, task, datasets, entry)))
     for lens, run_lens in lenses:
         with _stage(progress, f"{name}: {lens} lens"):
             run_lens()

@@ -323,18 +323,23 @@ class AgentScorer:
         self.history_len = agent.config.encoder.history_len if wants_history(agent) else 0
         self.device = next(iter(agent.parameters()), torch.empty(0)).device
 
+    def torch_history(self, history: RowHistory | None) -> History | None:
+        """``history`` as the agent's History (videos it does not know as padding items);
+        None when the agent reads none."""
+        if history is None or self.history_len <= 0:
+            return None
+        items, found = self.lookup(history.video_ids)
+        items = np.where(history.mask & found, items, self.agent.spec.n_actions)
+        return History.from_numpy(
+            (items, history.signals, history.gap_s, history.mask), self.device
+        )
+
     def __call__(
         self, obs: np.ndarray, history: RowHistory | None, video_ids: np.ndarray
     ) -> np.ndarray:
         """(B,) float32 scores (see :class:`Scorer`)."""
         action, known = self.lookup(video_ids)
-        hist = None
-        if history is not None and self.history_len > 0:
-            items, found = self.lookup(history.video_ids)
-            items = np.where(history.mask & found, items, self.agent.spec.n_actions)
-            hist = History.from_numpy(
-                (items, history.signals, history.gap_s, history.mask), self.device
-            )
+        hist = self.torch_history(history)
         with torch.inference_mode():
             obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
             actions = torch.as_tensor(action, dtype=torch.int64, device=self.device)

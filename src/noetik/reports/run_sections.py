@@ -29,6 +29,14 @@ __all__ = [
 #: Held-out random-log users scored at most by the simulator-fidelity section.
 MAX_VALIDATION_USERS = 300
 
+#: What the ``real_exposure`` table's metrics mean (printed under it).
+REAL_EXPOSURE_NOTE = (
+    "Each run's policy π over the random-exposure pool, weighted w = π(shown video) × pool "
+    "size: <signal>_is is unbiased, <signal>_snips self-normalised, <signal>_logged the "
+    "uniform logging policy's own rate; intervals resample users. ess = (Σw)² / Σw² is the "
+    "effective number of rows behind the estimates (small: wide intervals, little evidence)."
+)
+
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """``(dotted key, leaf value)`` pairs of nested dicts; lists as compact JSON and floats
@@ -124,6 +132,7 @@ def leaderboard_section(inputs: ReportInputs) -> str:
         "online": "Online (simulated sessions)",
         "ope": "Off-policy estimates (test split)",
         "random_log": "Random-exposure log",
+        "real_exposure": "Real exposure: importance-weighted one-step rates on the random log",
     }
     for lens, title in lenses.items():
         metrics: list[str] = []
@@ -133,6 +142,8 @@ def leaderboard_section(inputs: ReportInputs) -> str:
             continue
         rows = [[m, *(h.interval((e.get(lens) or {}).get(m)) for e in entries)] for m in metrics]
         parts += [f"<h3>{h.esc(title)}</h3>", h.table(["metric", *header], rows)]
+        if lens == "real_exposure":
+            parts.append(h.note(REAL_EXPOSURE_NOTE))
     if not current.count(True):
         parts.append(h.note(f"{inputs.run_dir} itself is not among these entries."))
     return "\n".join(parts)

@@ -31,7 +31,7 @@ history window (the online lens's rule).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -382,6 +382,16 @@ COLUMNS = (
 )
 
 
+def agreement_label(key: str) -> str:
+    """Plain words for an agreement figure's key (e.g. ``click_pessimistic``)."""
+    if key.startswith("click_gap"):
+        return f"mean |sim − real| 1-step click rate, {key.rsplit('_', 1)[1]} simulator"
+    figure, kind = key.split("_", 1)
+    what = "return" if figure == "return" else "1-step click rate"
+    real = "real reward rate" if figure == "return" else "real click rate"
+    return f"Kendall τ: {kind} simulator's {what} vs {real}"
+
+
 def trust_markdown(result: dict[str, Any]) -> str:
     """The trust table and the agreement as Markdown."""
     head = "| policy | " + " | ".join(h for h, _ in COLUMNS) + " | ESS |"
@@ -390,16 +400,8 @@ def trust_markdown(result: dict[str, Any]) -> str:
         cells = " | ".join(_cell(row[key]) for _, key in COLUMNS)
         lines.append(f"| {row['policy']} | {cells} | {row['ess']:.0f} |")
     lines += ["", "| agreement | value [95 % interval] |", "|---|---|"]
-    labels: dict[str, Callable[[str], str]] = {
-        "return": lambda k: f"Kendall τ: {k.split('_')[1]} simulator's return vs real reward",
-        "click": lambda k: f"Kendall τ: {k.split('_')[1]} simulator's 1-step click vs real",
-    }
     for key, value in result["agreement"].items():
-        if key.startswith("click_gap"):
-            label = f"mean |sim − real| 1-step click, {key.rsplit('_', 1)[1]}"
-        else:
-            label = labels[key.split("_")[0]](key)
-        lines.append(f"| {label} | {_cell(value)} |")
+        lines.append(f"| {agreement_label(key)} | {_cell(value)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -413,6 +415,7 @@ def write_trust(result: dict[str, Any], out_dir: Path) -> None:
 __all__ = [
     "AGREEMENT",
     "TrustConfig",
+    "agreement_label",
     "kendall_tau",
     "policy_arrays",
     "simulated_returns",

@@ -27,6 +27,7 @@ from noetik.simulators.kuairand.leave import main_tags, repeat_share
 from noetik.simulators.kuairand.model import FittedSimulator
 from noetik.simulators.kuairand.store import MEMBERS_FILE
 from noetik.simulators.kuairand.world import load_world
+from noetik.utils.tensor_files import load_tensors
 
 ENV_ID = "noetik/KuaiRand-v0"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -95,6 +96,9 @@ def test_round_trip_and_old_folders(ens_sim: str, tmp_path: Path) -> None:
     sim.save(copy)
     back = load_simulator(copy, "cpu")
     assert len(back.members) == 3 and back.meta["ensemble"]["config"]["members"] == 3
+    assert all(net.item_features is back.model.item_features for net in back.members)
+    stored = load_tensors(copy / MEMBERS_FILE)
+    assert "member0.obs_mean" in stored and not any("item_features" in k for k in stored)
     assert torch.equal(back.predict_members_torch(obs, item), sim.predict_members_torch(obs, item))
     (copy / MEMBERS_FILE).unlink()  # a folder written before ensembles existed
     old = load_simulator(copy, "cpu")
@@ -158,6 +162,7 @@ def test_add_members_replaces_an_ensemble(ens_sim: str, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(ens_sim, copy)
     sim = add_members(copy, EnsembleConfig(members=2, seed=5), device=torch.device("cpu"))
+    assert all(net.item_features is sim.model.item_features for net in sim.members)
     back = load_simulator(copy, "cpu")
     assert len(back.members) == 2 and back.meta["ensemble"]["config"]["seed"] == 5
     obs, item = _inputs(back)

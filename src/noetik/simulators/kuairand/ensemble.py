@@ -168,5 +168,6 @@ def add_members(
     payload.setdefault("meta", {})["ensemble"] = meta
     write_json(run_dir / CONFIG_FILE, payload)
     sim.members = members
+    sim.share_item_features()
     sim.meta["ensemble"] = meta
     return sim

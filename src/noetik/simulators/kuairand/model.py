@@ -205,6 +205,18 @@ class FittedSimulator:
     """An ensemble of K networks like ``model`` (same examples, each on a bootstrap resample
     with its own initialisation; :mod:`~noetik.simulators.kuairand.ensemble`), or none."""
 
+    def __post_init__(self) -> None:
+        self.share_item_features()
+
+    def share_item_features(self) -> None:
+        """Let the members use ``model``'s item feature buffer instead of K equal copies (at
+        millions of videos each copy is hundreds of MB)."""
+        shared = self.model.item_features
+        for net in self.members:
+            own = net.item_features
+            if own is not shared and own.device == shared.device and torch.equal(own, shared):
+                net.item_features = shared
+
     @property
     def device(self) -> torch.device:
         """Where the model's weights live."""
@@ -254,6 +266,7 @@ class FittedSimulator:
             self.uncorrected.to(device)
         for net in self.members:
             net.to(device)
+        self.share_item_features()
         return self
 
     def save(self, run_dir: Path | str) -> None:

@@ -348,3 +348,16 @@ def test_leave_repeat_coef_raises_the_leave_log_odds(ens_sim: str) -> None:
     logit = np.log(info1["leave_prob"] / (1 - info1["leave_prob"]))
     logit0 = np.log(info0["leave_prob"] / (1 - info0["leave_prob"]))
     np.testing.assert_allclose(logit - logit0, 2.0 * share, atol=1e-9)
+
+
+def test_members_share_their_fixed_inputs_exactly(ens_sim: str) -> None:
+    sim = load_simulator(ens_sim, "cpu")
+    assert all(sim.members[0].shares_buffers(net) for net in sim.members)
+    obs, item = _inputs(sim)
+    flag = torch.ones(len(item))
+    with torch.inference_mode():  # the reference: one plain forward per member
+        reference = torch.stack([torch.sigmoid(net(obs, item, flag)) for net in sim.members])
+    assert torch.equal(sim.predict_members_torch(obs, item), reference)
+    sim.members[1].obs_mean = sim.members[1].obs_mean.clone()  # no longer shared: per member
+    assert not sim.members[0].shares_buffers(sim.members[1])
+    assert torch.equal(sim.predict_members_torch(obs, item), reference)

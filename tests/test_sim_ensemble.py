@@ -123,6 +123,9 @@ def test_damaged_or_mismatched_members_file(ens_sim: str, tmp_path: Path) -> Non
     (copy / "simulator.json").write_text(json.dumps(payload))
     with pytest.raises(ConfigError, match=f"{MEMBERS_FILE}.*describes 4"):
         load_simulator(copy, "cpu")
+    path.write_bytes(b"damaged")  # `sim ensemble` replaces a damaged file
+    add_members(copy, EnsembleConfig(members=2), device=torch.device("cpu"))
+    assert len(load_simulator(copy, "cpu").members) == 2
 
 
 def _digest(path: Path) -> str:

@@ -157,7 +157,7 @@ def add_members(
     ``members.safetensors`` and ``meta["ensemble"]``; the base model's files are not touched
     (it is not refitted). Returns the simulator with its new members."""
     run_dir = Path(run_dir)
-    sim = load_simulator(run_dir, device)
+    sim = load_simulator(run_dir, device, members=False)  # a damaged members file is replaced
     examples = rebuild_examples(sim, progress)
     stats = obs_stats(examples.obs)
     members, meta = fit_members(

@@ -153,9 +153,10 @@ def _load_members(
 
 
 def load_simulator(
-    run_dir: Path | str, device: torch.device | str | None = None
+    run_dir: Path | str, device: torch.device | str | None = None, *, members: bool = True
 ) -> FittedSimulator:
-    """The simulator saved in ``run_dir`` (on ``device``, default CUDA when available).
+    """The simulator saved in ``run_dir`` (on ``device``, default CUDA when available), with
+    its ensemble members unless ``members`` is False (then its members file is not read).
 
     Raises ConfigError (a NoetikError) for a missing or malformed run directory.
     """
@@ -179,5 +180,5 @@ def load_simulator(
         uncorrected=uncorrected,
         popularity=tables["popularity"].numpy(),
         meta=meta,
-        members=_load_members(run_dir, meta, items, config, device),
+        members=_load_members(run_dir, meta, items, config, device) if members else (),
     )

@@ -23,8 +23,11 @@ from noetik.errors import ConfigError
 from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model, load_simulator
 from noetik.simulators.kuairand.ensemble import EnsembleConfig, add_members, member_rows
 from noetik.simulators.kuairand.examples import HEADS
+from noetik.simulators.kuairand.leave import main_tags, repeat_share
 from noetik.simulators.kuairand.model import FittedSimulator
 from noetik.simulators.kuairand.store import MEMBERS_FILE
+from noetik.simulators.kuairand.world import load_world
+from noetik.utils.tensor_files import load_tensors
 
 ENV_ID = "noetik/KuaiRand-v0"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -93,6 +96,9 @@ def test_round_trip_and_old_folders(ens_sim: str, tmp_path: Path) -> None:
     sim.save(copy)
     back = load_simulator(copy, "cpu")
     assert len(back.members) == 3 and back.meta["ensemble"]["config"]["members"] == 3
+    assert all(net.item_features is back.model.item_features for net in back.members)
+    stored = load_tensors(copy / MEMBERS_FILE)
+    assert "member0.obs_mean" in stored and not any("item_features" in k for k in stored)
     assert torch.equal(back.predict_members_torch(obs, item), sim.predict_members_torch(obs, item))
     (copy / MEMBERS_FILE).unlink()  # a folder written before ensembles existed
     old = load_simulator(copy, "cpu")
@@ -117,6 +123,9 @@ def test_damaged_or_mismatched_members_file(ens_sim: str, tmp_path: Path) -> Non
     (copy / "simulator.json").write_text(json.dumps(payload))
     with pytest.raises(ConfigError, match=f"{MEMBERS_FILE}.*describes 4"):
         load_simulator(copy, "cpu")
+    path.write_bytes(b"damaged")  # `sim ensemble` replaces a damaged file
+    add_members(copy, EnsembleConfig(members=2), device=torch.device("cpu"))
+    assert len(load_simulator(copy, "cpu").members) == 2
 
 
 def _digest(path: Path) -> str:
@@ -156,6 +165,7 @@ def test_add_members_replaces_an_ensemble(ens_sim: str, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(ens_sim, copy)
     sim = add_members(copy, EnsembleConfig(members=2, seed=5), device=torch.device("cpu"))
+    assert all(net.item_features is sim.model.item_features for net in sim.members)
     back = load_simulator(copy, "cpu")
     assert len(back.members) == 2 and back.meta["ensemble"]["config"]["seed"] == 5
     obs, item = _inputs(back)
@@ -295,3 +305,62 @@ def test_off_is_the_plain_env(ens_sim: str, tmp_path: Path) -> None:
     pess = _vec_rollout(ens_sim, seed=4, pessimism=0.5)
     assert all(np.array_equal(p[0], q[0]) for p, q in zip(base, pess, strict=True))
     assert not all(np.array_equal(p[1], q[1]) for p, q in zip(base[1:], pess[1:], strict=True))
+
+
+def test_repeat_share_counts_the_window_sharing_the_main_tag() -> None:
+    tags = np.zeros((5, 24), dtype=np.int32)  # actions 0..3, padding 4 (no tag)
+    tags[0, [2, 7]] = 1  # main tag 2
+    tags[1, 2] = 1  # main tag 2
+    tags[2, 7] = 1  # main tag 7
+    main = main_tags(tags)
+    np.testing.assert_array_equal(main, [2, 2, 7, -1, -1])
+    history = np.array([[0, 1, 2, 4], [4, 4, 4, 4], [3, 3, 0, 2]])
+    share = repeat_share(history, np.array([1, 0, 3]), main)
+    np.testing.assert_array_equal(share, [0.5, 0.0, 0.0])  # an untagged item never repeats
+
+
+def test_leave_repeat_coef_raises_the_leave_log_odds(ens_sim: str) -> None:
+    with pytest.raises(ConfigError, match="leave_repeat_coef"):
+        _make(ens_sim, leave_repeat_coef=1.0)  # fixed-length sessions have no hazard
+    with pytest.raises(ConfigError, match="leave_repeat_coef"):
+        _make(ens_sim, leave_model="hazard", leave_repeat_coef=-1.0)
+    options = {"leave_model": "hazard", "return_history": True, "num_envs": 64}
+    base = gym.make_vec(ENV_ID, vectorization_mode="vector_entry_point", sim_dir=ens_sim, **options)
+    tired = gym.make_vec(
+        ENV_ID,
+        vectorization_mode="vector_entry_point",
+        sim_dir=ens_sim,
+        leave_repeat_coef=2.0,
+        **options,
+    )
+    _, info = base.reset(seed=1)
+    tired.reset(seed=1)
+    action = np.random.default_rng(0).integers(0, base.single_action_space.n, 64)
+    _, _, _, _, info0 = base.step(action)
+    _, _, _, _, info1 = tired.step(action)
+    np.testing.assert_array_equal(info0["is_click"], info1["is_click"])  # the same draws
+    tags = load_world(ens_sim, None).tables.action_tags
+    main = [int(np.argmax(row)) if row.any() else -1 for row in tags]
+    share = np.array(
+        [
+            sum(main[h] == main[i] >= 0 for h in hist) / len(hist)
+            for hist, i in zip(info["history_items"], info1["item"], strict=True)
+        ]
+    )
+    assert share.max() > 0
+    logit = np.log(info1["leave_prob"] / (1 - info1["leave_prob"]))
+    logit0 = np.log(info0["leave_prob"] / (1 - info0["leave_prob"]))
+    np.testing.assert_allclose(logit - logit0, 2.0 * share, atol=1e-9)
+
+
+def test_members_share_their_fixed_inputs_exactly(ens_sim: str) -> None:
+    sim = load_simulator(ens_sim, "cpu")
+    assert all(sim.members[0].shares_buffers(net) for net in sim.members)
+    obs, item = _inputs(sim)
+    flag = torch.ones(len(item))
+    with torch.inference_mode():  # the reference: one plain forward per member
+        reference = torch.stack([torch.sigmoid(net(obs, item, flag)) for net in sim.members])
+    assert torch.equal(sim.predict_members_torch(obs, item), reference)
+    sim.members[1].obs_mean = sim.members[1].obs_mean.clone()  # no longer shared: per member
+    assert not sim.members[0].shares_buffers(sim.members[1])
+    assert torch.equal(sim.predict_members_torch(obs, item), reference)

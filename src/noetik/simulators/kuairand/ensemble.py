@@ -157,7 +157,7 @@ def add_members(
     ``members.safetensors`` and ``meta["ensemble"]``; the base model's files are not touched
     (it is not refitted). Returns the simulator with its new members."""
     run_dir = Path(run_dir)
-    sim = load_simulator(run_dir, device)
+    sim = load_simulator(run_dir, device, members=False)  # a damaged members file is replaced
     examples = rebuild_examples(sim, progress)
     stats = obs_stats(examples.obs)
     members, meta = fit_members(
@@ -168,5 +168,6 @@ def add_members(
     payload.setdefault("meta", {})["ensemble"] = meta
     write_json(run_dir / CONFIG_FILE, payload)
     sim.members = members
+    sim.share_item_features()
     sim.meta["ensemble"] = meta
     return sim

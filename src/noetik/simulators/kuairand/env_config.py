@@ -54,6 +54,10 @@ class KuaiRandEnvConfig:
     leave_reward_coef: float = 1.0
     """Hazard model: the leave log-odds fall by this much per unit of reward above the mean
     reward of the random-exposure log (0: the leave probability ignores rewards)."""
+    leave_repeat_coef: float = 0.0
+    """Hazard model: the leave log-odds rise by this much times the share of the last 10 shown
+    videos (before the current one) that share the current video's main tag, a DORL-style
+    boredom term (Gao et al., SIGIR 2023; 0: off). Needs ``leave_model="hazard"``."""
     session_gap_minutes: float = 30.0
     """Hazard model: logged sessions, whose lengths give the hazard, are cut at inactivity
     gaps longer than this (the data layer's session definition)."""
@@ -104,6 +108,9 @@ class KuaiRandEnvConfig:
         if self.tab is not None and (not _is_int(self.tab) or not 0 <= self.tab <= 14):
             raise ConfigError(f"tab must be None or an integer in 0..14, got {self.tab!r}")
         check_positive("leave_reward_coef", self.leave_reward_coef, allow_zero=True)
+        check_positive("leave_repeat_coef", self.leave_repeat_coef, allow_zero=True)
+        if self.leave_repeat_coef > 0 and self.leave_model != "hazard":
+            raise ConfigError("leave_repeat_coef > 0 needs leave_model='hazard'")
         check_positive("session_gap_minutes", self.session_gap_minutes)
         check_positive("watch_ratio_concentration", self.watch_ratio_concentration)
         if self.gap_mean_s is not None:

@@ -44,7 +44,9 @@ from noetik.simulators.kuairand.leave import (
     HazardLeave,
     LogSessionStats,
     empirical_hazard,
+    main_tags,
     reference_reward,
+    repeat_share,
     session_stats,
 )
 from noetik.simulators.kuairand.signals import StayModel, sample_signals
@@ -125,8 +127,7 @@ class CandidatePool(core.ItemModel):
         """(A_pool,) int64 KuaiRand video id of each action."""
         self.vocab_video_ids = world.vocab.video_ids
         """(A_vocab,) int64 video id of each vocabulary index (the ids in ``info`` history)."""
-        tags = world.tables.action_tags[pool]
-        cluster = np.where(tags.any(axis=1), tags.argmax(axis=1), -1).astype(np.int64)
+        cluster = main_tags(world.tables.action_tags[pool])
         features = world.sim.items.features[pool].astype(np.float64)
         self.items = core.Items(pool, features, world.duration_s[pool], np.zeros(n), cluster)
 
@@ -163,6 +164,8 @@ class ResponseModel(core.UserModel):
         self.duration_s = world.duration_s[pool]
         self.hazard = config.leave_model == "hazard"
         self.weights = head_weights(config.reward_config, self.device)
+        self.repeat = config.leave_repeat_coef > 0
+        self.main_tag = main_tags(world.tables.action_tags) if self.repeat else np.zeros(0)
 
     def predict(self, users: KuaiRandUsers, action: IntArray) -> None:
         """Set ``users.predicted`` (B, 9) float32 for the current states and ``action`` (B,);
@@ -200,7 +203,12 @@ class ResponseModel(core.UserModel):
     ) -> None:
         """Push the step into the history; advance the clock; draw the leave uniforms."""
         kr = cast(KuaiRandUsers, users)
-        _states(self.world, kr).push(self.pool[action], kr.signals, kr.time_s)
+        states = _states(self.world, kr)
+        if self.repeat:  # the window before this step's video is pushed into it
+            kr.repeat_share = repeat_share(
+                states.history(kr.time_s)[0], self.pool[action], self.main_tag
+            )
+        states.push(self.pool[action], kr.signals, kr.time_s)
         kr.obs_fresh[:] = False
         kr.time_s += rng.exponential(self.gap_mean_s, size=len(action))
         if self.hazard:
@@ -337,6 +345,7 @@ def build_kuairand_simulator(config: KuaiRandEnvConfig) -> core.Simulator:
             config.leave_reward_coef,
             reference_reward(world.random, world.standard, reward),
             config.max_steps,
+            repeat_coef=config.leave_repeat_coef,
         )
     return core.Simulator(
         user_sampler=LoggedUsers(world, config, sessions),

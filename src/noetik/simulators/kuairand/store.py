@@ -7,7 +7,8 @@ A run directory holds::
     uncorrected.safetensors   baseline network (absent when not fitted)
     tables.safetensors        vocabulary video ids, item features, popularity counts
     members.safetensors       the ensemble's K networks, keys ``member<k>.<name>`` (absent
-                              without an ensemble; ``meta["ensemble"]`` describes it)
+                              without an ensemble; ``meta["ensemble"]`` describes it); their
+                              item features are the tables' (not stored K more times)
 
 Every file is written atomically; nothing is pickled.
 """
@@ -34,6 +35,8 @@ CONFIG_FILE = "simulator.json"
 _WEIGHTS = {"model": "model.safetensors", "uncorrected": "uncorrected.safetensors"}
 _TABLES = "tables.safetensors"
 MEMBERS_FILE = "members.safetensors"
+#: Buffers every member shares with the base model, so not stored with the members.
+_SHARED_BUFFERS = frozenset({"item_features"})
 
 
 def save_simulator(sim: FittedSimulator, run_dir: Path) -> None:
@@ -74,6 +77,7 @@ def save_members(run_dir: Path, members: tuple[ResponseNet, ...]) -> None:
         f"member{k}.{name}": value
         for k, net in enumerate(members)
         for name, value in net.state_dict().items()
+        if name not in _SHARED_BUFFERS
     }
     save_tensors(path, state)
 
@@ -133,12 +137,13 @@ def _load_members(
     described = meta.get("ensemble", {})
     expected = described.get("config", {}).get("members") if isinstance(described, dict) else None
     state = load_tensors(path, device)
+    shared = {"item_features": torch.as_tensor(items.features, dtype=torch.float32)}
     groups: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
         head, _, name = key.partition(".")
         if not head.startswith("member") or not head[6:].isdigit() or not name:
             raise ConfigError(f"{path}: unexpected key {key!r} (not member<k>.<name>)")
-        groups.setdefault(int(head[6:]), {})[name] = value
+        groups.setdefault(int(head[6:]), dict(shared))[name] = value
     if sorted(groups) != list(range(len(groups))) or len(groups) != expected:
         raise ConfigError(
             f"{path}: holds members {sorted(groups)}, {CONFIG_FILE} describes {expected} "
@@ -148,9 +153,10 @@ def _load_members(
 
 
 def load_simulator(
-    run_dir: Path | str, device: torch.device | str | None = None
+    run_dir: Path | str, device: torch.device | str | None = None, *, members: bool = True
 ) -> FittedSimulator:
-    """The simulator saved in ``run_dir`` (on ``device``, default CUDA when available).
+    """The simulator saved in ``run_dir`` (on ``device``, default CUDA when available), with
+    its ensemble members unless ``members`` is False (then its members file is not read).
 
     Raises ConfigError (a NoetikError) for a missing or malformed run directory.
     """
@@ -174,5 +180,5 @@ def load_simulator(
         uncorrected=uncorrected,
         popularity=tables["popularity"].numpy(),
         meta=meta,
-        members=_load_members(run_dir, meta, items, config, device),
+        members=_load_members(run_dir, meta, items, config, device) if members else (),
     )

@@ -78,6 +78,9 @@ class KuaiRandUsers(Users):
     """(B,) std over the ensemble members of the last step's expected reward (0 without)."""
     reward_raw: FloatArray
     """(B,) the last step's reward before the pessimism penalty."""
+    repeat_share: FloatArray
+    """(B,) share of the 10 videos before the last one that share its main tag (computed
+    only when ``leave_repeat_coef > 0``; else 0)."""
     view: OnlineStates | None = field(default=None, repr=False, compare=False)
     """The :class:`OnlineStates` bound to ``online`` (built on demand by :meth:`states`)."""
 
@@ -132,5 +135,6 @@ class KuaiRandUsers(Users):
             pred_std=np.zeros((n, len(HEADS)), dtype=np.float32),
             reward_sigma=np.zeros(n),
             reward_raw=np.zeros(n),
+            repeat_share=np.zeros(n),
             view=states,
         )

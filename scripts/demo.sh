@@ -18,8 +18,9 @@ $NOETIK data info "$OUT/data" --cache "$OUT/cache"
 step "4. A few episodes (sessions) as offline-RL transitions"
 $NOETIK data episodes "$OUT/data" --cache "$OUT/cache" --n 2
 
-step "5. Fit the KuaiRand user simulator (debiased with the random-exposure log)"
-$NOETIK sim fit "$OUT/data" --cache "$OUT/cache" --out "$OUT/sim" --holdout-log "$OUT/heldout_random.csv"
+step "5. Fit the KuaiRand user simulator (debiased with the random-exposure log), with an ensemble of 3 members for its uncertainty"
+$NOETIK sim fit "$OUT/data" --cache "$OUT/cache" --out "$OUT/sim" --holdout-log "$OUT/heldout_random.csv" \
+  --members 3
 
 step "6. Validate it on the random exposures of held-out users"
 $NOETIK sim validate "$OUT/sim" --log "$OUT/heldout_random.csv"
@@ -47,14 +48,18 @@ step "10. Recommendations of the IQL agents for two users (videos they have seen
 $NOETIK act "$OUT/runs/iql-transformer" --user 0 --user 1 --k 5
 $NOETIK act "$OUT/runs/iql-catalogue" --user 0 --user 1 --k 5
 
-step "11. Leaderboard: each run in its own task's simulator (1,000 users), off-policy estimates on the test split, random-log ranking (95% intervals)"
+step "11. Leaderboard: each run in its own task's simulator (1,000 users), off-policy estimates on the test split, random-log ranking, unbiased real-exposure rates (95% intervals)"
 $NOETIK evaluate "$OUT"/runs/* --users 1000 --random-log "$OUT/heldout_random.csv" --out "$OUT"
 
-step "12. Explain one recommendation in plain words (integrated gradients over state and history)"
+step "12. Can the simulator be trusted? Its ranking of the policies (plain and pessimistic) against unbiased real exposure on held-out users"
+$NOETIK sim trust "$OUT/sim" "$OUT"/runs/{random,popular,bc,iql-transformer,ppo} \
+  --log "$OUT/heldout_random.csv" --users 200 --out "$OUT/trust"
+
+step "13. Explain one recommendation in plain words (integrated gradients over state and history)"
 $NOETIK explain "$OUT/runs/iql-transformer" --user 0
-step "13. The HTML report: config, curves, leaderboard, simulator fidelity, explanations, faithfulness, behaviour"
+step "14. The HTML report: config, curves, leaderboard, simulator fidelity, simulator trust, explanations, faithfulness, behaviour"
 $NOETIK report "$OUT/runs/iql-transformer" --sim "$OUT/sim"
-step "14. People as learners: cognitive models of a two-armed bandit, held-out (new subjects, later trials)"
+step "15. People as learners: cognitive models of a two-armed bandit, held-out (new subjects, later trials)"
 # hBayesDM's example data (Ahn, Haines & Zhang, 2017) when present beside the repository,
 # else participants simulated from a Rescorla-Wagner learner.
 BANDIT=../shared/data/decision-tasks/bandit2arm_exampleData.txt
@@ -66,10 +71,10 @@ if [ ! -f "$BANDIT" ]; then
 fi
 $NOETIK choices evaluate "$BANDIT" --task bandit2arm --model rw --model wsls --restarts 2 \
   --boot 500 --out "$OUT/choices"
-step "15. Why does a GRU expect subject $SUBJECT's choice on trial 38? Earlier trials, and the RW fit's view"
+step "16. Why does a GRU expect subject $SUBJECT's choice on trial 38? Earlier trials, and the RW fit's view"
 # 100 updates only (about 12 s on one core); docs/decisions.md explains with the default 2,000.
 $NOETIK choices explain "$BANDIT" --task bandit2arm --subject "$SUBJECT" --trial 38 --updates 100
-step "16. KuaiRand-27K-shaped data out of core: four part files read as one log, user shards, states on disk, IQL trained from them"
+step "17. KuaiRand-27K-shaped data out of core: four part files read as one log, user shards, states on disk, IQL trained from them"
 $NOETIK data synth "$OUT/data27k" --release 27k --users 12 --videos 3000 --seed 0 >/dev/null
 $NOETIK data prepare "$OUT/data27k" --cache "$OUT/cache27k" --n-shards 3
 $NOETIK train iql --data "$OUT/data27k" --cache "$OUT/cache27k" --out "$OUT/runs/iql-27k" \

@@ -17,11 +17,27 @@ from noetik.agents.core.task import TaskConfig
 from noetik.data.dataset import KuaiRandDataset, load_kuairand
 from noetik.data.transitions import Transitions
 
-__all__ = ["ReportInputs", "RunData", "Unavailable", "read_json"]
+__all__ = ["ReportInputs", "RunData", "Unavailable", "find_input", "read_json"]
 
 
 class Unavailable(Exception):
     """A section's inputs are missing; the message says which and how to produce them."""
+
+
+def find_input(given: Path | None, run_dir: Path, names: tuple[str, ...], missing: str) -> Path:
+    """A report input file: ``given`` (the file, or a folder holding ``names[0]``), else the
+    first of ``names`` (paths relative to a folder) found in the run folder, beside it (its
+    parent) or one level up; :class:`Unavailable` with ``missing`` when there is none."""
+    if given is not None:
+        path = given / names[0] if given.is_dir() else given
+        if not path.is_file():
+            raise Unavailable(f"no such file {path}")
+        return path
+    for folder in (run_dir, run_dir.parent, run_dir.parent.parent):
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+    raise Unavailable(missing)
 
 
 def read_json(path: Path) -> Any:

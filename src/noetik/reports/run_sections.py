@@ -14,7 +14,7 @@ import polars as pl
 
 from noetik.data.dataset import load_kuairand
 from noetik.reports import html as h
-from noetik.reports.context import ReportInputs, Unavailable, read_json
+from noetik.reports.context import ReportInputs, Unavailable, find_input, read_json
 from noetik.reports.plots import line_panels
 
 __all__ = [
@@ -94,19 +94,11 @@ def training_section(inputs: ReportInputs) -> str:
 def resolve_leaderboard(inputs: ReportInputs) -> Path:
     """``leaderboard.json``: the one given (file or folder), else the first found in the run
     folder, beside it (its parent) or one level up (``noetik evaluate OUT/runs/* --out OUT``)."""
-    given = inputs.leaderboard
-    if given is not None:
-        path = given / "leaderboard.json" if given.is_dir() else given
-        if not path.is_file():
-            raise Unavailable(f"no leaderboard file {path}")
-        return path
-    for folder in (inputs.run_dir, inputs.run_dir.parent, inputs.run_dir.parent.parent):
-        if (folder / "leaderboard.json").is_file():
-            return folder / "leaderboard.json"
-    raise Unavailable(
+    missing = (
         "no leaderboard.json in or beside the run folder; run noetik evaluate "
         f"{inputs.run_dir} --out {inputs.run_dir}"
     )
+    return find_input(inputs.leaderboard, inputs.run_dir, ("leaderboard.json",), missing)
 
 
 def _same_run(name: str, run_dir: Path) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from noetik.evaluation.trust import COLUMNS, agreement_label
 from noetik.reports import html as h
-from noetik.reports.context import ReportInputs, Unavailable, read_json
+from noetik.reports.context import ReportInputs, Unavailable, find_input, read_json
 
 __all__ = ["resolve_trust", "trust_section"]
 
@@ -25,17 +25,9 @@ TRUST_HOWTO = (
 def resolve_trust(inputs: ReportInputs) -> Path:
     """``trust.json``: the one given (file or folder), else the first in the run folder, its
     parent or grandparent, or a ``trust/`` folder in one of them."""
-    given = inputs.trust
-    if given is not None:
-        path = given / "trust.json" if given.is_dir() else given
-        if not path.is_file():
-            raise Unavailable(f"no trust file {path}")
-        return path
-    for folder in (inputs.run_dir, inputs.run_dir.parent, inputs.run_dir.parent.parent):
-        for path in (folder / "trust.json", folder / "trust" / "trust.json"):
-            if path.is_file():
-                return path
-    raise Unavailable(f"no trust.json in or beside the run folder; {TRUST_HOWTO}")
+    names = ("trust.json", "trust/trust.json")
+    missing = f"no trust.json in or beside the run folder; {TRUST_HOWTO}"
+    return find_input(inputs.trust, inputs.run_dir, names, missing)
 
 
 def trust_section(inputs: ReportInputs) -> str:

@@ -22,6 +22,7 @@ from noetik.evaluation.real_exposure import (
     constant_scorer,
     evaluate_real_exposure,
     exposure_estimates,
+    low_ess_note,
     pool_policy,
     pool_scorer,
     target_weights,
@@ -91,6 +92,8 @@ def test_greedy_and_epsilon_greedy_weights() -> None:
     np.testing.assert_allclose(target_weights(scorer, log, POOL, greedy), [0.0, 0.0, 3.0])
     lens = evaluate_real_exposure(scorer, log, greedy, pool=POOL)
     assert lens["click_is"]["mean"] == pytest.approx(1.0) and lens["ess"]["mean"] == 1.0
+    assert "effective sample size 1.0 < 100" in str(low_ess_note(lens))
+    assert low_ess_note({"ess": {"mean": 150.0, "low": 150.0, "high": 150.0}}) is None
     eps = RealExposureConfig(policy="epsilon_greedy", epsilon=0.1, n_boot=50)
     np.testing.assert_allclose(target_weights(scorer, log, POOL, eps), [0.1, 0.1, 2.8])
     # ties split evenly under greedy: two best videos get 1/2 each

@@ -92,8 +92,8 @@ def test_greedy_and_epsilon_greedy_weights() -> None:
     np.testing.assert_allclose(target_weights(scorer, log, POOL, greedy), [0.0, 0.0, 3.0])
     lens = evaluate_real_exposure(scorer, log, greedy, pool=POOL)
     assert lens["click_is"]["mean"] == pytest.approx(1.0) and lens["ess"]["mean"] == 1.0
-    assert "effective sample size 1.0 < 100" in str(low_ess_note(lens))
-    assert low_ess_note({"ess": {"mean": 150.0, "low": 150.0, "high": 150.0}}) is None
+    assert "effective sample size 1.0 < 1000" in str(low_ess_note(lens))
+    assert low_ess_note({"ess": {"mean": 1500.0, "low": 1500.0, "high": 1500.0}}) is None
     eps = RealExposureConfig(policy="epsilon_greedy", epsilon=0.1, n_boot=50)
     np.testing.assert_allclose(target_weights(scorer, log, POOL, eps), [0.1, 0.1, 2.8])
     # ties split evenly under greedy: two best videos get 1/2 each
@@ -307,3 +307,12 @@ def test_true_rate_of_the_uniform_policy_is_the_pool_average(
         ds, log, pool, {"u": CheckPolicy(constant_scorer())}, replace(config, seed=8)
     )
     assert other[0]["mean"] != rows[0]["mean"]  # seeded redraws
+
+
+def test_stops_with_one_line_when_a_batch_cannot_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from noetik.errors import OutOfMemoryPlan
+
+    monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.000001")  # about 1 KB
+    log = hand_log([10, 20, 30] * 20, [0, 1, 0] * 20, [1] * 60)
+    with pytest.raises(OutOfMemoryPlan, match="60 rows x 3 pool videos.*batch_size"):
+        target_weights(constant_scorer(), log, POOL, RealExposureConfig())

@@ -72,6 +72,7 @@ def test_hand_built_log_known_answers() -> None:
     assert lens["click_is"]["mean"] == pytest.approx(2.0 / 3.0, rel=1e-6)  # (0.5 + 1.5) / 3
     assert lens["click_snips"]["mean"] == pytest.approx(0.8, rel=1e-6)  # 2 / 2.5
     assert lens["click_logged"]["mean"] == pytest.approx(2.0 / 3.0)
+    assert lens["click_gain"]["mean"] == pytest.approx(0.0, abs=1e-6)  # IS − logged
     assert lens["ess"]["mean"] == pytest.approx(6.25 / 2.75, rel=1e-6)
     assert lens["n_rows"]["mean"] == 3 and lens["n_users"]["mean"] == 2
     assert lens["pool_size"]["mean"] == 3
@@ -145,6 +146,7 @@ def test_uniform_policy_has_unit_weights_and_equals_the_logged_mean() -> None:
             for key in ("mean", "low", "high"):
                 assert lens[f"{name}_is"][key] == pytest.approx(lens[f"{name}_logged"][key])
         assert lens["ess_fraction"]["mean"] == pytest.approx(1.0)
+        assert lens["click_gain"] == {"mean": 0.0, "low": 0.0, "high": 0.0}
 
 
 def test_seeded_intervals_are_deterministic() -> None:
@@ -156,6 +158,9 @@ def test_seeded_intervals_are_deterministic() -> None:
     assert a == b and a["click_is"]["low"] != c["click_is"]["low"]
     assert a["click_is"]["mean"] == pytest.approx(np.mean(w * y))
     assert a["click_snips"]["mean"] == pytest.approx(np.sum(w * y) / np.sum(w))
+    gain = a["click_gain"]
+    assert gain["mean"] == pytest.approx(np.mean(w * y) - np.mean(y))
+    assert gain["low"] <= gain["mean"] <= gain["high"]
 
 
 def test_agent_pool_scores_match_the_agents_own_scores() -> None:
@@ -314,5 +319,5 @@ def test_stops_with_one_line_when_a_batch_cannot_fit(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.000001")  # about 1 KB
     log = hand_log([10, 20, 30] * 20, [0, 1, 0] * 20, [1] * 60)
-    with pytest.raises(OutOfMemoryPlan, match="60 rows x 3 pool videos.*batch_size"):
+    with pytest.raises(OutOfMemoryPlan, match=r"60 rows x 3 pool videos.*batch_size"):
         target_weights(constant_scorer(), log, POOL, RealExposureConfig())

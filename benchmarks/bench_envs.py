@@ -19,16 +19,22 @@ To add an environment, add a line to :data:`CASES`.
 a 2 x 64 MLP) unless ``--kuairand-sim-dir DIR`` names a fitted run (e.g. ``noetik sim fit``'s
 default 2 x 256 MLP); batched figures are user-steps per second (``--num-envs`` users per call,
 one batched model call each), on CPU unless CUDA is available. Its goal: >= 100,000 batched
-user-steps per second on 2 cores.
+user-steps per second on 2 cores. Its rows with ensemble options (``ensemble``, ``pessimism``:
+one batched call per member) need a simulator with members: when the simulator has none, the
+benchmark copies it to a temporary folder and fits ``--members`` members there first
+(``noetik sim ensemble``), so the plain and ensemble rows share one base model.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -41,7 +47,13 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("noetik/RECEnv-v0", {"n_items": 100, "n_users": 100, "step_per_episode": 10}),
     ("noetik/InterestEvolution-v0", {}),
     ("noetik/KuaiRand-v0", {}),
+    ("noetik/KuaiRand-v0", {"ensemble": "mean"}),
+    ("noetik/KuaiRand-v0", {"ensemble": "sample"}),
+    ("noetik/KuaiRand-v0", {"pessimism": 1.0}),
+    ("noetik/KuaiRand-v0", {"ensemble": "mean", "pessimism": 1.0}),
 ]
+#: Options of KuaiRand-v0 that need ensemble members.
+ENSEMBLE_OPTIONS = ("ensemble", "pessimism")
 #: Fewer single-env steps per run for environments that are slow one user at a time.
 SINGLE_STEPS: dict[str, int] = {"noetik/KuaiRand-v0": 10_000}
 
@@ -136,6 +148,28 @@ def bench_env(
     return result
 
 
+def label(env_id: str, options: dict[str, Any]) -> str:
+    """A row's name: the env id, then the ensemble options of the row, if any."""
+    extra = " ".join(f"{k}={v}" for k, v in options.items() if k in ENSEMBLE_OPTIONS)
+    return f"{env_id} {extra}".strip()
+
+
+def ensemble_sim_dir(sim_dir: str | None, members: int, scratch: Path) -> str:
+    """``sim_dir`` (None: the default simulator) when it has ensemble members, else a copy in
+    ``scratch`` with ``members`` members fitted on the same examples."""
+    from noetik.simulators.kuairand.ensemble import EnsembleConfig, add_members
+    from noetik.simulators.kuairand.store import MEMBERS_FILE
+    from noetik.simulators.kuairand.world import default_simulator_dir
+
+    source = Path(sim_dir) if sim_dir else default_simulator_dir()
+    if (source / MEMBERS_FILE).is_file():
+        return str(source)
+    copy = scratch / "sim"
+    shutil.copytree(source, copy)
+    add_members(copy, EnsembleConfig(members=members))
+    return str(copy)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", help="interpreter of a venv with scope-rl installed")
@@ -145,30 +179,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=100, help="batched calls per run")
     parser.add_argument("--kuairand-sim-dir", help="fitted simulator run for KuaiRand-v0")
     parser.add_argument("--only", help="measure only this env id")
+    parser.add_argument(
+        "--members", type=int, default=5, help="ensemble members fitted when the sim has none"
+    )
+    parser.add_argument("--no-ensemble", action="store_true", help="skip the ensemble rows")
     args = parser.parse_args(argv)
 
     cases = [
-        (
-            env_id,
-            {**options, "sim_dir": args.kuairand_sim_dir}
-            if "KuaiRand" in env_id and args.kuairand_sim_dir
-            else options,
-        )
+        (env_id, options)
         for env_id, options in CASES
         if args.only in (None, env_id)
+        and not (args.no_ensemble and set(options) & set(ENSEMBLE_OPTIONS))
     ]
-    results = {}
-    for env_id, options in cases:  # RECGym runs beside RECEnv-v0, its counterpart
-        peer = args.peer_python if env_id == "noetik/RECEnv-v0" else None
-        results[env_id] = bench_env(env_id, options, args, peer)
+    with tempfile.TemporaryDirectory() as scratch:
+        ens_dir = None
+        if any(set(options) & set(ENSEMBLE_OPTIONS) for _, options in cases):
+            ens_dir = ensemble_sim_dir(args.kuairand_sim_dir, args.members, Path(scratch))
+        results = {}
+        sim_dir = ens_dir or args.kuairand_sim_dir
+        for env_id, options in cases:  # RECGym runs beside RECEnv-v0, its counterpart
+            given = {**options, "sim_dir": sim_dir} if "KuaiRand" in env_id and sim_dir else options
+            peer = args.peer_python if env_id == "noetik/RECEnv-v0" else None
+            results[label(env_id, options)] = bench_env(env_id, given, args, peer)
     print(f"median of {args.repeats} runs; batched = {args.num_envs} users per call")
-    print(f"{'environment':32s} {'single steps/s':>16s} {'batched user-steps/s':>21s}")
-    for env_id, r in results.items():
-        print(f"{env_id:32s} {r['single']:16,.0f} {r['batched']:21,.0f}")
+    print(f"{'environment':52s} {'single steps/s':>16s} {'batched user-steps/s':>21s}")
+    for name, r in results.items():
+        print(f"{name:52s} {r['single']:16,.0f} {r['batched']:21,.0f}")
+    plain = results.get("noetik/KuaiRand-v0")
+    for name, r in results.items():
+        if plain and name.startswith("noetik/KuaiRand-v0 "):
+            ratio = r["batched"] / plain["batched"]
+            print(f"{name}: batched {ratio:.2f}x, single {r['single'] / plain['single']:.2f}x")
     ours = results.get("noetik/RECEnv-v0", {})
     if "recgym" in ours:
         peer = ours["recgym"]
-        print(f"{'recgym.RECEnv (scope-rl)':32s} {peer:16,.0f} {'':>16s}")
+        print(f"{'recgym.RECEnv (scope-rl)':52s} {peer:16,.0f} {'':>16s}")
         print(
             f"RECEnv-v0 / RECGym: single {ours['single'] / peer:.2f}x, "
             f"batched {ours['batched'] / peer:.0f}x"

@@ -38,6 +38,7 @@ from noetik.data.dataset import load_kuairand
 from noetik.data.synthetic import SynthConfig, synthesize
 from noetik.errors import ConfigError, NoetikError
 from noetik.evaluation.leaderboard import LeaderboardConfig, evaluate_runs, write_leaderboard
+from noetik.evaluation.trust import PolicyArrays, TrustConfig, summarise, write_trust
 from noetik.explain.explain_context import decision_contexts
 from noetik.explain.explanation import explain_recommendation
 from noetik.reports import SECTION_IDS, write_report
@@ -98,6 +99,16 @@ def _png(color: str) -> bytes:
     return buffer.getvalue()
 
 
+def _trust(run: Path) -> dict[str, Any]:
+    """A trust table of three policies, the run's among them, one named with markup."""
+    policies = []
+    for i, (name, folder) in enumerate(((INJECTED, "a"), ("iql", str(run)), ("b", "b"))):
+        real = np.tile([1.0 + i, 0.5, 10.0, 10.0, 1.0, 0.8, 0.5, 0.4], (20, 1))
+        returns = np.tile([1.0 + i, 0.5 + i], (30, 1))
+        policies.append(PolicyArrays(name, folder, real, returns, ess=150.0))
+    return summarise(policies, TrustConfig(n_boot=20))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("report")
@@ -111,6 +122,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     (run / "run.json").write_text(json.dumps({**meta, "note": INJECTED}))
     config = LeaderboardConfig(env_kwargs=(("sim_dir", str(root / "sim")),), n_users=16, ope=False)
     write_leaderboard(evaluate_runs([run], config), root / "runs")  # found beside the run
+    write_trust(_trust(run), root / "runs")  # found beside the run
     tradeoff = root / "tradeoff"
     tradeoff.mkdir()
     (tradeoff / "results_attention_entropy.json").write_text(json.dumps(TRADEOFF_ROWS))
@@ -143,6 +155,7 @@ def test_every_section_with_its_plots(built: Built) -> None:
         "simulator": 1,
         "explanations": 2 * USERS,
         "faithfulness": 1,
+        "trust": 0,
         "tradeoff": 1,
         "behaviour": 4,
     }
@@ -160,6 +173,7 @@ def test_self_contained_and_escaped(built: Built) -> None:
     assert escaped == "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;"
     assert escaped in _section(html, "config")  # run.json's injected value
     assert escaped in _section(html, "tradeoff")  # the trade-off term
+    assert escaped in _section(html, "trust")  # a policy's name
 
 
 def test_numbers_match_their_sources(built: Built) -> None:
@@ -304,11 +318,16 @@ def test_cli_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         "leaderboard": None,
         "sim_dir": tmp_path,
         "tradeoff_dir": None,
+        "trust": None,
         "users": 5,
         "seed": 0,
     }
     assert calls == [expected]
-    bad_args = (["--users", "0"], "--users must be >= 1"), (["--tradeoff", "no"], "--tradeoff: no")
+    bad_args = (
+        (["--users", "0"], "--users must be >= 1"),
+        (["--tradeoff", "no"], "--tradeoff: no"),
+        (["--trust", "no"], "--trust: no"),
+    )
     for bad, message in bad_args:
         result = CliRunner().invoke(app, [str(tmp_path), *bad])
         assert isinstance(result.exception, NoetikError)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from noetik.cli.options import EnvOptionOpt, parse_env_options
 from noetik.data.dataset import load_kuairand
 from noetik.errors import ConfigError
 from noetik.utils.progress import make_progress
@@ -49,6 +50,12 @@ def fit(
         None, "--holdout-log", help="Also write the held-out users' random rows to this CSV."
     ),
     cache: Path | None = typer.Option(None, "--cache", help="Cache folder for typed copies."),
+    members: int = typer.Option(
+        0,
+        "--members",
+        help="Also fit an ensemble of this many members (>= 2) on the same examples, for "
+        "the env's ensemble/pessimism options (0: none; add one later with 'sim ensemble').",
+    ),
 ) -> None:
     """Train the debiased response model and the uncorrected baseline; save them to --out."""
     from noetik.simulators.kuairand import ResponseModelConfig, fit_response_model
@@ -60,9 +67,10 @@ def fit(
         random_users=parse_user_spec(random_users),
         random_weight=random_weight,
     )
+    ens_config = _ensemble_config(members, seed) if members else None
     ds = load_kuairand(data_dir, cache_dir=cache)
     with make_progress() as progress:
-        sim = fit_response_model(ds, config, progress=progress)
+        sim = fit_response_model(ds, config, progress=progress, ensemble=ens_config)
     sim.save(out)
     meta = sim.meta
     _OUT.print(
@@ -77,6 +85,38 @@ def fit(
         rows = write_random_rows(ds, users, holdout_log)
         _OUT.print(f"wrote {rows:,} held-out random-exposure rows to {holdout_log}")
     _OUT.print(f"saved simulator to {out}")
+
+
+def _ensemble_config(members: int, seed: int) -> Any:
+    """The :class:`EnsembleConfig` of ``--members`` and ``--seed`` (a ConfigError naming
+    ``--members`` when it is below 2)."""
+    from noetik.simulators.kuairand.ensemble import EnsembleConfig
+
+    if members < 2:
+        raise ConfigError(f"--members must be >= 2, got {members}")
+    return EnsembleConfig(members=members, seed=seed)
+
+
+@sim_app.command("ensemble")
+def ensemble(
+    sim_dir: Path = typer.Argument(..., help="Run folder written by 'noetik sim fit'."),
+    members: int = typer.Option(5, "--members", help="Ensemble members K (>= 2)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of resamples and initialisations."),
+) -> None:
+    """Add (or replace) an ensemble in an existing simulator folder, without refitting it.
+
+    The training examples are rebuilt from the dataset the folder names (its data_dir,
+    cache_dir and training users); each member trains on a bootstrap resample of them.
+    members.safetensors and simulator.json are written atomically.
+    """
+    from noetik.simulators.kuairand.ensemble import add_members
+
+    config = _ensemble_config(members, seed)
+    with make_progress() as progress:
+        sim = add_members(sim_dir, config, progress=progress)
+    losses = [round(loss[-1], 4) for loss in sim.meta["ensemble"]["losses"]]
+    _OUT.print(f"final training loss of each member: {losses}")
+    _OUT.print(f"saved {len(sim.members)} ensemble members to {sim_dir}")
 
 
 @sim_app.command("validate")
@@ -142,3 +182,63 @@ def _table(result: dict[str, Any], title: str) -> Table:
             cells = [_fmt(m[metric]) for m in models]
             table.add_row(signal, metric, *cells, observed)
     return table
+
+
+@sim_app.command("trust")
+def trust(
+    sim_dir: Path = typer.Argument(..., help="Simulator folder with an ensemble."),
+    runs: list[Path] = typer.Argument(..., help="Run folders of the policies (at least 3)."),
+    log: Path = typer.Option(
+        ..., "--log", help="Random-exposure CSV of users the simulator was not fitted on."
+    ),
+    kappa: float = typer.Option(1.0, "--kappa", help="Pessimism: reward r - kappa * sigma."),
+    temperature: float = typer.Option(
+        1.0, "--temperature", help="pi = softmax(standardised scores / temperature)."
+    ),
+    users: int = typer.Option(1_000, "--users", help="Simulated users per policy."),
+    draws: int = typer.Option(8, "--draws", help="Videos drawn from pi per logged context."),
+    n_boot: int = typer.Option(1_000, "--n-boot", help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Seed of users, draws and bootstrap."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for trust.json / trust.md."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    env_option: list[str] | None = EnvOptionOpt,
+) -> None:
+    """Rank the policies of RUNS by the simulator (plain and pessimistic) and by unbiased
+    real exposure on the random log, and report how well the rankings agree (Kendall tau)."""
+    from noetik.evaluation.trust import COLUMNS, TrustConfig, trust_table, write_trust
+
+    for run in runs:
+        if not run.is_dir():
+            raise ConfigError(f"run folder not found: {run}")
+    options = tuple(sorted(parse_env_options(env_option or []).items()))
+    config = TrustConfig(
+        kappa=kappa,
+        temperature=temperature,
+        n_users=users,
+        draws=draws,
+        n_boot=n_boot,
+        seed=seed,
+        env_options=options,
+    )
+    with make_progress() as progress:
+        result = trust_table(sim_dir, runs, log, config, progress)
+    if out is not None:
+        write_trust(result, out)
+    if as_json:
+        _OUT.print_json(json.dumps(result))
+        return
+    table = Table(title=f"Simulator vs real exposure (kappa {kappa}, {users:,} simulated users)")
+    table.add_column("policy")
+    for heading, _ in COLUMNS:
+        table.add_column(heading, justify="right")
+    table.add_column("ESS", justify="right")
+    for row in result["policies"]:
+        cells = [_estimate(row[key]) for _, key in COLUMNS]
+        table.add_row(row["policy"], *cells, f"{row['ess']:.0f}")
+    _OUT.print(table)
+    for key, value in result["agreement"].items():
+        _OUT.print(f"{key}: {_estimate(value)}")
+
+
+def _estimate(value: dict[str, float]) -> str:
+    return f"{value['mean']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"

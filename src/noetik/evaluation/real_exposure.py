@@ -56,6 +56,7 @@ from noetik.data.schema import BINARY_SIGNALS, FileKind
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.evaluation.ope.logged import LoggedOPEConfig, policy_probs
+from noetik.evaluation.policy_scores import standardise_scores
 from noetik.evaluation.random_log import (
     AgentScorer,
     RandomLog,
@@ -106,6 +107,10 @@ class RealExposureConfig:
     both as the ``ope`` lens builds them; or ``greedy`` (the argmax, ties split evenly)."""
     temperature: float = _OPE.temperature
     """``softmax``: the temperature (> 0); the ``ope`` lens's default."""
+    standardise: bool = False
+    """``softmax``: z-score each row's scores over the known pool videos first
+    (:func:`~noetik.evaluation.policy_scores.standardise_scores`), so that one temperature
+    means the same greediness for agents whose scores live on different scales."""
     epsilon: float = _OPE.epsilon
     """``epsilon_greedy``: the mass spread evenly over the pool, in (0, 1]; the ``ope``
     lens's default."""
@@ -283,7 +288,10 @@ def pool_policy(scores: np.ndarray, config: RealExposureConfig) -> np.ndarray:
         best = kept == kept.max(axis=1, keepdims=True)
         probs[:, cols] = best / best.sum(axis=1, keepdims=True)
     else:
-        probs[:, cols] = policy_probs(torch.from_numpy(kept), config.ope_config()).numpy()
+        kept_t = torch.from_numpy(kept)
+        if config.standardise and config.policy == "softmax":
+            kept_t = standardise_scores(kept_t)
+        probs[:, cols] = policy_probs(kept_t, config.ope_config()).numpy()
     return probs
 
 

@@ -50,6 +50,8 @@ class ReportInputs:
     """Simulator folder given by the user (default: the run's ``sim_dir`` env option)."""
     tradeoff_dir: Path | None = None
     """Folder written by ``scripts/tradeoff_sweep.py``."""
+    trust: Path | None = None
+    """``trust.json`` of ``noetik sim trust`` given by the user (a file or its folder)."""
     users: int = 3
     """Sample users whose recommendations are explained."""
     seed: int = 0

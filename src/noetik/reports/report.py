@@ -24,6 +24,7 @@ from noetik.reports.run_sections import (
     simulator_section,
     training_section,
 )
+from noetik.reports.trust_section import trust_section
 from noetik.utils.io import write_text
 
 __all__ = ["SECTIONS", "SECTION_IDS", "write_report"]
@@ -37,6 +38,7 @@ SECTIONS: tuple[tuple[str, str, Builder], ...] = (
     ("simulator", "Simulator fidelity", lambda d: simulator_section(d.inputs)),
     ("explanations", "Explained recommendations", explanations_section),
     ("faithfulness", "Faithfulness of the attributions", faithfulness_section),
+    ("trust", "Simulator trust: agreement with real exposure", lambda d: trust_section(d.inputs)),
     ("tradeoff", "Engagement versus interpretability", tradeoff_section),
     ("behaviour", "Behavioural analysis", behaviour_section),
 )
@@ -62,6 +64,7 @@ def write_report(
     leaderboard: Path | None = None,
     sim_dir: Path | None = None,
     tradeoff_dir: Path | None = None,
+    trust: Path | None = None,
     users: int = 3,
     seed: int = 0,
 ) -> Path:
@@ -71,9 +74,11 @@ def write_report(
     ``leaderboard``: a ``leaderboard.json`` or the folder holding one (default: the first
     in the run folder, its parent or its grandparent); ``sim_dir``: the simulator folder
     (default: the run's ``sim_dir`` env option); ``tradeoff_dir``: the output folder of
-    ``scripts/tradeoff_sweep.py``; ``users``: sample users whose recommendations are
-    explained; ``seed``: seed of every sample. A choices run folder (``noetik choices fit``)
-    gets the report of :func:`~noetik.reports.choices.write_choices_report` instead.
+    ``scripts/tradeoff_sweep.py``; ``trust``: the ``trust.json`` of ``noetik sim trust`` (or
+    its folder; default: found in, beside or above the run folder); ``users``: sample users
+    whose recommendations are explained; ``seed``: seed of every sample. A choices run
+    folder (``noetik choices fit``) gets the report of
+    :func:`~noetik.reports.choices.write_choices_report` instead.
     """
     if users < 1:
         raise ConfigError(f"users must be >= 1, got {users}")
@@ -85,6 +90,7 @@ def write_report(
         leaderboard=leaderboard,
         sim_dir=sim_dir,
         tradeoff_dir=tradeoff_dir,
+        trust=trust,
         users=users,
         seed=seed,
     )

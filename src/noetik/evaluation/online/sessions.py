@@ -58,6 +58,7 @@ from noetik.evaluation.online.metrics import (
     distinct_fraction,
     intra_similarity,
 )
+from noetik.evaluation.policy_scores import standardise_scores
 from noetik.utils.arrays import IdIndex
 from noetik.utils.seeding import derive_seed
 from noetik.utils.shards import ShardEngine, split_even
@@ -74,6 +75,7 @@ __all__ = [
     "evaluate_online",
     "evaluate_policy",
     "make_eval_envs",
+    "online_setup",
     "pool_sessions",
     "run_sessions",
     "run_user_blocks",
@@ -93,9 +95,12 @@ class EnvPolicy:
     ``pool_actions`` (P,) int64 is, for each env action, the agent's action index of the same
     video (``-1`` when the agent does not know it: never chosen). Without video ids on either
     side, env actions are the agent's actions. ``seed`` seeds the sampling of stochastic
-    (``deterministic=False``) actions. ``exclude_seen``: never show a video of the user's
-    history window in ``info`` (the session so far and the logged past; the same rule for
-    every agent, as recommenders do not re-show what was just watched).
+    (``deterministic=False``) actions, drawn from ``softmax(scores / temperature)``, the
+    scores first z-scored over the pool in each state with ``standardise``
+    (:func:`~noetik.evaluation.policy_scores.standardise_scores`). ``exclude_seen``: never
+    show a video of the user's history window in ``info`` (the session so far and the logged
+    past; the same rule for every agent, as recommenders do not re-show what was just
+    watched).
     """
 
     def __init__(
@@ -105,8 +110,14 @@ class EnvPolicy:
         deterministic: bool = True,
         seed: int = 0,
         exclude_seen: bool = True,
+        *,
+        temperature: float = 1.0,
+        standardise: bool = False,
     ) -> None:
+        if not temperature > 0:
+            raise ConfigError(f"temperature must be > 0, got {temperature}")
         self.agent, self.deterministic = agent, deterministic
+        self.temperature, self.standardise = temperature, standardise
         self.seen_map = seen_map(envs) if exclude_seen else None
         pool = getattr(envs, "candidate_video_ids", None)
         own = agent.spec.video_ids
@@ -149,11 +160,13 @@ class EnvPolicy:
                     scores = scores.masked_fill(self._unknown, float("-inf"))
             else:
                 scores = self.agent.scores(obs_t, history)
+            if self.standardise and not self.deterministic:
+                scores = standardise_scores(scores).to(scores.dtype)
             scores = self._mask_seen(scores, info)
             if self.deterministic:
                 actions = scores.argmax(dim=1)
             else:
-                probs = torch.softmax(scores, dim=1)
+                probs = torch.softmax(scores / self.temperature, dim=1)
                 actions = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
         return actions.cpu().numpy().astype(np.int64)
 
@@ -357,6 +370,10 @@ class OnlineSetup:
     """Act greedily (else sample the softmax of the scores, seeded per block)."""
     exclude_seen: bool = True
     """Keep the policy off the videos of the user's history window (:class:`EnvPolicy`)."""
+    temperature: float = 1.0
+    """Stochastic actions: the softmax temperature (:class:`EnvPolicy`)."""
+    standardise: bool = False
+    """Stochastic actions: z-score the scores over the pool first (:class:`EnvPolicy`)."""
 
 
 @dataclass
@@ -369,6 +386,25 @@ class ShardSessions:
     """Catalogue size (:func:`catalogue`)."""
     features: np.ndarray | None
     """(n_items, F) float64 item vectors of ``intra_similarity`` (:func:`catalogue`)."""
+
+
+def online_setup(
+    agent: Agent,
+    env_id: str,
+    env_kwargs: dict[str, Any] | None = None,
+    *,
+    deterministic: bool = True,
+    exclude_seen: bool = True,
+    temperature: float = 1.0,
+    standardise: bool = False,
+) -> OnlineSetup:
+    """The :class:`OnlineSetup` of ``agent`` in ``env_id``: the environment returns the raw
+    history when the agent reads it or when ``exclude_seen`` needs it."""
+    kwargs = dict(env_kwargs or {})
+    if acts_on_history(agent) or (exclude_seen and _has_history_option(env_id)):
+        kwargs["return_history"] = True
+    items = tuple(sorted(kwargs.items()))
+    return OnlineSetup(env_id, items, deterministic, exclude_seen, temperature, standardise)
 
 
 def run_user_blocks(
@@ -388,7 +424,14 @@ def run_user_blocks(
     for block in blocks:
         if block.users not in built:
             envs = make_eval_envs(setup.env_id, block.users, dict(setup.env_kwargs))
-            policy = EnvPolicy(agent, envs, setup.deterministic, exclude_seen=setup.exclude_seen)
+            policy = EnvPolicy(
+                agent,
+                envs,
+                setup.deterministic,
+                exclude_seen=setup.exclude_seen,
+                temperature=setup.temperature,
+                standardise=setup.standardise,
+            )
             built[block.users] = envs, policy
         envs, policy = built[block.users]
         runs.append(_run_block(policy, envs, block.block_seed))
@@ -453,10 +496,9 @@ def evaluate_online(
     """
     chosen = (seed,) if seeds is None else tuple(seeds)
     blocks = user_blocks(n_users, chosen, block_users)
-    kwargs = dict(env_kwargs or {})
-    if acts_on_history(agent) or (exclude_seen and _has_history_option(env_id)):
-        kwargs["return_history"] = True
-    setup = OnlineSetup(env_id, tuple(sorted(kwargs.items())), deterministic, exclude_seen)
+    setup = online_setup(
+        agent, env_id, env_kwargs, deterministic=deterministic, exclude_seen=exclude_seen
+    )
     if engine is None:
         shards = [run_user_blocks(agent, setup, blocks, _advance(progress, description, blocks))]
     else:

@@ -18,6 +18,7 @@ from noetik.errors import ConfigError
 from noetik.simulators.core import check_positive
 
 LeaveModel = Literal["fixed", "hazard"]
+EnsembleMode = Literal["off", "mean", "sample"]
 #: A reward given as a :class:`RewardConfig`, ``{signal: weight}`` or ``(signal, weight)`` pairs.
 RewardSpec = RewardConfig | Mapping[str, float] | Sequence[tuple[str, float]]
 _DEFAULT_REWARD = RewardConfig()
@@ -53,6 +54,10 @@ class KuaiRandEnvConfig:
     leave_reward_coef: float = 1.0
     """Hazard model: the leave log-odds fall by this much per unit of reward above the mean
     reward of the random-exposure log (0: the leave probability ignores rewards)."""
+    leave_repeat_coef: float = 0.0
+    """Hazard model: the leave log-odds rise by this much times the share of the last 10 shown
+    videos (before the current one) that share the current video's main tag, a DORL-style
+    boredom term (Gao et al., SIGIR 2023; 0: off). Needs ``leave_model="hazard"``."""
     session_gap_minutes: float = 30.0
     """Hazard model: logged sessions, whose lengths give the hazard, are cut at inactivity
     gaps longer than this (the data layer's session definition)."""
@@ -79,6 +84,16 @@ class KuaiRandEnvConfig:
     ``history_signals``, ``history_gap_s``, ``history_mask``), for sequence policies."""
     device: str = "auto"
     """Torch device of the response model; ``"auto"``: CUDA when available, else CPU."""
+    ensemble: EnsembleMode = "off"
+    """Which model answers, given the simulator's ensemble (``noetik sim ensemble``):
+    ``"off"`` the base model (as without an ensemble); ``"mean"`` the mean of the members'
+    predictions; ``"sample"`` one member per episode, drawn uniformly at the user's reset from
+    the environment's generator (the vector env still makes one batched call per member)."""
+    pessimism: float = 0.0
+    """kappa >= 0 of the MOPO penalty (Yu et al. 2020): the reward becomes ``r - kappa *
+    sigma``, sigma the std over the ensemble members of the expected reward ``sum_j w_j
+    p_kj`` (the reward's weights on the predicted heads; signals without a head, e.g.
+    ``play_time_s``, add no uncertainty). 0: no penalty. Needs an ensemble."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reward", _reward(self.reward))
@@ -93,6 +108,9 @@ class KuaiRandEnvConfig:
         if self.tab is not None and (not _is_int(self.tab) or not 0 <= self.tab <= 14):
             raise ConfigError(f"tab must be None or an integer in 0..14, got {self.tab!r}")
         check_positive("leave_reward_coef", self.leave_reward_coef, allow_zero=True)
+        check_positive("leave_repeat_coef", self.leave_repeat_coef, allow_zero=True)
+        if self.leave_repeat_coef > 0 and self.leave_model != "hazard":
+            raise ConfigError("leave_repeat_coef > 0 needs leave_model='hazard'")
         check_positive("session_gap_minutes", self.session_gap_minutes)
         check_positive("watch_ratio_concentration", self.watch_ratio_concentration)
         if self.gap_mean_s is not None:
@@ -102,8 +120,16 @@ class KuaiRandEnvConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 object.__setattr__(self, name, str(value))  # accept pathlib.Path
+        if self.ensemble not in ("off", "mean", "sample"):
+            raise ConfigError(f"ensemble must be 'off', 'mean' or 'sample', got {self.ensemble!r}")
+        check_positive("pessimism", self.pessimism, allow_zero=True)
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError(f"device must be 'auto' or a torch device name, got {self.device!r}")
+
+    @property
+    def uses_members(self) -> bool:
+        """Whether the options need the simulator's ensemble members."""
+        return self.ensemble != "off" or self.pessimism > 0
 
     @property
     def reward_config(self) -> RewardConfig:

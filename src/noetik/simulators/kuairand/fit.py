@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -47,6 +47,9 @@ from noetik.simulators.kuairand.model import (
     batched_logits,
 )
 from noetik.utils.seeding import rng
+
+if TYPE_CHECKING:
+    from noetik.simulators.kuairand.ensemble import EnsembleConfig
 
 
 def default_device() -> torch.device:
@@ -114,12 +117,15 @@ def train_network(
     progress: Progress | None = None,
     device: torch.device | None = None,
     on_epoch: Callable[[int, ResponseNet], None] | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[ResponseNet, list[float]]:
     """Train one :class:`ResponseNet` on ``examples``; returns it (eval mode, on ``device``)
     and the mean weighted loss of each epoch. Random rows weigh ``config.random_weight``.
-    ``on_epoch(epoch, net)`` is called after each epoch (net in train mode; do not modify)."""
+    ``on_epoch(epoch, net)`` is called after each epoch (net in train mode; do not modify).
+    ``rows`` (M,) int: the example rows an epoch passes over, repeats allowed (a bootstrap
+    resample); None: every row once."""
     device = device or default_device()
-    n = len(examples)
+    n = len(examples) if rows is None else len(rows)
     steps = math.ceil(n / config.batch_size)
     total = max(config.epochs * steps, 1)
     task = progress.add_task(f"fitting {label} model", total=total) if progress else None
@@ -136,6 +142,8 @@ def train_network(
         losses: list[float] = []
         for _ in range(config.epochs):
             order_np = shuffle.permutation(n)
+            if rows is not None:
+                order_np = rows[order_np]
             order = torch.from_numpy(order_np).to(device)
             running, seen = 0.0, 0.0
             for start in range(0, n, config.batch_size):
@@ -210,23 +218,38 @@ def training_videos(ds: KuaiRandDataset, config: ResponseModelConfig) -> np.ndar
     return np.sort(pool.collect()["video_id"].to_numpy())
 
 
+def training_examples(
+    ds: KuaiRandDataset,
+    vocab: ItemVocab,
+    train_users: np.ndarray,
+    pool: np.ndarray | None,
+    progress: Progress | None = None,
+) -> Examples:
+    """The simulator's training examples: every standard-log row (of the videos ``pool``, None:
+    all) and the random-log rows of ``train_users`` (K,) int64."""
+    extra = random_rows(ds, train_users) if len(train_users) else None
+    return build_examples(ds, vocab, extra, only_videos=pool, progress=progress)
+
+
 def fit_response_model(
     ds: KuaiRandDataset,
     config: ResponseModelConfig | None = None,
     progress: Progress | None = None,
     device: torch.device | None = None,
+    ensemble: EnsembleConfig | None = None,
 ) -> FittedSimulator:
     """Fit the debiased simulator (and the uncorrected baseline) on ``ds``.
 
     Trains on every standard-log row plus the random-log rows of ``config.random_users``; the
     other random-log users are recorded in ``meta["heldout_random_users"]`` for validation.
+    With ``ensemble``, also its members on the same examples
+    (:func:`~noetik.simulators.kuairand.ensemble.fit_members`).
     """
     config = config or ResponseModelConfig()
     vocab = ItemVocab.from_dataset(ds)
     pool = training_videos(ds, config)
     train_users, heldout = split_random_users(random_log_users(ds), config.random_users)
-    extra = random_rows(ds, train_users) if len(train_users) else None
-    examples = build_examples(ds, vocab, extra, only_videos=pool, progress=progress)
+    examples = training_examples(ds, vocab, train_users, pool, progress)
     items = build_item_table(ds, vocab)
     stats = obs_stats(examples.obs)
     model, losses = train_network(
@@ -252,6 +275,13 @@ def fit_response_model(
         "losses": {"debiased": losses, "uncorrected": unc_losses},
         "calibration_shifts": dict(zip(HEADS, shifts, strict=False)),
     }
+    members: tuple[ResponseNet, ...] = ()
+    if ensemble is not None:
+        from noetik.simulators.kuairand.ensemble import fit_members  # it builds on this module
+
+        members, meta["ensemble"] = fit_members(
+            examples, items, config, stats, ensemble, progress=progress, device=device
+        )
     return FittedSimulator(
         config=config,
         vocab=vocab,
@@ -260,4 +290,5 @@ def fit_response_model(
         uncorrected=uncorrected,
         popularity=popularity_table(examples, len(vocab)),
         meta=meta,
+        members=members,
     )

@@ -11,7 +11,10 @@ hazard jump. In the environment the hazard is modulated by the step's reward ``r
     logit p(t) = logit h(t) - leave_reward_coef * (r - r_ref)
 
 with ``r_ref`` the mean reward of the random-exposure log: a random policy keeps users about as
-long as the logs do, a better one keeps them longer.
+long as the logs do, a better one keeps them longer. With ``leave_repeat_coef`` (DORL, Gao et
+al. SIGIR 2023: users tire of the same kind of video) the log-odds also rise by
+``leave_repeat_coef * s``, ``s`` the share of the last 10 videos shown before this one that
+share its main tag (:func:`repeat_share`).
 """
 
 from __future__ import annotations
@@ -97,6 +100,23 @@ def reference_reward(random: LogArrays | None, standard: LogArrays, reward: Rewa
     return float(reward_from_signals(log.signals, reward).astype(np.float64).mean())
 
 
+def main_tags(action_tags: np.ndarray) -> np.ndarray:
+    """(N,) int64 main tag of each action (its first tag bucket; -1 without a tag) from the
+    (N, 24) multi-hot ``action_tags`` (e.g. the state tables', whose last row is padding)."""
+    tags = np.asarray(action_tags)
+    main: np.ndarray = np.where(tags.any(axis=1), tags.argmax(axis=1), -1).astype(np.int64)
+    return main
+
+
+def repeat_share(history_items: np.ndarray, item: np.ndarray, main_tag: np.ndarray) -> FloatArray:
+    """(B,) float64 share of the K slots of ``history_items`` (B, K) int64 (padding allowed)
+    whose main tag is that of ``item`` (B,) int64; 0 for an item without a tag."""
+    current = main_tag[item][:, None]
+    same = (main_tag[history_items] == current) & (current >= 0)
+    share: FloatArray = same.sum(axis=1) / history_items.shape[1]
+    return share
+
+
 class FixedLength(core.Termination):
     """Sessions end (terminated) after exactly ``length`` steps; ``max_steps`` truncates."""
 
@@ -112,26 +132,38 @@ class FixedLength(core.Termination):
 class HazardLeave(core.Termination):
     """After each step a user leaves with the reward-modulated hazard (see module docs).
 
-    Reads ``users.signals`` (B, 12) of the step and ``users.leave_draw`` (B,) uniforms drawn
-    by the user model, and writes ``users.leave_prob`` (B,).
+    Reads ``users.signals`` (B, 12) of the step, ``users.leave_draw`` (B,) uniforms drawn by
+    the user model and (``repeat_coef > 0``) ``users.repeat_share`` (B,), and writes
+    ``users.leave_prob`` (B,).
     """
 
     def __init__(
-        self, hazard: FloatArray, reward: RewardConfig, coef: float, ref: float, max_steps: int
+        self,
+        hazard: FloatArray,
+        reward: RewardConfig,
+        coef: float,
+        ref: float,
+        max_steps: int,
+        *,
+        repeat_coef: float = 0.0,
     ) -> None:
         clipped = np.clip(hazard, 1e-9, 1.0 - 1e-9)
         self.hazard, self.logit = hazard, np.log(clipped / (1.0 - clipped))
         self.reward = reward
         self.coef, self.ref, self.max_steps = coef, ref, max_steps
+        self.repeat_coef = repeat_coef
 
     def __call__(self, users: core.Users) -> tuple[BoolArray, BoolArray]:
         kr = cast(KuaiRandUsers, users)
         t = np.minimum(kr.t, len(self.hazard) - 1)
-        if self.coef == 0.0:
+        if self.coef == 0.0 and self.repeat_coef == 0.0:
             p = self.hazard[t]
         else:
             r = reward_from_signals(kr.signals, self.reward, dtype=np.float64)
-            p = 1.0 / (1.0 + np.exp(self.coef * (r - self.ref) - self.logit[t]))
+            stay_odds = self.coef * (r - self.ref) - self.logit[t]  # minus the leave log-odds
+            if self.repeat_coef != 0.0:
+                stay_odds = stay_odds - self.repeat_coef * kr.repeat_share
+            p = 1.0 / (1.0 + np.exp(stay_odds))
         kr.leave_prob[:] = p
         left: BoolArray = kr.leave_draw < p
         return left, (kr.t >= self.max_steps) & ~left

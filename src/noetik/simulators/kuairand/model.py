@@ -151,14 +151,35 @@ class ResponseNet(nn.Module):
     ) -> torch.Tensor:
         """Logits (B, 9) float32 from ``obs`` (B, 128) float, ``item`` (B,) int64 and
         ``exposure`` (B,) float (1 random, 0 standard)."""
+        return self.logits_from(self.fixed_inputs(obs, item), item, exposure)
+
+    def fixed_inputs(self, obs: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+        """(B, 128 + F + 1) float32: the standardised state, the item's side features and the
+        tag match, the inputs that depend on the buffers only (so networks sharing their
+        buffers, like the members of an ensemble, can share them)."""
         obs = obs.float()
         feats = self.item_features[item]
         lo, hi = self._tags
         match = (obs[:, lo:hi] * feats[:, :TAG_BUCKETS]).sum(dim=1, keepdim=True)
         x = (obs - self.obs_mean) * self.obs_inv_std
-        h = self.trunk(torch.cat([x, self.item_embedding(item), feats, match], dim=1))
+        return torch.cat([x, feats, match], dim=1)
+
+    def logits_from(
+        self, fixed: torch.Tensor, item: torch.Tensor, exposure: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits (B, 9) float32 from :meth:`fixed_inputs` ``fixed``, ``item`` and ``exposure``
+        (as :meth:`forward`)."""
+        if self.item_embedding.embedding_dim:
+            embedded = self.item_embedding(item)
+            fixed = torch.cat([fixed[:, :STATE_DIM], embedded, fixed[:, STATE_DIM:]], dim=1)
+        h = self.trunk(fixed)
         logits: torch.Tensor = self.head(h) + exposure.float()[:, None] * self.random_head(h)
         return logits
+
+    def shares_buffers(self, other: ResponseNet) -> bool:
+        """Whether ``other`` uses the very same buffers (so the same :meth:`fixed_inputs`)."""
+        names = ("item_features", "obs_mean", "obs_inv_std")
+        return all(getattr(self, n) is getattr(other, n) for n in names)
 
 
 def batched_logits(
@@ -199,7 +220,25 @@ class FittedSimulator:
     """(A, 1 + 9) float64 per item: training exposures, then the sum of each head's target."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Provenance: ``data_dir``, ``cache_dir``, ``train_random_users``,
-    ``heldout_random_users``, example counts, training losses."""
+    ``heldout_random_users``, example counts, training losses; ``ensemble`` (the
+    :class:`~noetik.simulators.kuairand.ensemble.EnsembleConfig` and losses of ``members``)."""
+    members: tuple[ResponseNet, ...] = ()
+    """An ensemble of K networks like ``model`` (same examples, each on a bootstrap resample
+    with its own initialisation; :mod:`~noetik.simulators.kuairand.ensemble`), or none."""
+
+    def __post_init__(self) -> None:
+        self.share_item_features()
+
+    def share_item_features(self) -> None:
+        """Let the members use ``model``'s buffers (item features, state statistics) where they
+        are equal, instead of K copies (at millions of videos each copy of the item features
+        is hundreds of MB) and so compute their fixed inputs once."""
+        for name in ("item_features", "obs_mean", "obs_inv_std"):
+            shared = getattr(self.model, name)
+            for net in self.members:
+                own = getattr(net, name)
+                if own is not shared and own.device == shared.device and torch.equal(own, shared):
+                    setattr(net, name, shared)
 
     @property
     def device(self) -> torch.device:
@@ -217,6 +256,23 @@ class FittedSimulator:
         with torch.inference_mode():
             flag = torch.full((obs.shape[0],), e, device=obs.device)
             return torch.sigmoid(self.model(obs, item, flag))
+
+    def predict_members_torch(
+        self, obs: torch.Tensor, item: torch.Tensor, exposure: Exposure = "random"
+    ) -> torch.Tensor:
+        """Probabilities / watch ratio (K, B, 9) float32 of each of the K :attr:`members`, no
+        gradient (one batched call per member); inputs as :meth:`predict_torch`."""
+        if not self.members:
+            raise ConfigError("the simulator has no ensemble members (run `noetik sim ensemble`)")
+        e = 1.0 if exposure == "random" else 0.0
+        first = self.members[0]
+        with torch.inference_mode():
+            flag = torch.full((obs.shape[0],), e, device=obs.device)
+            if not all(first.shares_buffers(net) for net in self.members):
+                return torch.stack([torch.sigmoid(net(obs, item, flag)) for net in self.members])
+            fixed = first.fixed_inputs(obs, item)  # the same for every member
+            logits = [net.logits_from(fixed, item, flag) for net in self.members]
+            return torch.sigmoid(torch.stack(logits))
 
     def predict(
         self, obs: np.ndarray, item_idx: np.ndarray, exposure: Exposure = "random"
@@ -236,6 +292,9 @@ class FittedSimulator:
         self.model.to(device)
         if self.uncorrected is not None:
             self.uncorrected.to(device)
+        for net in self.members:
+            net.to(device)
+        self.share_item_features()
         return self
 
     def save(self, run_dir: Path | str) -> None:

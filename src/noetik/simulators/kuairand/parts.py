@@ -4,17 +4,22 @@
 ``LoggedUsers``     users of the standard log (uniform; ``n_users`` lowest ids), seeded with
                     their logged past (``warm_start``) or cold; session tab and start time
                     from a random logged session (warm: the user's last logged time plus a
-                    logged between-session gap)
+                    logged between-session gap); ``ensemble="sample"``: a uniform member
 ``CandidatePool``   the fixed catalog: action ``a`` -> vocabulary item ``pool[a]``
-``ResponseModel``   state (``OnlineStates.observe``) -> one batched ``predict_torch`` call ->
-                    sampled signals (:mod:`~noetik.simulators.kuairand.signals`); dynamics:
-                    push the step into the history, advance the clock by an exponential gap
-``ConfigReward``    the data layer's :class:`RewardConfig` applied to the signals
+``ResponseModel``   state (``OnlineStates.observe``) -> one batched ``predict_torch`` call (and
+                    one per ensemble member when the options use them: the base model's, the
+                    members' mean or each user's member, and the spread; see
+                    :mod:`~noetik.simulators.kuairand.uncertainty`) -> sampled signals
+                    (:mod:`~noetik.simulators.kuairand.signals`); dynamics: push the step
+                    into the history, advance the clock by an exponential gap
+``ConfigReward``    the data layer's :class:`RewardConfig` applied to the signals, minus the
+                    MOPO penalty ``pessimism * sigma``
 ``FixedLength`` /   :mod:`~noetik.simulators.kuairand.leave`
 ``HazardLeave``
 ``StateObserver``   the 128-d state, float32 ``Box(-inf, inf, (128,))``
 ``AnalystReport``   user id, step, clock, tab, shown video, 12 signals, predictions, duration,
-                    tag buckets, item features, leave probability; the raw history on demand
+                    tag buckets, item features, leave probability; the raw history on demand;
+                    with ensemble members ``reward_raw``, ``reward_sigma``, ``pred_std_*``
 ==================  ========================================================================
 """
 
@@ -39,10 +44,13 @@ from noetik.simulators.kuairand.leave import (
     HazardLeave,
     LogSessionStats,
     empirical_hazard,
+    main_tags,
     reference_reward,
+    repeat_share,
     session_stats,
 )
 from noetik.simulators.kuairand.signals import StayModel, sample_signals
+from noetik.simulators.kuairand.uncertainty import ensemble_answer, head_weights
 from noetik.simulators.kuairand.users import KuaiRandUsers
 from noetik.simulators.kuairand.world import HISTORY_LEN, KuaiRandWorld, load_world
 
@@ -85,9 +93,11 @@ class LoggedUsers(core.UserSampler):
             )
         self.world, self.config, self.sessions, self.n = world, config, sessions, n
         self.last_time_s = world.history.time_s[:, -1]
+        self.n_members = len(world.sim.members) if config.ensemble == "sample" else 0
 
     def sample(self, rng: np.random.Generator, n: int) -> Users:
-        """``n`` new sessions (draws: users, sessions, then a between-session gap if warm)."""
+        """``n`` new sessions (draws: users, sessions, then a between-session gap if warm, then
+        an ensemble member if ``ensemble="sample"``)."""
         rows = rng.integers(0, self.n, size=n)
         session = rng.integers(0, len(self.sessions.lengths), size=n)
         tab = self.sessions.start_tab[session]
@@ -102,7 +112,8 @@ class LoggedUsers(core.UserSampler):
         else:
             time_s = self.sessions.start_s[session].copy()
             states.reset(np.arange(n), user_id)
-        return KuaiRandUsers.fresh(user_id, time_s, tab.astype(np.int64), states)
+        member = rng.integers(0, self.n_members, size=n) if self.n_members else None
+        return KuaiRandUsers.fresh(user_id, time_s, tab.astype(np.int64), states, member)
 
 
 class CandidatePool(core.ItemModel):
@@ -116,8 +127,7 @@ class CandidatePool(core.ItemModel):
         """(A_pool,) int64 KuaiRand video id of each action."""
         self.vocab_video_ids = world.vocab.video_ids
         """(A_vocab,) int64 video id of each vocabulary index (the ids in ``info`` history)."""
-        tags = world.tables.action_tags[pool]
-        cluster = np.where(tags.any(axis=1), tags.argmax(axis=1), -1).astype(np.int64)
+        cluster = main_tags(world.tables.action_tags[pool])
         features = world.sim.items.features[pool].astype(np.float64)
         self.items = core.Items(pool, features, world.duration_s[pool], np.zeros(n), cluster)
 
@@ -153,19 +163,31 @@ class ResponseModel(core.UserModel):
         self.pool_t = torch.from_numpy(pool).to(self.device)
         self.duration_s = world.duration_s[pool]
         self.hazard = config.leave_model == "hazard"
+        self.weights = head_weights(config.reward_config, self.device)
+        self.repeat = config.leave_repeat_coef > 0
+        self.main_tag = main_tags(world.tables.action_tags) if self.repeat else np.zeros(0)
 
-    def predict(self, obs: Float32Array, action: IntArray) -> np.ndarray:
-        """(B, 9) float32 predictions for states ``obs`` (B, 128) and actions (B,)."""
-        obs_t = torch.from_numpy(obs).to(self.device)
+    def predict(self, users: KuaiRandUsers, action: IntArray) -> None:
+        """Set ``users.predicted`` (B, 9) float32 for the current states and ``action`` (B,);
+        with ensemble members also ``users.pred_std`` and ``users.reward_sigma``."""
+        obs_t = torch.from_numpy(_observe(self.world, users)).to(self.device)
         item_t = self.pool_t[torch.from_numpy(action).to(self.device)]
-        out = self.world.sim.predict_torch(obs_t, item_t, self.config.exposure)
-        predicted: np.ndarray = out.cpu().numpy()
-        return predicted
+        sim, exposure = self.world.sim, self.config.exposure
+        if not self.config.uses_members:
+            users.predicted = sim.predict_torch(obs_t, item_t, exposure).cpu().numpy()
+            return
+        mode = self.config.ensemble
+        base = sim.predict_torch(obs_t, item_t, exposure) if mode == "off" else None
+        member = torch.from_numpy(users.member).to(self.device)
+        members = sim.predict_members_torch(obs_t, item_t, exposure)
+        answer = ensemble_answer(members, base, mode, member, self.weights)
+        users.predicted, users.pred_std = answer.predicted, answer.pred_std
+        users.reward_sigma = answer.reward_sigma
 
     def response(self, rng: np.random.Generator, users: Users, action: IntArray) -> Signals:
         """Signals ``{name: (B,)}`` drawn from the predictions for the current states."""
         kr = cast(KuaiRandUsers, users)
-        kr.predicted = self.predict(_observe(self.world, kr), action)
+        self.predict(kr, action)
         kr.signals = sample_signals(
             rng,
             kr.predicted,
@@ -181,7 +203,12 @@ class ResponseModel(core.UserModel):
     ) -> None:
         """Push the step into the history; advance the clock; draw the leave uniforms."""
         kr = cast(KuaiRandUsers, users)
-        _states(self.world, kr).push(self.pool[action], kr.signals, kr.time_s)
+        states = _states(self.world, kr)
+        if self.repeat:  # the window before this step's video is pushed into it
+            kr.repeat_share = repeat_share(
+                states.history(kr.time_s)[0], self.pool[action], self.main_tag
+            )
+        states.push(self.pool[action], kr.signals, kr.time_s)
         kr.obs_fresh[:] = False
         kr.time_s += rng.exponential(self.gap_mean_s, size=len(action))
         if self.hazard:
@@ -189,14 +216,22 @@ class ResponseModel(core.UserModel):
 
 
 class ConfigReward(core.RewardFunction):
-    """The weighted sum of signals of a :class:`RewardConfig` (float64)."""
+    """The weighted sum of signals of a :class:`RewardConfig` (float64), minus ``pessimism``
+    times the ensemble's reward uncertainty ``users.reward_sigma`` (MOPO)."""
 
-    def __init__(self, reward: RewardConfig) -> None:
-        self.reward = reward
+    def __init__(self, reward: RewardConfig, pessimism: float = 0.0) -> None:
+        self.reward, self.pessimism = reward, pessimism
 
     def __call__(self, signals: Signals, users: Users) -> FloatArray:
-        """Reward (B,) float64 (:func:`~noetik.data.rewards.reward_from_signals`)."""
-        return reward_from_signals(signals, self.reward, dtype=np.float64)
+        """Reward (B,) float64 (:func:`~noetik.data.rewards.reward_from_signals`); the
+        unpenalised one is kept in ``users.reward_raw``."""
+        raw = reward_from_signals(signals, self.reward, dtype=np.float64)
+        kr = cast(KuaiRandUsers, users)
+        kr.reward_raw = raw
+        if self.pessimism == 0.0:
+            return raw
+        penalised: FloatArray = raw - self.pessimism * kr.reward_sigma
+        return penalised
 
 
 #: Slices whose every dimension is at most 1.
@@ -236,11 +271,22 @@ class StateObserver(core.Observer):
         return obs.copy() if obs is cast(KuaiRandUsers, users).obs else obs
 
 
+#: Heads whose spread over the ensemble members ``info`` reports as ``pred_std_<head>``.
+_STD_HEADS = ("is_click", "long_view")
+
+
 class AnalystReport(core.Reporter):
     """Everything an analyst needs per user (see the module table and docs/environments.md)."""
 
-    def __init__(self, world: KuaiRandWorld, pool: CandidatePool, return_history: bool) -> None:
+    def __init__(
+        self,
+        world: KuaiRandWorld,
+        pool: CandidatePool,
+        return_history: bool,
+        uses_members: bool = False,
+    ) -> None:
         self.world, self.pool, self.return_history = world, pool, return_history
+        self.uses_members = uses_members
 
     def __call__(
         self, users: Users, action: IntArray | None, result: core.StepResult | None
@@ -265,6 +311,11 @@ class AnalystReport(core.Reporter):
             info["tags"] = self.world.tables.action_tags[item]
             info["item_features"] = self.world.sim.items.features[item]
             info["leave_prob"] = kr.leave_prob.copy()
+            if self.uses_members:
+                info["reward_raw"] = kr.reward_raw.copy()
+                info["reward_sigma"] = kr.reward_sigma.copy()
+                for head in _STD_HEADS:
+                    info[f"pred_std_{head}"] = kr.pred_std[:, HEADS.index(head)].copy()
         if self.return_history:
             states = _states(self.world, kr)
             names = ("history_items", "history_signals", "history_gap_s", "history_mask")
@@ -275,6 +326,12 @@ class AnalystReport(core.Reporter):
 def build_kuairand_simulator(config: KuaiRandEnvConfig) -> core.Simulator:
     """The KuaiRand simulator of ``config`` (loads, or reuses, the fitted model and logs)."""
     world = load_world(config.sim_dir, config.data_dir, config.device)
+    if config.uses_members and not world.sim.members:
+        option = f"ensemble={config.ensemble!r}" if config.ensemble != "off" else "pessimism > 0"
+        raise ConfigError(
+            f"{option} needs ensemble members, the simulator has none: run "
+            "`noetik sim ensemble SIM_DIR --members 5` first"
+        )
     sessions = session_stats(world.standard, config.session_gap_minutes)
     pool = candidate_pool(world, config)
     catalog = CandidatePool(world, pool)
@@ -288,14 +345,15 @@ def build_kuairand_simulator(config: KuaiRandEnvConfig) -> core.Simulator:
             config.leave_reward_coef,
             reference_reward(world.random, world.standard, reward),
             config.max_steps,
+            repeat_coef=config.leave_repeat_coef,
         )
     return core.Simulator(
         user_sampler=LoggedUsers(world, config, sessions),
         item_model=catalog,
         user_model=ResponseModel(world, pool, config, gap),
-        reward=ConfigReward(config.reward_config),
+        reward=ConfigReward(config.reward_config, config.pessimism),
         termination=termination,
         observer=StateObserver(world),
-        reporter=AnalystReport(world, catalog, config.return_history),
+        reporter=AnalystReport(world, catalog, config.return_history, config.uses_members),
         action_space=spaces.Discrete(len(pool)),
     )

@@ -69,6 +69,18 @@ class KuaiRandUsers(Users):
     """(B, 128) float32 copy of the last observation (valid where ``obs_fresh``)."""
     obs_fresh: np.ndarray
     """(B,) bool: ``obs`` is the current state (no step or restart since it was observed)."""
+    member: IntArray
+    """(B,) int64 ensemble member answering for each user (``ensemble="sample"``; else 0)."""
+    pred_std: np.ndarray
+    """(B, 9) float32 std over the ensemble members of each head at the last step (0 without
+    members)."""
+    reward_sigma: FloatArray
+    """(B,) std over the ensemble members of the last step's expected reward (0 without)."""
+    reward_raw: FloatArray
+    """(B,) the last step's reward before the pessimism penalty."""
+    repeat_share: FloatArray
+    """(B,) share of the 10 videos before the last one that share its main tag (computed
+    only when ``leave_repeat_coef > 0``; else 0)."""
     view: OnlineStates | None = field(default=None, repr=False, compare=False)
     """The :class:`OnlineStates` bound to ``online`` (built on demand by :meth:`states`)."""
 
@@ -95,9 +107,15 @@ class KuaiRandUsers(Users):
 
     @classmethod
     def fresh(
-        cls, user_id: IntArray, time_s: FloatArray, tab: IntArray, states: OnlineStates
+        cls,
+        user_id: IntArray,
+        time_s: FloatArray,
+        tab: IntArray,
+        states: OnlineStates,
+        member: IntArray | None = None,
     ) -> Self:
-        """New sessions (``t = 0``) of users ``user_id`` (n,) whose states are ``states``."""
+        """New sessions (``t = 0``) of users ``user_id`` (n,) whose states are ``states``,
+        answered by ensemble ``member`` (n,) int64 (None: 0)."""
         n = len(user_id)
         return cls(
             user_id=user_id,
@@ -113,5 +131,10 @@ class KuaiRandUsers(Users):
             leave_prob=np.zeros(n),
             obs=np.zeros((n, STATE_DIM), dtype=np.float32),
             obs_fresh=np.zeros(n, dtype=bool),
+            member=np.zeros(n, dtype=np.int64) if member is None else member,
+            pred_std=np.zeros((n, len(HEADS)), dtype=np.float32),
+            reward_sigma=np.zeros(n),
+            reward_raw=np.zeros(n),
+            repeat_share=np.zeros(n),
             view=states,
         )

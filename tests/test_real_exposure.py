@@ -321,3 +321,16 @@ def test_stops_with_one_line_when_a_batch_cannot_fit(monkeypatch: pytest.MonkeyP
     log = hand_log([10, 20, 30] * 20, [0, 1, 0] * 20, [1] * 60)
     with pytest.raises(OutOfMemoryPlan, match=r"60 rows x 3 pool videos.*batch_size"):
         target_weights(constant_scorer(), log, POOL, RealExposureConfig())
+
+
+def test_a_refused_lens_is_a_note_not_a_failure() -> None:
+    from noetik.evaluation.leaderboard import _real_exposure_lens
+
+    class Refusing:
+        def real_exposure_lens(self, agent: Any, task: Any) -> Any:
+            raise ConfigError("real_exposure: the scorer knows no video of the exposure pool")
+
+    entry: dict[str, Any] = {"real_exposure": {}, "notes": {}}
+    _real_exposure_lens(None, None, Refusing(), entry)  # type: ignore[arg-type]
+    assert entry["real_exposure"] == {}
+    assert "knows no video" in entry["notes"]["real_exposure"]

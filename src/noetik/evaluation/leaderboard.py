@@ -301,8 +301,14 @@ def _ope_lens(agent: Agent, task: TaskConfig, datasets: _Datasets, entry: dict[s
 def _real_exposure_lens(
     agent: Agent, task: TaskConfig, datasets: _Datasets, entry: dict[str, Any]
 ) -> None:
-    """Add the real_exposure lens to ``entry`` (and a note when π is not the agent's own)."""
-    lens, note = datasets.real_exposure_lens(agent, task)
+    """Add the real_exposure lens to ``entry`` (and a note when π is not the agent's own or
+    its ESS is small), or the reason it is refused to its notes (e.g. an agent that knows no
+    video of the exposure pool)."""
+    try:
+        lens, note = datasets.real_exposure_lens(agent, task)
+    except ConfigError as exc:
+        entry["notes"]["real_exposure"] = str(exc)
+        return
     entry["real_exposure"] = lens
     if note is not None:
         entry["notes"]["real_exposure"] = note

@@ -334,3 +334,23 @@ def test_a_refused_lens_is_a_note_not_a_failure() -> None:
     _real_exposure_lens(None, None, Refusing(), entry)  # type: ignore[arg-type]
     assert entry["real_exposure"] == {}
     assert "knows no video" in entry["notes"]["real_exposure"]
+
+
+def test_history_agents_score_the_pool_with_each_rows_history() -> None:
+    from noetik.agents.networks.encoders import History
+
+    spec = ProblemSpec(n_actions=3, video_ids=np.array([30, 10, 20]))
+    encoder = EncoderConfig(kind="transformer", d_model=8, n_heads=2, n_layers=1, history_len=4)
+    agent = BCConfig(seed=0, device="cpu", encoder=encoder).create(spec)
+    scorer = pool_scorer(agent)
+    assert scorer.history_len == 4
+    obs = np.random.default_rng(0).random((2, 128), dtype=np.float32)
+    mask = np.array([[False, True, True, True]] * 2)
+    ones = np.ones((2, 4, 12), np.float32)
+    hist = RowHistory(np.array([[-1, 10, 99, 30]] * 2), ones, ones[:, :, 0], mask)
+    got = scorer(obs, hist, POOL)
+    items = torch.tensor([[3, 1, 3, 0]] * 2)  # padding 3 for -1 and the unknown video 99
+    history = History(items, torch.ones(2, 4, 12), torch.ones(2, 4), torch.as_tensor(mask))
+    with torch.no_grad():
+        want = agent.scores(torch.as_tensor(obs), history).numpy()
+    np.testing.assert_allclose(got, want[:, [1, 2, 0]], rtol=1e-5, atol=1e-6)  # 10, 20, 30

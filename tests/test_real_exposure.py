@@ -22,6 +22,7 @@ from noetik.evaluation.real_exposure import (
     constant_scorer,
     evaluate_real_exposure,
     exposure_estimates,
+    low_ess_note,
     pool_policy,
     pool_scorer,
     target_weights,
@@ -71,6 +72,7 @@ def test_hand_built_log_known_answers() -> None:
     assert lens["click_is"]["mean"] == pytest.approx(2.0 / 3.0, rel=1e-6)  # (0.5 + 1.5) / 3
     assert lens["click_snips"]["mean"] == pytest.approx(0.8, rel=1e-6)  # 2 / 2.5
     assert lens["click_logged"]["mean"] == pytest.approx(2.0 / 3.0)
+    assert lens["click_gain"]["mean"] == pytest.approx(0.0, abs=1e-6)  # IS − logged
     assert lens["ess"]["mean"] == pytest.approx(6.25 / 2.75, rel=1e-6)
     assert lens["n_rows"]["mean"] == 3 and lens["n_users"]["mean"] == 2
     assert lens["pool_size"]["mean"] == 3
@@ -91,6 +93,8 @@ def test_greedy_and_epsilon_greedy_weights() -> None:
     np.testing.assert_allclose(target_weights(scorer, log, POOL, greedy), [0.0, 0.0, 3.0])
     lens = evaluate_real_exposure(scorer, log, greedy, pool=POOL)
     assert lens["click_is"]["mean"] == pytest.approx(1.0) and lens["ess"]["mean"] == 1.0
+    assert "effective sample size 1.0 < 1000" in str(low_ess_note(lens))
+    assert low_ess_note({"ess": {"mean": 1500.0, "low": 1500.0, "high": 1500.0}}) is None
     eps = RealExposureConfig(policy="epsilon_greedy", epsilon=0.1, n_boot=50)
     np.testing.assert_allclose(target_weights(scorer, log, POOL, eps), [0.1, 0.1, 2.8])
     # ties split evenly under greedy: two best videos get 1/2 each
@@ -142,6 +146,7 @@ def test_uniform_policy_has_unit_weights_and_equals_the_logged_mean() -> None:
             for key in ("mean", "low", "high"):
                 assert lens[f"{name}_is"][key] == pytest.approx(lens[f"{name}_logged"][key])
         assert lens["ess_fraction"]["mean"] == pytest.approx(1.0)
+        assert lens["click_gain"] == {"mean": 0.0, "low": 0.0, "high": 0.0}
 
 
 def test_seeded_intervals_are_deterministic() -> None:
@@ -153,6 +158,9 @@ def test_seeded_intervals_are_deterministic() -> None:
     assert a == b and a["click_is"]["low"] != c["click_is"]["low"]
     assert a["click_is"]["mean"] == pytest.approx(np.mean(w * y))
     assert a["click_snips"]["mean"] == pytest.approx(np.sum(w * y) / np.sum(w))
+    gain = a["click_gain"]
+    assert gain["mean"] == pytest.approx(np.mean(w * y) - np.mean(y))
+    assert gain["low"] <= gain["mean"] <= gain["high"]
 
 
 def test_agent_pool_scores_match_the_agents_own_scores() -> None:
@@ -304,3 +312,45 @@ def test_true_rate_of_the_uniform_policy_is_the_pool_average(
         ds, log, pool, {"u": CheckPolicy(constant_scorer())}, replace(config, seed=8)
     )
     assert other[0]["mean"] != rows[0]["mean"]  # seeded redraws
+
+
+def test_stops_with_one_line_when_a_batch_cannot_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from noetik.errors import OutOfMemoryPlan
+
+    monkeypatch.setenv("NOETIK_MEMORY_LIMIT_GB", "0.000001")  # about 1 KB
+    log = hand_log([10, 20, 30] * 20, [0, 1, 0] * 20, [1] * 60)
+    with pytest.raises(OutOfMemoryPlan, match=r"60 rows x 3 pool videos.*batch_size"):
+        target_weights(constant_scorer(), log, POOL, RealExposureConfig())
+
+
+def test_a_refused_lens_is_a_note_not_a_failure() -> None:
+    from noetik.evaluation.leaderboard import _real_exposure_lens
+
+    class Refusing:
+        def real_exposure_lens(self, agent: Any, task: Any) -> Any:
+            raise ConfigError("real_exposure: the scorer knows no video of the exposure pool")
+
+    entry: dict[str, Any] = {"real_exposure": {}, "notes": {}}
+    _real_exposure_lens(None, None, Refusing(), entry)  # type: ignore[arg-type]
+    assert entry["real_exposure"] == {}
+    assert "knows no video" in entry["notes"]["real_exposure"]
+
+
+def test_history_agents_score_the_pool_with_each_rows_history() -> None:
+    from noetik.agents.networks.encoders import History
+
+    spec = ProblemSpec(n_actions=3, video_ids=np.array([30, 10, 20]))
+    encoder = EncoderConfig(kind="transformer", d_model=8, n_heads=2, n_layers=1, history_len=4)
+    agent = BCConfig(seed=0, device="cpu", encoder=encoder).create(spec)
+    scorer = pool_scorer(agent)
+    assert scorer.history_len == 4
+    obs = np.random.default_rng(0).random((2, 128), dtype=np.float32)
+    mask = np.array([[False, True, True, True]] * 2)
+    ones = np.ones((2, 4, 12), np.float32)
+    hist = RowHistory(np.array([[-1, 10, 99, 30]] * 2), ones, ones[:, :, 0], mask)
+    got = scorer(obs, hist, POOL)
+    items = torch.tensor([[3, 1, 3, 0]] * 2)  # padding 3 for -1 and the unknown video 99
+    history = History(items, torch.ones(2, 4, 12), torch.ones(2, 4), torch.as_tensor(mask))
+    with torch.no_grad():
+        want = agent.scores(torch.as_tensor(obs), history).numpy()
+    np.testing.assert_allclose(got, want[:, [1, 2, 0]], rtol=1e-5, atol=1e-6)  # 10, 20, 30

@@ -34,6 +34,7 @@ SHOWN = (
     ("random_log", "click_auc", "random log: click AUC"),
     ("random_log", "click_ndcg@10", "click NDCG@10"),
     ("real_exposure", "click_snips", "real exposure: click SNIPS"),
+    ("real_exposure", "click_gain", "click gain vs uniform"),
     ("real_exposure", "reward_snips", "reward SNIPS"),
     ("real_exposure", "ess", "ESS"),
 )
@@ -174,7 +175,12 @@ def _table(entries: list[dict[str, Any]], title: str) -> Table:
         cells = []
         for lens, metric, _ in columns:
             v = (entry.get(lens) or {}).get(metric)
-            cells.append(format_estimate(v["mean"], v["low"], v["high"], 3) if v else "-")
+            if not v:
+                cells.append("-")
+            elif v["low"] == v["high"] == v["mean"]:  # a count or diagnostic (e.g. ESS)
+                cells.append(f"{v['mean']:,.4g}")
+            else:
+                cells.append(format_estimate(v["mean"], v["low"], v["high"], 3))
         table.add_row(Path(entry["run"]).name, entry["algo"], *cells)
     return table
 

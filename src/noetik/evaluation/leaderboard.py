@@ -14,7 +14,8 @@
   builds it, over the videos of the dataset's whole random log); the reference rows hold it
   for the uniform policy (``reference:random``: the logging policy itself, w ≡ 1) and for
   π ∝ 1 + popularity (``reference:popularity``: softmax of log(1 + training exposures)). A
-  run whose scores are not policy logits gets a note: its π is a softmax of other scores.
+  run whose scores are not policy logits gets a note (its π is a softmax of other scores), so
+  does one whose effective sample size is below ``MIN_RELIABLE_ESS`` (unreliable intervals).
 
 Written as JSON (one entry per run, keyed by lens) and as CSV (one row per run, lens and
 metric). A lens that does not apply to a run (e.g. ``ope`` for a run trained in a simulator) is
@@ -163,8 +164,12 @@ class _Datasets:
     def real_exposure_lens(self, agent: Agent, task: TaskConfig) -> tuple[Lens, str | None]:
         """The ``real_exposure`` lens of ``agent`` on the random log of ``data`` under the
         task's reward (the reference rows added once per dataset and reward), and a note when
-        the agent's scores are not policy logits."""
-        from noetik.evaluation.real_exposure import RealExposureConfig, evaluate_real_exposure
+        the agent's scores are not policy logits or the effective sample size is small."""
+        from noetik.evaluation.real_exposure import (
+            RealExposureConfig,
+            evaluate_real_exposure,
+            low_ess_note,
+        )
 
         data = task_data(task)
         log = self._get(data, "random_log", lambda: self._random_log(data))
@@ -173,12 +178,16 @@ class _Datasets:
         key = "real_exposure:" + task.reward.describe()
         self._get(data, key, lambda: self._exposure_references(data, log, pool, task))
         lens = evaluate_real_exposure(agent, log, config, pool=pool, reward=task.reward)
-        if agent.capabilities.policy_logits:
-            return lens, None
-        return lens, (
-            f"π = {config.policy} of scores that are not policy logits "
-            f"(temperature {config.temperature:g}, epsilon {config.epsilon:g})"
+        notes = (
+            []
+            if agent.capabilities.policy_logits
+            else [
+                f"π = {config.policy} of scores that are not policy logits "
+                f"(temperature {config.temperature:g}, epsilon {config.epsilon:g})"
+            ]
         )
+        notes += [n for n in (low_ess_note(lens),) if n is not None]
+        return lens, "; ".join(notes) or None
 
     def _exposure_pool(self, data: DataKey, log: Any) -> Any:
         from noetik.evaluation.real_exposure import exposure_pool
@@ -292,8 +301,14 @@ def _ope_lens(agent: Agent, task: TaskConfig, datasets: _Datasets, entry: dict[s
 def _real_exposure_lens(
     agent: Agent, task: TaskConfig, datasets: _Datasets, entry: dict[str, Any]
 ) -> None:
-    """Add the real_exposure lens to ``entry`` (and a note when π is not the agent's own)."""
-    lens, note = datasets.real_exposure_lens(agent, task)
+    """Add the real_exposure lens to ``entry`` (and a note when π is not the agent's own or
+    its ESS is small), or the reason it is refused to its notes (e.g. an agent that knows no
+    video of the exposure pool)."""
+    try:
+        lens, note = datasets.real_exposure_lens(agent, task)
+    except ConfigError as exc:
+        entry["notes"]["real_exposure"] = str(exc)
+        return
     entry["real_exposure"] = lens
     if note is not None:
         entry["notes"]["real_exposure"] = note

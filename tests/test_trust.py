@@ -118,6 +118,14 @@ def test_cli_trust_table(
         assert row["pess_click"]["mean"] <= row["sim_click"]["mean"] + 0.05
     assert set(result["agreement"]) >= {"return_plain", "click_pessimistic", "click_gap_plain"}
     assert "| random |" in (work / "trust" / "trust.md").read_text()
+    # a rerun reuses each policy's saved figures (same run, simulator, log and config)
+    assert sorted(p.name for p in (work / "trust" / "policies").glob("*.json")) == [
+        "bc.json",
+        "popular.json",
+        "random.json",
+    ]
+    assert main([*args, "--out", "trust"]) == 0
+    assert json.loads((work / "trust" / "trust.json").read_text()) == result
     (tmp_path / "sim" / "members.safetensors").unlink()
     capsys.readouterr()
     assert main(args) == 2

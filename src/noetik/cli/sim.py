@@ -199,7 +199,11 @@ def trust(
     draws: int = typer.Option(8, "--draws", help="Videos drawn from pi per logged context."),
     n_boot: int = typer.Option(1_000, "--n-boot", help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Seed of users, draws and bootstrap."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for trust.json / trust.md."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Folder for trust.json / trust.md (and each policy's figures, reused by a rerun).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     env_option: list[str] | None = EnvOptionOpt,
 ) -> None:
@@ -221,7 +225,8 @@ def trust(
         env_options=options,
     )
     with make_progress() as progress:
-        result = trust_table(sim_dir, runs, log, config, progress)
+        cache = None if out is None else out / "policies"
+        result = trust_table(sim_dir, runs, log, config, progress=progress, cache_dir=cache)
     if out is not None:
         write_trust(result, out)
     if as_json:

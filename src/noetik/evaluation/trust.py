@@ -30,6 +30,7 @@ history window (the online lens's rule).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -59,6 +60,7 @@ from noetik.simulators.kuairand.uncertainty import head_weights
 from noetik.utils.bootstrap import mean_replicates, percentile_interval, replicates
 from noetik.utils.io import write_json, write_text
 from noetik.utils.seeding import derive_seed
+from noetik.utils.tensor_files import load_tensors, save_tensors
 
 ENV_ID = "noetik/KuaiRand-v0"
 _CLICK = HEADS.index("is_click")
@@ -220,6 +222,41 @@ def policy_arrays(
     return PolicyArrays(name, str(run_dir), real, returns, ess)
 
 
+def _cache_key(run_dir: Path, sim_dir: Path, log_path: Path, config: TrustConfig) -> str:
+    """What a policy's arrays depend on: the run's model, the simulator, the log and every
+    config field but the bootstrap's (JSON text)."""
+    fields = asdict(config)
+    fields.pop("n_boot")
+    model = Path(run_dir) / "model.safetensors"
+    stamp = model.stat().st_mtime_ns if model.is_file() else 0
+    parts = {"run": str(Path(run_dir).resolve()), "model_mtime_ns": stamp}
+    parts |= {"sim": str(Path(sim_dir).resolve()), "log": str(Path(log_path).resolve())}
+    return json.dumps(parts | {"config": fields}, sort_keys=True, default=str)
+
+
+def _cached(folder: Path | None, name: str, key: str) -> PolicyArrays | None:
+    """The arrays of policy ``name`` saved in ``folder`` under the same ``key``, else None."""
+    if folder is None or not (folder / f"{name}.json").is_file():
+        return None
+    try:
+        meta = json.loads((folder / f"{name}.json").read_text())
+        if meta.get("key") != key:
+            return None
+        arrays = load_tensors(folder / f"{name}.safetensors")
+    except (ValueError, ConfigError):
+        return None  # a damaged cache entry is recomputed
+    real, returns = arrays["real"].numpy(), arrays["returns"].numpy()
+    return PolicyArrays(name, meta["run"], real, returns, float(meta["ess"]))
+
+
+def _store(folder: Path, arrays: PolicyArrays, key: str) -> None:
+    """Save one policy's arrays (safetensors, then the JSON naming its key, both atomic)."""
+    tensors = {"real": torch.from_numpy(arrays.real), "returns": torch.from_numpy(arrays.returns)}
+    save_tensors(folder / f"{arrays.name}.safetensors", tensors)
+    meta = {"key": key, "run": arrays.run_dir, "ess": arrays.ess}
+    write_json(folder / f"{arrays.name}.json", meta)
+
+
 def _real_figures(sums: np.ndarray) -> dict[str, np.ndarray]:
     """{figure: (..., P)} from per-policy sums (..., P, 8) over (resampled) real users."""
     c = {k: sums[..., j] for j, k in enumerate(_REAL)}
@@ -325,11 +362,17 @@ def trust_table(
     run_dirs: Sequence[Path],
     log_path: Path,
     config: TrustConfig | None = None,
+    *,
     progress: Progress | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The trust table of the runs ``run_dirs`` in the simulator ``sim_dir`` (with ensemble
     members: ``noetik sim ensemble``) against the random-exposure CSV ``log_path`` of users
-    of the simulator's dataset (e.g. its held-out users: ``noetik sim fit --holdout-log``)."""
+    of the simulator's dataset (e.g. its held-out users: ``noetik sim fit --holdout-log``).
+
+    ``cache_dir``: each policy's arrays are kept there (safetensors + JSON) and reused by a
+    later call with the same run model, simulator, log and config (the bootstrap aside), so
+    adding a policy to the table evaluates only the new one."""
     config = config or TrustConfig()
     sim = load_simulator(sim_dir, "cpu")
     if not sim.members:
@@ -347,8 +390,10 @@ def trust_table(
     task = progress.add_task("trust: policies", total=len(run_dirs)) if progress else None
     policies = []
     for name, run_dir in zip(names, run_dirs, strict=True):
-        policies.append(
-            policy_arrays(
+        key = _cache_key(Path(run_dir), Path(sim_dir), Path(log_path), config)
+        arrays = _cached(cache_dir, name, key)
+        if arrays is None:
+            arrays = policy_arrays(
                 name,
                 Path(run_dir),
                 sim=sim,
@@ -358,7 +403,9 @@ def trust_table(
                 reward=reward,
                 config=config,
             )
-        )
+            if cache_dir is not None:
+                _store(cache_dir, arrays, key)
+        policies.append(arrays)
         if progress is not None and task is not None:
             progress.advance(task)
     result = summarise(policies, config)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
+from noetik.agents import ALGOS, EncoderConfig, ProblemSpec, TrainerConfig
+from noetik.errors import ConfigError
 from noetik.evaluation.ope.estimators import (
     LoggedEpisodes,
     bootstrap_ci,
@@ -13,13 +19,16 @@ from noetik.evaluation.ope.estimators import (
     resampled_values,
     wpdis_estimate,
 )
+from noetik.evaluation.ope.logged import LoggedSplits, evaluate_logged, item_categories
 from noetik.evaluation.ope.mips import (
     category_mass,
     logged_category_prob,
     mips_estimate,
     snmips_estimate,
 )
+from noetik.evaluation.ope.propensity import PropensityModel, calibration_split, fit_propensity
 from noetik.utils.bootstrap import resample_counts
+from tests import test_ope_catalogue as catalogue
 
 
 def _episodes(
@@ -28,21 +37,21 @@ def _episodes(
     """Random μ, π over A actions per step, actions drawn from μ, ragged episode lengths."""
     rng = np.random.default_rng(seed)
     a = len(categories)
-    mu = rng.dirichlet(np.ones(a), size=(n, h))
+    behaviour = rng.dirichlet(np.ones(a), size=(n, h))
     pi = rng.dirichlet(np.ones(a), size=(n, h))
-    actions = (mu.cumsum(axis=2) < rng.random((n, h, 1))).sum(axis=2).clip(max=a - 1)
+    actions = (behaviour.cumsum(axis=2) < rng.random((n, h, 1))).sum(axis=2).clip(max=a - 1)
     lengths = rng.integers(1, h + 1, size=n)
     mask = np.arange(h)[None, :] < lengths[:, None]
     flat_actions = actions.reshape(-1)
     pick = (*np.indices(actions.shape), actions)
     return LoggedEpisodes(
         rewards=rng.normal(1.0, 1.0, size=(n, h)),
-        behavior_prob=mu[pick],
+        behavior_prob=behaviour[pick],
         target_prob=pi[pick],
         mask=mask,
         gamma=gamma,
         behavior_embed_prob=logged_category_prob(
-            mu.reshape(n * h, a), categories, flat_actions
+            behaviour.reshape(n * h, a), categories, flat_actions
         ).reshape(n, h),
         target_embed_prob=logged_category_prob(
             pi.reshape(n * h, a), categories, flat_actions
@@ -148,7 +157,7 @@ def test_unbiased_when_reward_depends_on_the_category_only() -> None:
     400 seeded logs is the true value within 4 standard errors, and its spread is below IS's."""
     cats = np.array([0, 0, 1, 1, 2, 2])
     q = np.array([[0.2, 0.5, 0.9], [0.7, 0.3, 0.1]])  # (context, category)
-    mu = np.array([[0.3, 0.05, 0.2, 0.05, 0.1, 0.3], [0.1, 0.2, 0.3, 0.1, 0.2, 0.1]])
+    behaviour = np.array([[0.3, 0.05, 0.2, 0.05, 0.1, 0.3], [0.1, 0.2, 0.3, 0.1, 0.2, 0.1]])
     pi = np.array([[0.02, 0.18, 0.05, 0.05, 0.6, 0.1], [0.5, 0.05, 0.05, 0.05, 0.3, 0.05]])
     truth = 0.5 * sum(float(pi[x] @ q[x, cats]) for x in range(2))
     n, logs = 300, 400
@@ -156,17 +165,125 @@ def test_unbiased_when_reward_depends_on_the_category_only() -> None:
     for k in range(logs):
         rng = np.random.default_rng(1000 + k)
         x = rng.integers(0, 2, size=n)
-        a = (mu[x].cumsum(axis=1) < rng.random((n, 1))).sum(axis=1).clip(max=5)
+        a = (behaviour[x].cumsum(axis=1) < rng.random((n, 1))).sum(axis=1).clip(max=5)
         r = (rng.random(n) < q[x, cats[a]]).astype(np.float64)
         data = LoggedEpisodes(
             rewards=r[:, None],
-            behavior_prob=mu[x, a][:, None],
+            behavior_prob=behaviour[x, a][:, None],
             target_prob=pi[x, a][:, None],
             mask=np.ones((n, 1), dtype=bool),
-            behavior_embed_prob=logged_category_prob(mu[x], cats, a)[:, None],
+            behavior_embed_prob=logged_category_prob(behaviour[x], cats, a)[:, None],
             target_embed_prob=logged_category_prob(pi[x], cats, a)[:, None],
         )
         mips[k], ips[k] = mips_estimate(data).value, pdis_estimate(data).value
     se = mips.std(ddof=1) / np.sqrt(logs)
     assert abs(mips.mean() - truth) < 4 * se
     assert mips.std() < 0.6 * ips.std()
+
+
+# --- the ope lens: MIPS from the same passes as π and μ, at catalogue scale and dense -------
+
+
+@pytest.fixture(scope="module")
+def cat_splits() -> LoggedSplits:
+    """The 300-item problem of ``test_ope_catalogue`` (160 training, 80 test episodes)."""
+    return LoggedSplits(catalogue._log(160, seed=0), catalogue._log(80, seed=1), key="mips")
+
+
+@pytest.fixture(scope="module")
+def cat_mu(cat_splits: LoggedSplits) -> PropensityModel:
+    """Its behaviour model at catalogue scale (sampled-softmax BC, chunked calibration)."""
+    fit, calib = calibration_split(cat_splits.train, catalogue.MU.calib_fraction)
+    return fit_propensity(fit, calib, catalogue.MU)
+
+
+@pytest.fixture(scope="module")
+def cat_iql(cat_splits: LoggedSplits) -> Any:
+    """A catalogue-scale IQL agent after a few updates (its actor is the target)."""
+    config = ALGOS["iql"](
+        catalogue=catalogue.CAT, encoder=EncoderConfig(hidden=(32,)), device="cpu"
+    )
+    agent = config.create(ProblemSpec.from_transitions(cat_splits.train))
+    agent.fit(cat_splits.train, 20, trainer=TrainerConfig(progress=False, tensorboard=False))
+    return agent.eval()
+
+
+class _DenseModel(PropensityModel):
+    """The same calibrated behaviour model through its (B, A) probabilities."""
+
+    catalogue = False  # type: ignore[assignment]
+
+
+def _dense_model(model: PropensityModel) -> PropensityModel:
+    dense = _DenseModel.__new__(_DenseModel)
+    dense.__dict__.update(model.__dict__)
+    return dense
+
+
+def _with(data: LoggedSplits, categories: np.ndarray) -> LoggedSplits:
+    return dataclasses.replace(data, categories=categories)
+
+
+def test_lens_mips_at_catalogue_scale_equals_the_dense_lens(
+    cat_splits: LoggedSplits, cat_mu: PropensityModel, cat_iql: Any
+) -> None:
+    cats = np.arange(catalogue.A) % 17
+    chunked = evaluate_logged(cat_iql, _with(cat_splits, cats), catalogue.CONFIG, propensity=cat_mu)
+    dense = evaluate_logged(
+        catalogue._Dense(cat_iql),
+        _with(cat_splits, cats),
+        catalogue.CONFIG,
+        propensity=_dense_model(cat_mu),
+    )
+    assert {"mips", "snmips", "mips_ess"} <= set(chunked)
+    for name in ("mips", "snmips", "mips_ess", "pdis", "is"):
+        for key, want in dense[name].items():
+            assert chunked[name][key] == pytest.approx(want, rel=1e-5), (name, key)
+    # fewer, coarser categories: the marginal weights are less extreme than the item weights
+    assert chunked["mips_ess"]["mean"] > chunked["ess"]["mean"]
+    without = evaluate_logged(cat_iql, cat_splits, catalogue.CONFIG, propensity=cat_mu)
+    assert "mips" not in without  # the same π from float32 or float64 log-partitions:
+    assert without["pdis"] == pytest.approx(chunked["pdis"], rel=1e-5)
+
+
+def test_lens_mips_known_answers(
+    cat_splits: LoggedSplits, cat_mu: PropensityModel, cat_iql: Any
+) -> None:
+    one = evaluate_logged(
+        cat_iql,
+        _with(cat_splits, np.zeros(catalogue.A, dtype=np.int64)),
+        catalogue.CONFIG,
+        propensity=cat_mu,
+    )
+    assert one["mips"]["mean"] == pytest.approx(one["logged_value"]["mean"], rel=1e-9)
+    own = evaluate_logged(
+        cat_iql, _with(cat_splits, np.arange(catalogue.A)), catalogue.CONFIG, propensity=cat_mu
+    )
+    assert own["mips"]["mean"] == pytest.approx(own["pdis"]["mean"], rel=1e-5)
+    assert own["snmips"]["mean"] == pytest.approx(own["wpdis"]["mean"], rel=1e-5)
+    with pytest.raises(ConfigError, match="ope categories"):
+        evaluate_logged(
+            cat_iql, _with(cat_splits, np.arange(5)), catalogue.CONFIG, propensity=cat_mu
+        )
+
+
+def test_item_categories_are_the_first_tags(tmp_path: Path) -> None:
+    from noetik.data.dataset import load_kuairand
+    from noetik.data.synthetic import SynthConfig, synthesize
+    from noetik.data.transitions import ItemVocab
+
+    synthesize(tmp_path, SynthConfig(n_users=20, n_videos=50, pool_size=50, seed=0))
+    ds = load_kuairand(tmp_path)
+    vocab = ItemVocab.from_dataset(ds).video_ids
+    extra = np.append(vocab, vocab.max() + 1)  # a video the table does not list: no tag
+    cats = item_categories(ds, extra)
+    assert cats is not None and cats.shape == (len(extra),) and cats.dtype == np.int64
+    first = {
+        int(v): (tags[0] if tags is not None and len(tags) else -1)
+        for v, tags in ds.videos().select("video_id", "tags").collect().iter_rows()
+    }
+    tags = np.array([first.get(int(v), -1) for v in extra])
+    assert cats[-1] == 0  # the untagged category comes first
+    for tag in np.unique(tags):  # one category per first tag, numbered in tag order
+        assert len(np.unique(cats[tags == tag])) == 1
+    assert np.all(np.diff(cats[np.argsort(tags, kind="stable")]) >= 0)

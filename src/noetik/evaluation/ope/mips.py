@@ -24,7 +24,10 @@ items every weight is 1 and it is the on-policy mean of the logged returns.
 
 The marginals of the logged embedding come from full action distributions:
 :func:`category_mass` (M, A) -> (M, C) by scatter-add over categories, chunked over rows, and
-:func:`logged_category_prob` the mass of each row's logged category only (M,). The bootstrap
+:func:`logged_category_prob` the mass of each row's logged category only (M,); at catalogue
+scale, where no (M, A) matrix is built, :func:`category_log_partition` gives the
+log-partition of a softmax over every item and over the items of one category per row in one
+chunked pass over the items (``p(e|s) = exp(lse_e − lse)``). The bootstrap
 of both estimators is :func:`~noetik.evaluation.ope.estimators.resampled_values` (keys
 ``mips``, ``snmips``) whenever the episodes carry the ``*_embed_prob`` arrays.
 """
@@ -32,7 +35,12 @@ of both estimators is :func:`~noetik.evaluation.ope.estimators.resampled_values`
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import Tensor
 
+from noetik.agents.core.base import Agent
+from noetik.agents.networks.encoders import History
+from noetik.agents.networks.topk import BLOCK_SCORES
 from noetik.evaluation.ope.estimators import (
     LoggedEpisodes,
     OPEEstimate,
@@ -42,6 +50,7 @@ from noetik.evaluation.ope.estimators import (
 )
 
 __all__ = [
+    "category_log_partition",
     "category_mass",
     "check_categories",
     "logged_category_prob",
@@ -108,3 +117,45 @@ def logged_category_prob(
         mass = category_mass(p[lo : lo + chunk_rows], cats, chunk_rows)
         out[lo : lo + chunk_rows] = mass[np.arange(len(mass)), cats[a[lo : lo + chunk_rows]]]
     return out
+
+
+@torch.no_grad()
+def category_log_partition(
+    agent: Agent,
+    obs: Tensor,
+    history: History | None,
+    temperature: float,
+    *,
+    categories: Tensor,
+    row_category: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """``(lse (B,), lse_e (B,))`` float64: ``logsumexp_a f(s_b)_a / T`` over every action and
+    over the actions of category ``row_category[b]`` only, for the agent's scores ``f`` of
+    states ``obs`` (B, D); ``categories`` (A,) int64 and ``row_category`` (B,) int64 on the
+    agent's device. So ``softmax(f / T)`` gives category ``e_b`` the mass ``exp(lse_e − lse)``.
+
+    At catalogue scale (:meth:`Agent.factorised_scores`) one pass over the item chunks, in
+    blocks of at most ``BLOCK_SCORES`` (2**19) scores (working memory about 13 bytes a score:
+    a few MB, whatever A and B); otherwise from the (B, A) scores. A row whose category
+    holds no item gets ``lse_e = -inf``."""
+    factorised = agent.factorised_scores(obs, history)
+    if factorised is None:
+        scores = agent.scores(obs, history).double() / temperature
+        same = categories[None, :] == row_category[:, None]
+        return scores.logsumexp(1), scores.masked_fill(~same, float("-inf")).logsumexp(1)
+    query, chunks = factorised
+    query = query.double()
+    total = torch.full((query.shape[0],), float("-inf"), dtype=torch.float64, device=query.device)
+    inside = total.clone()
+    for _, chunk_ids, weights, bias in chunks:
+        ids = chunk_ids.to(query.device)
+        w, b, own = weights.to(query).T, bias.to(query), categories[ids]
+        step = max(1, BLOCK_SCORES // max(len(ids), 1))
+        for lo in range(0, query.shape[0], step):
+            rows = slice(lo, lo + step)
+            scores = torch.addmm(b, query[rows], w) / temperature
+            total[rows] = torch.logaddexp(total[rows], scores.logsumexp(1))
+            other = own[None, :] != row_category[rows, None]
+            part = scores.masked_fill_(other, float("-inf")).logsumexp(1)
+            inside[rows] = torch.logaddexp(inside[rows], part)
+    return total, inside

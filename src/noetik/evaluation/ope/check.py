@@ -261,8 +261,6 @@ def _step_probs(
     obs, actions = logged.obs.reshape(n * h, d), logged.actions.reshape(-1)
     valid = logged.mask.reshape(-1)
     marginal = bool(set(_MARGINAL) & set(config.estimators))
-    if marginal and problem.categories is None:
-        raise ConfigError(f"MIPS needs categories of the actions; {config.env_id} has none")
     names = (config.behaviour.name, *(s.name for s in config.targets))
     out = {name: {k: np.zeros(n * h) for k in ("action", "embed", "kl")} for name in names}
     rows = max(1, config.chunk_entries // problem.n_actions)
@@ -274,7 +272,7 @@ def _step_probs(
         for name in names:
             probs = table[name]
             out[name]["action"][part] = probs[np.arange(len(chosen)), chosen]
-            if marginal and problem.categories is not None:
+            if problem.categories is not None and marginal:
                 out[name]["embed"][part] = logged_category_prob(probs, problem.categories, chosen)
             logs = np.log(np.maximum(probs, 1e-300) / mu)
             out[name]["kl"][part] = np.where(valid[part], np.sum(probs * logs, axis=1), 0.0)
@@ -317,6 +315,11 @@ def run_ope_check(config: OPECheckConfig, progress: Progress | None = None) -> l
     ``n_datasets``, ``n_episodes``, ``goal``. ``progress``: a rich Progress to report to.
     """
     problem = make_problem(config.env_id, config.horizon, config.env_options, config.pool_size)
+    if problem.categories is None and set(_MARGINAL) & set(config.estimators):
+        if config.estimators != ESTIMATORS:
+            raise ConfigError(f"MIPS needs categories of the actions; {config.env_id} has none")
+        kept = tuple(e for e in ESTIMATORS if e not in _MARGINAL)
+        config = replace(config, estimators=kept)  # the default set, less what cannot run
     probe = problem.make(1).reset(seed=0)[0]
     policies = Policies(problem, (config.behaviour, *config.targets), probe.shape[1])
     truth = _true_values(config, problem, policies, progress)

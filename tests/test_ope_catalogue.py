@@ -260,7 +260,7 @@ def test_target_probabilities_and_fqe_equal_the_dense_ones(
     dense = logged._dense_steps(
         logged._Policy(_Dense(iql), splits.test, config), rows, mask, config
     )
-    for name, got, want in zip(("π(a|s)", "q̂", "v̂"), chunked, dense, strict=True):
+    for name, got, want in zip(("π(a|s)", "q̂", "v̂"), chunked[:3], dense[:3], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
     if policy == "softmax":  # log π(a|s) = f_a / T − log Z_T, one chunked pass per state
         obs = torch.as_tensor(splits.test.obs[rows[mask]], dtype=torch.float32)

@@ -8,8 +8,10 @@ In an environment whose true policy values can be rolled out (``noetik/RECEnv-v0
 2. the true value of each target π is the Monte-Carlo mean of the discounted return over
    ``n_truth`` fresh users following π (with its standard error);
 3. on each logged dataset, every estimator (IS, WIS, PDIS, WPDIS, DR with an FQE model fitted
-   on that dataset, DM = the FQE model alone) gives an estimate and a 95 % percentile
-   bootstrap interval over episodes (``n_boot`` resamples; the FQE model held fixed);
+   on that dataset, DM = the FQE model alone, and MIPS / SNMIPS over the categories of the
+   actions, :mod:`noetik.evaluation.ope.mips`, where the environment has them) gives an
+   estimate and a 95 % percentile bootstrap interval over episodes (``n_boot`` resamples; the
+   FQE model held fixed);
 4. per (target, estimator): mean estimate, bias, RMSE (relative to the true value), the
    fraction of datasets within 10 % of the truth, the coverage of the intervals, mean ESS.
 
@@ -40,6 +42,7 @@ from noetik.evaluation.ope.estimators import (
     wpdis_estimate,
 )
 from noetik.evaluation.ope.fqe import FQEConfig, fit_fqe
+from noetik.evaluation.ope.mips import logged_category_prob, mips_estimate, snmips_estimate
 from noetik.evaluation.ope.simulated_logs import (
     ENV_PREFIX,
     EnvProblem,
@@ -65,7 +68,9 @@ __all__ = [
 ]
 
 #: Every estimator the check runs, in table order.
-ESTIMATORS: tuple[str, ...] = ("IS", "WIS", "PDIS", "WPDIS", "DR", "DM")
+ESTIMATORS: tuple[str, ...] = ("IS", "WIS", "PDIS", "WPDIS", "DR", "DM", "MIPS", "SNMIPS")
+#: The estimators that need the categories of the actions.
+_MARGINAL = ("MIPS", "SNMIPS")
 
 #: Behaviour: a random linear scorer at temperature 1, 10 % uniform.
 DEFAULT_BEHAVIOUR = PolicySpec("behaviour", "linear", temperature=1.0, epsilon=0.1)
@@ -104,7 +109,8 @@ class OPECheckConfig:
     targets: tuple[PolicySpec, ...] = DEFAULT_TARGETS
     """The evaluated policies π."""
     estimators: tuple[str, ...] = ESTIMATORS
-    """Which estimators to run (a subset of :data:`ESTIMATORS`)."""
+    """Which estimators to run (a subset of :data:`ESTIMATORS`; MIPS and SNMIPS need an
+    environment whose actions have categories, :attr:`EnvProblem.categories`)."""
     clip: float | None = None
     """Cap of each per-step importance ratio (None: unclipped, unbiased)."""
     n_boot: int = 500
@@ -119,12 +125,16 @@ class OPECheckConfig:
     """FQE folds (by episode): each episode's ``q_hat`` / ``v_hat`` come from a model fitted
     on the other folds, so DR's correction is not fitted to its own outcomes. 1: one model
     fitted on all episodes and evaluated on them (biased when FQE overfits)."""
+    chunk_entries: int = 1 << 22
+    """At most this many (steps × A) action probabilities are held at once when the logged
+    steps are evaluated (bounds memory at catalogue scale; DR and DM still hold them for
+    every step)."""
     seed: int = 0
     """Seed of every random draw (env resets, action sampling, bootstrap)."""
 
     def __post_init__(self) -> None:
         counts = ("horizon", "n_episodes", "n_datasets", "n_boot", "n_truth", "truth_batch")
-        for name in (*counts, "cross_fit"):
+        for name in (*counts, "cross_fit", "chunk_entries"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.gamma <= 1.0:
@@ -164,6 +174,7 @@ def _point(name: str, data: LoggedEpisodes, clip: float | None) -> OPEEstimate:
         return direct_method(data)
     fns = {"IS": is_estimate, "WIS": wis_estimate, "PDIS": pdis_estimate}
     fns |= {"WPDIS": wpdis_estimate, "DR": dr_estimate}
+    fns |= {"MIPS": mips_estimate, "SNMIPS": snmips_estimate}
     return fns[name](data, clip)
 
 
@@ -196,27 +207,39 @@ Cell = tuple[float, float, float, float]
 
 
 def _evaluate_dataset(
-    config: OPECheckConfig, policies: Policies, logged: LoggedRollout, index: int
+    config: OPECheckConfig,
+    problem: EnvProblem,
+    policies: Policies,
+    logged: LoggedRollout,
+    index: int,
 ) -> tuple[dict[tuple[str, str], Cell], dict[str, float]]:
     """``{(target, estimator): (estimate, low, high, ess)}`` on one logged dataset, and the
     mean per-step KL(π || μ) of each target over its valid states."""
-    n, h, d = logged.obs.shape
-    table = policies.table(logged.obs.reshape(n * h, d))
-    valid = logged.mask.reshape(-1)
-    mu = np.maximum(table[config.behaviour.name][valid], 1e-300)
+    n, h, _ = logged.obs.shape
+    steps = _step_probs(config, problem, policies, logged)
     folds = seeded_rng(config.seed, "ope-folds", index).permutation(n) % config.cross_fit
+    behaviour = steps[config.behaviour.name]
     out: dict[tuple[str, str], Cell] = {}
     kls: dict[str, float] = {}
     for spec in config.targets:
-        pi = table[spec.name][valid]
-        kls[spec.name] = float(np.mean(np.sum(pi * np.log(np.maximum(pi, 1e-300) / mu), axis=1)))
-        probs = table[spec.name].reshape(n, h, -1)
-        target_prob = np.take_along_axis(probs, logged.actions[..., None], axis=2)[..., 0]
+        target = steps[spec.name]
+        kls[spec.name] = float(target["kl"].sum() / logged.mask.sum())
         q_hat = v_hat = None
         if {"DR", "DM"} & set(config.estimators):
-            q_hat, v_hat = _model_estimates(config, logged, probs, folds)
+            d = logged.obs.shape[2]
+            probs = policies.table(logged.obs.reshape(n * h, d), (spec.name,))[spec.name]
+            q_hat, v_hat = _model_estimates(config, logged, probs.reshape(n, h, -1), folds)
+        embed = "embed" in target
         data = LoggedEpisodes(
-            logged.rewards, logged.probs, target_prob, logged.mask, config.gamma, q_hat, v_hat
+            logged.rewards,
+            logged.probs,
+            target["action"].reshape(n, h),
+            logged.mask,
+            config.gamma,
+            q_hat,
+            v_hat,
+            behavior_embed_prob=behaviour["embed"].reshape(n, h) if embed else None,
+            target_embed_prob=target["embed"].reshape(n, h) if embed else None,
         )
         rng = seeded_rng(config.seed, "ope-bootstrap", index, spec.name)
         reps = bootstrap_replicates(data, config.clip, config.n_boot, rng)
@@ -226,6 +249,38 @@ def _evaluate_dataset(
             ess = np.nan if point.ess is None else point.ess
             out[spec.name, est] = (point.value, float(low), float(high), float(ess))
     return out, kls
+
+
+def _step_probs(
+    config: OPECheckConfig, problem: EnvProblem, policies: Policies, logged: LoggedRollout
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per policy, over the N·H logged steps (N·H,) float64: ``action`` π(a_t|s_t), with
+    categories ``embed`` π(e(a_t)|s_t), and for targets ``kl`` KL(π || μ) (0 on padding);
+    ``chunk_entries`` (steps × A) probabilities at a time."""
+    n, h, d = logged.obs.shape
+    obs, actions = logged.obs.reshape(n * h, d), logged.actions.reshape(-1)
+    valid = logged.mask.reshape(-1)
+    marginal = bool(set(_MARGINAL) & set(config.estimators))
+    names = (config.behaviour.name, *(s.name for s in config.targets))
+    out = {name: {k: np.zeros(n * h) for k in ("action", "embed", "kl")} for name in names}
+    rows = max(1, config.chunk_entries // problem.n_actions)
+    for lo in range(0, n * h, rows):
+        part = slice(lo, lo + rows)
+        table = policies.table(obs[part])
+        chosen = actions[part]
+        mu = np.maximum(table[config.behaviour.name], 1e-300)
+        for name in names:
+            probs = table[name]
+            out[name]["action"][part] = probs[np.arange(len(chosen)), chosen]
+            if problem.categories is not None and marginal:
+                out[name]["embed"][part] = logged_category_prob(probs, problem.categories, chosen)
+            logs = np.log(np.maximum(probs, 1e-300) / mu)
+            out[name]["kl"][part] = np.where(valid[part], np.sum(probs * logs, axis=1), 0.0)
+        del table
+    for values in out.values():
+        if not marginal:
+            del values["embed"]
+    return out
 
 
 def _model_estimates(
@@ -260,6 +315,11 @@ def run_ope_check(config: OPECheckConfig, progress: Progress | None = None) -> l
     ``n_datasets``, ``n_episodes``, ``goal``. ``progress``: a rich Progress to report to.
     """
     problem = make_problem(config.env_id, config.horizon, config.env_options, config.pool_size)
+    if problem.categories is None and set(_MARGINAL) & set(config.estimators):
+        if config.estimators != ESTIMATORS:
+            raise ConfigError(f"MIPS needs categories of the actions; {config.env_id} has none")
+        kept = tuple(e for e in ESTIMATORS if e not in _MARGINAL)
+        config = replace(config, estimators=kept)  # the default set, less what cannot run
     probe = problem.make(1).reset(seed=0)[0]
     policies = Policies(problem, (config.behaviour, *config.targets), probe.shape[1])
     truth = _true_values(config, problem, policies, progress)
@@ -277,7 +337,7 @@ def run_ope_check(config: OPECheckConfig, progress: Progress | None = None) -> l
             gamma=config.gamma,
             seeds=seeds,
         )
-        cells, kl = _evaluate_dataset(config, policies, logged, index)
+        cells, kl = _evaluate_dataset(config, problem, policies, logged, index)
         results.append(cells)
         kls.append(kl)
     return _summarise(config, truth, results, kls)

@@ -9,6 +9,8 @@ Pure NumPy estimators over a batch of ``N`` episodes padded to a horizon ``H``
   (Thomas & Brunskill, 2016),
 * :func:`dr_estimate` — per-decision doubly robust (Jiang & Li, 2016),
 * :func:`direct_method` — the model-only baseline, the mean of ``V̂(s_0)``,
+* (in :mod:`noetik.evaluation.ope.mips`) per-decision marginalised IS over item embeddings
+  (MIPS, SNMIPS), from the optional ``behavior_embed_prob`` / ``target_embed_prob``,
 * :func:`bootstrap_ci` — a percentile confidence interval by resampling episodes (the readable
   reference: one estimator, one resample at a time);
 * :func:`resampled_values` / :func:`bootstrap_intervals` — every estimator's value on a block
@@ -44,10 +46,13 @@ __all__ = [
     "direct_method",
     "dr_estimate",
     "effective_sample_size",
+    "embed_ratios",
     "is_estimate",
     "pdis_estimate",
+    "per_decision",
     "resampled_values",
     "step_ratios",
+    "weighted_per_decision",
     "wis_estimate",
     "wpdis_estimate",
 ]
@@ -80,6 +85,12 @@ class LoggedEpisodes:
     * ``q_hat`` (N, H) float, optional: ``Q̂(s_t, a_t)``, for :func:`dr_estimate`.
     * ``v_hat`` (N, H) float, optional: ``V̂(s_t) = Σ_a π(a|s_t) Q̂(s_t, a)``, for
       :func:`dr_estimate` and :func:`direct_method`.
+    * ``behavior_embed_prob`` (N, H) float, optional: ``μ(e_t|s_t) = Σ_{a: e(a) = e_t}
+      μ(a|s_t)``, the probability of the logged action's embedding (category) ``e_t`` under μ,
+      for MIPS (:mod:`noetik.evaluation.ope.mips`); > 0 and >= ``behavior_prob`` on valid
+      steps (up to 1e-6 relative).
+    * ``target_embed_prob`` (N, H) float, optional: ``π(e_t|s_t)``, the same under π; >= 0.
+      Given together with ``behavior_embed_prob`` or not at all.
 
     Arrays are stored as float64 copies with padded steps set to 0 (ratios 1), so garbage in
     padding never reaches an estimate. Raises ``ValueError`` on any violation.
@@ -92,6 +103,8 @@ class LoggedEpisodes:
     gamma: float = 1.0
     q_hat: np.ndarray | None = None
     v_hat: np.ndarray | None = None
+    behavior_embed_prob: np.ndarray | None = None
+    target_embed_prob: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         mask = _check_mask(self.mask)
@@ -100,21 +113,34 @@ class LoggedEpisodes:
         set_ = object.__setattr__
         set_(self, "mask", mask)
         set_(self, "gamma", float(self.gamma))
-        for name in ("rewards", "behavior_prob", "target_prob", "q_hat", "v_hat"):
+        for name in _ARRAYS:
             value = getattr(self, name)
             if value is not None:
                 set_(self, name, _clean(name, value, mask))
-        bad = mask & (self.behavior_prob <= 0.0)
-        if bad.any():
-            i, t = np.argwhere(bad)[0]
-            raise ValueError(
-                f"behavior_prob must be > 0 on valid steps: episode {i}, step {t} has "
-                f"{self.behavior_prob[i, t]} (the logged action is impossible under μ)"
-            )
-        if (self.target_prob < 0.0).any():
-            raise ValueError("target_prob must be >= 0")
-        set_(self, "behavior_prob", np.where(mask, self.behavior_prob, 1.0))
-        set_(self, "target_prob", np.where(mask, self.target_prob, 1.0))
+        if (self.behavior_embed_prob is None) != (self.target_embed_prob is None):
+            raise ValueError("behavior_embed_prob and target_embed_prob go together")
+        pairs = [("behavior_prob", "target_prob")]
+        if self.behavior_embed_prob is not None:
+            pairs.append(("behavior_embed_prob", "target_embed_prob"))
+            below = mask & (self.behavior_embed_prob < self.behavior_prob * (1.0 - 1e-6))
+            if below.any():
+                i, t = np.argwhere(below)[0]
+                raise ValueError(
+                    f"behavior_embed_prob must be >= behavior_prob (an embedding holds the "
+                    f"logged action): episode {i}, step {t}"
+                )
+        for behaviour, target in pairs:
+            bad = mask & (getattr(self, behaviour) <= 0.0)
+            if bad.any():
+                i, t = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"{behaviour} must be > 0 on valid steps: episode {i}, step {t} has "
+                    f"{getattr(self, behaviour)[i, t]} (the logged action is impossible under μ)"
+                )
+            if (getattr(self, target) < 0.0).any():
+                raise ValueError(f"{target} must be >= 0")
+            set_(self, behaviour, np.where(mask, getattr(self, behaviour), 1.0))
+            set_(self, target, np.where(mask, getattr(self, target), 1.0))
 
     @property
     def n_episodes(self) -> int:
@@ -124,15 +150,27 @@ class LoggedEpisodes:
     def take(self, index: np.ndarray) -> LoggedEpisodes:
         """The episodes at ``index`` (M,) int, repeats allowed (for bootstrap resampling)."""
         pick = np.asarray(index, dtype=np.int64)
+        arrays: dict[str, np.ndarray | None] = {n: getattr(self, n) for n in _ARRAYS[3:]}
         return LoggedEpisodes(
             rewards=self.rewards[pick],
             behavior_prob=self.behavior_prob[pick],
             target_prob=self.target_prob[pick],
             mask=self.mask[pick],
             gamma=self.gamma,
-            q_hat=None if self.q_hat is None else self.q_hat[pick],
-            v_hat=None if self.v_hat is None else self.v_hat[pick],
+            **{name: None if a is None else a[pick] for name, a in arrays.items()},
         )
+
+
+#: The (N, H) float arrays of :class:`LoggedEpisodes` (besides ``mask``).
+_ARRAYS = (
+    "rewards",
+    "behavior_prob",
+    "target_prob",
+    "q_hat",
+    "v_hat",
+    "behavior_embed_prob",
+    "target_embed_prob",
+)
 
 
 def _check_mask(mask: np.ndarray) -> np.ndarray:
@@ -162,12 +200,26 @@ def step_ratios(data: LoggedEpisodes, clip: float | None = None) -> np.ndarray:
 
     ``clip`` (> 0) caps each per-step ratio from above; ``None`` leaves them as they are.
     """
-    ratios = data.target_prob / data.behavior_prob
+    return _ratios(data.target_prob, data.behavior_prob, data.mask, clip)
+
+
+def embed_ratios(data: LoggedEpisodes, clip: float | None = None) -> np.ndarray:
+    """Per-step marginal ratios ``min(π(e_t|s_t) / μ(e_t|s_t), clip)`` (N, H) float64 of the
+    logged actions' embeddings (MIPS); 1 on padded steps. Needs the ``*_embed_prob`` arrays."""
+    if data.behavior_embed_prob is None or data.target_embed_prob is None:
+        raise ValueError("MIPS needs behavior_embed_prob and target_embed_prob")
+    return _ratios(data.target_embed_prob, data.behavior_embed_prob, data.mask, clip)
+
+
+def _ratios(
+    target: np.ndarray, behaviour: np.ndarray, mask: np.ndarray, clip: float | None
+) -> np.ndarray:
+    ratios = target / behaviour
     if clip is not None:
         if not clip > 0.0:
             raise ValueError(f"clip must be > 0, got {clip}")
         ratios = np.minimum(ratios, clip)
-    return np.where(data.mask, ratios, 1.0)
+    return np.where(mask, ratios, 1.0)
 
 
 def effective_sample_size(weights: np.ndarray) -> float:
@@ -221,7 +273,14 @@ def pdis_estimate(data: LoggedEpisodes, clip: float | None = None) -> OPEEstimat
 
     ``w_it = Π_{k<=t} ρ_ik`` is the cumulative weight up to step ``t``; ESS uses the final one.
     """
-    cumulative = np.cumprod(step_ratios(data, clip), axis=1)
+    return per_decision(data, step_ratios(data, clip))
+
+
+def per_decision(data: LoggedEpisodes, ratios: np.ndarray) -> OPEEstimate:
+    """``mean_i Σ_t w_it γ**t r_it`` with ``w_it`` the cumulative product of per-step
+    ``ratios`` (N, H) float64 (1 on padding): PDIS with action ratios, MIPS with embedding
+    ratios. ESS uses the final cumulative weights."""
+    cumulative = np.cumprod(ratios, axis=1)
     per_episode = (cumulative * _discounted_rewards(data)).sum(axis=1)
     return _estimate(per_episode, cumulative[:, -1])
 
@@ -232,7 +291,13 @@ def wpdis_estimate(data: LoggedEpisodes, clip: float | None = None) -> OPEEstima
     Each step's cumulative weights are normalised by their mean over the N episodes;
     ``per_episode`` is ``Σ_t w_it / mean_j(w_jt) γ**t r_it``.
     """
-    cumulative = np.cumprod(step_ratios(data, clip), axis=1)
+    return weighted_per_decision(data, step_ratios(data, clip))
+
+
+def weighted_per_decision(data: LoggedEpisodes, ratios: np.ndarray) -> OPEEstimate:
+    """:func:`per_decision` with each step's cumulative weights normalised by their mean over
+    the N episodes (WPDIS with action ratios, SNMIPS with embedding ratios)."""
+    cumulative = np.cumprod(ratios, axis=1)
     normalised = _safe_div(cumulative, cumulative.mean(axis=0, keepdims=True))
     per_episode = (normalised * _discounted_rewards(data)).sum(axis=1)
     return _estimate(per_episode, cumulative[:, -1])
@@ -308,8 +373,9 @@ def resampled_values(
     estimator on the drawn episodes, repeats included (what :func:`bootstrap_ci` computes with
     :meth:`LoggedEpisodes.take`): a mean over the resample is ``counts @ x / N``, and the
     self-normalised estimators are ratios of such sums. Keys: ``is``, ``wis``, ``pdis``,
-    ``wpdis``; ``dm`` with ``v_hat``; ``dr`` with ``q_hat`` and ``v_hat``; plus the resampled
-    mean of each ``means`` entry (N,) float64 (a per-episode statistic, e.g. the return).
+    ``wpdis``; ``dm`` with ``v_hat``; ``dr`` with ``q_hat`` and ``v_hat``; ``mips`` and
+    ``snmips`` with the ``*_embed_prob`` arrays; plus the resampled mean of each ``means``
+    entry (N,) float64 (a per-episode statistic, e.g. the return).
     """
     c = np.asarray(counts, dtype=np.float64)
     n = data.n_episodes
@@ -323,8 +389,12 @@ def resampled_values(
         "is": c @ weighted_returns / n,
         "wis": _safe_div(c @ weighted_returns, c @ weights),
         "pdis": c @ (cumulative * discounted).sum(axis=1) / n,
-        "wpdis": _safe_div(c @ (cumulative * discounted), c @ cumulative).sum(axis=1),
+        "wpdis": _per_step_ratio(c, cumulative, discounted),
     }
+    if data.behavior_embed_prob is not None:
+        marginal = np.cumprod(embed_ratios(data, clip), axis=1)
+        out["mips"] = c @ (marginal * discounted).sum(axis=1) / n
+        out["snmips"] = _per_step_ratio(c, marginal, discounted)
     if data.v_hat is not None:
         out["dm"] = c @ data.v_hat[:, 0] / n
         if data.q_hat is not None:
@@ -332,6 +402,12 @@ def resampled_values(
     for name, values in (means or {}).items():
         out[name] = c @ np.asarray(values, dtype=np.float64) / n
     return out
+
+
+def _per_step_ratio(c: np.ndarray, cumulative: np.ndarray, discounted: np.ndarray) -> np.ndarray:
+    """Per-decision self-normalised values (b,) of resample ``counts`` (b, N)."""
+    values: np.ndarray = _safe_div(c @ (cumulative * discounted), c @ cumulative).sum(axis=1)
+    return values
 
 
 def bootstrap_intervals(

@@ -39,6 +39,20 @@ Pipeline (:func:`evaluate_logged`):
    ``ess_fraction`` (ESS / N), the effective sample size of the (clipped) trajectory
    weights, which every importance-weighted estimator shares (a diagnostic of the full
    sample: ``low = high = mean``).
+6. **MIPS** (:mod:`noetik.evaluation.ope.mips`, ``config.mips``, when the data has the video
+   table and μ is the fitted behaviour model): ``mips`` and ``snmips``, per-decision
+   importance sampling with the ratio of the masses π and μ give the logged video's
+   **category**, its first tag (``tags[0]`` of ``video_features_basic``, read by
+   :func:`item_categories`; videos without tags share one category), with intervals
+   from the same resamples, and ``mips_ess`` (the ESS of its final cumulative weights). The
+   masses come from the same (B, A) probabilities as π(a|s) and μ(a|s) (small action spaces)
+   or, at catalogue scale, from the same chunked passes over every item
+   (:func:`~noetik.evaluation.ope.mips.category_log_partition`: the log-partition over all
+   items and over the logged item's category at once), so MIPS adds no pass over the
+   catalogue; ``epsilon_greedy`` gives the category ``ε |e| / A`` plus ``1 − ε`` if it holds
+   the argmax. The pass works in blocks of 2**19 scores: over a 4,369,953-item catalogue
+   (KuaiRand-1K's size) its peak memory was 19 MB above the agent's 533 MB item matrix for 64
+   states, the same for any number of states; the categories add 8 bytes per item.
 
 **At catalogue scale** (an agent that scores its items chunk by chunk,
 :meth:`~noetik.agents.core.base.Agent.factorised_scores`: 100,000 items and more) the same
@@ -69,6 +83,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
+import polars as pl
 import torch
 from torch import Tensor
 
@@ -79,6 +94,7 @@ from noetik.agents.core.task import DataSource, TaskConfig
 from noetik.agents.networks.encoders import History
 from noetik.data.dataset import KuaiRandDataset
 from noetik.data.item_content import ItemContent
+from noetik.data.schema import FileKind
 from noetik.data.transitions import Transitions
 from noetik.errors import ConfigError
 from noetik.evaluation.ope.estimators import (
@@ -95,6 +111,13 @@ from noetik.evaluation.ope.estimators import (
     wpdis_estimate,
 )
 from noetik.evaluation.ope.fqe import ActionProbs, FQEConfig, FQEModel, fit_fqe
+from noetik.evaluation.ope.mips import (
+    category_log_partition,
+    check_categories,
+    logged_category_prob,
+    mips_estimate,
+    snmips_estimate,
+)
 from noetik.evaluation.ope.propensity import (
     Propensity,
     PropensityConfig,
@@ -102,6 +125,7 @@ from noetik.evaluation.ope.propensity import (
     calibration_split,
     fit_propensity,
 )
+from noetik.utils.arrays import IdIndex
 from noetik.utils.memory import require
 
 __all__ = [
@@ -112,6 +136,7 @@ __all__ = [
     "evaluate_logged",
     "evaluated_episodes",
     "is_catalogue",
+    "item_categories",
     "load_splits",
     "pad_episodes",
     "policy_probs",
@@ -160,6 +185,9 @@ class LoggedOPEConfig:
     max_dense_probs: int = 1 << 28
     """History agents: FQE gets π as a dense (N, H, A) array; at most this many filled
     entries (valid steps × A) are allowed, else lower ``max_episodes``."""
+    mips: bool = True
+    """Also report MIPS / SNMIPS over the videos' first tag (module doc, step 6); needs the
+    dataset's video table and the fitted behaviour model."""
     catalogue_max_steps: int = 1_000
     """At catalogue scale, evaluate about this many steps at most: ``max_episodes`` is lowered
     to this over the mean truncated test episode length (each step costs a chunked pass over
@@ -204,6 +232,9 @@ class LoggedSplits:
     dataset: KuaiRandDataset | None = None
     """The dataset of both splits: at catalogue scale the behaviour model describes items by
     their content read from it (None: by hashed ids alone)."""
+    categories: np.ndarray | None = None
+    """(A,) int64 category of each action for MIPS, in ``[0, C)``; None: the videos' first
+    tags from ``dataset`` (:func:`item_categories`), or no MIPS without a dataset."""
 
 
 def load_splits(run_or_data: Path | str | TaskConfig | None) -> LoggedSplits:
@@ -337,8 +368,15 @@ def _history_len(scorer: object) -> int:
 class _Policy:
     """π(·|s) of the rows of ``t`` for ``scorer``, chunked; History built when needed."""
 
-    def __init__(self, scorer: Scorer, t: Transitions, config: LoggedOPEConfig) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        t: Transitions,
+        config: LoggedOPEConfig,
+        categories: np.ndarray | None = None,
+    ) -> None:
         self.scorer, self.t, self.config = scorer, t, config
+        self.categories = categories
         self.k = _history_len(scorer)
         self.device = torch.device(getattr(scorer, "device", "cpu"))
         spec = getattr(scorer, "spec", None)
@@ -379,12 +417,21 @@ class _Policy:
         parts = [self.probs(obs[lo : lo + step], None) for lo in range(0, len(obs), step)]
         return np.concatenate(parts) if parts else np.zeros((0, self.t.n_actions))
 
-    @torch.no_grad()
     def item_probs(self, rows: np.ndarray, items: Tensor) -> np.ndarray:
         """(B, P) float64 π(items | s) of the states of ``rows`` (B,), ``items`` (P,) int64,
-        at catalogue scale (never (B, A)): ``softmax``, ``exp(f_a / T − log Z_T)`` with the
-        chunked log-partition; ``epsilon_greedy``, ``ε / A`` plus ``1 − ε`` on the chunked
-        argmax."""
+        at catalogue scale (never (B, A)); see :meth:`item_and_category_probs`."""
+        return self.item_and_category_probs(rows, items)[0]
+
+    @torch.no_grad()
+    def item_and_category_probs(
+        self, rows: np.ndarray, items: Tensor
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probs (B, P), embed (B,) or None)`` float64: π(items | s) of the states of
+        ``rows`` (B,), ``items`` (P,) int64, at catalogue scale (never (B, A)), and with
+        categories π(e(a)|s) of each row's logged action ``a``, from the same pass:
+        ``softmax``, ``exp(f_a / T − log Z_T)`` with the chunked log-partition (and the
+        category's, ``exp(log Z_T,e − log Z_T)``); ``epsilon_greedy``, ``ε / A`` plus
+        ``1 − ε`` on the chunked argmax."""
         agent = self.scorer
         assert isinstance(agent, Agent)
         if agent.spec.n_actions != self.t.n_actions:
@@ -392,16 +439,54 @@ class _Policy:
                 f"the agent scores {agent.spec.n_actions} actions, the data has {self.t.n_actions}"
             )
         x, history = self.inputs(self.t.obs[rows], rows)
+        cats = None if self.categories is None else _Categories(self.categories, x.device)
+        logged = self.t.action[rows]
+        embed: Tensor | None = None
         if self.config.policy == "softmax":
             temp = self.config.temperature
-            lse = serving.softmax_log_partition(agent, x, history, temp).double()
+            if cats is None:
+                lse = serving.softmax_log_partition(agent, x, history, temp).double()
+            else:
+                lse, lse_e = cats.log_partition(agent, x, history, temp, logged)
+                embed = torch.exp(lse_e - lse)
             scores = agent.item_scores(x, history, items).double() / temp
             p = torch.exp(scores - lse[:, None])
         else:
-            eps = self.config.epsilon
-            greedy = items[None, :] == serving.best_actions(agent, x, history)[:, None]
-            p = (1.0 - eps) * greedy.double() + eps / self.t.n_actions
-        return p.cpu().numpy()  # type: ignore[no-any-return]
+            eps, n = self.config.epsilon, self.t.n_actions
+            best = serving.best_actions(agent, x, history)
+            p = (1.0 - eps) * (items[None, :] == best[:, None]).double() + eps / n
+            if cats is not None:
+                own = cats.of(logged)
+                embed = eps * cats.sizes[own] / n + (1.0 - eps) * (cats.table[best] == own)
+        return p.cpu().numpy(), None if embed is None else embed.cpu().numpy()
+
+
+class _Categories:
+    """The category of every action, its size, on one device (MIPS at catalogue scale)."""
+
+    def __init__(self, categories: np.ndarray, device: torch.device) -> None:
+        self.table = torch.as_tensor(categories, dtype=torch.int64, device=device)
+        """(A,) int64 category of each action."""
+        self.sizes = torch.bincount(self.table).double()
+        """(C,) float64 number of actions per category."""
+
+    def of(self, actions: np.ndarray) -> Tensor:
+        """(B,) int64 categories of ``actions`` (B,) int64."""
+        return self.table[torch.as_tensor(actions, device=self.table.device)]
+
+    def log_partition(
+        self,
+        agent: Agent,
+        x: Tensor,
+        history: History | None,
+        temperature: float,
+        actions: np.ndarray,
+    ) -> tuple[Tensor, Tensor]:
+        """``(log Z_T, log Z_T,e)`` (B,) float64 of the agent at ``x``, ``e`` the category of
+        each row's ``actions`` (:func:`~noetik.evaluation.ope.mips.category_log_partition`)."""
+        return category_log_partition(
+            agent, x, history, temperature, categories=self.table, row_category=self.of(actions)
+        )
 
 
 def _grids(
@@ -440,26 +525,29 @@ def _fit_q(
     )
 
 
-#: Per valid step (M,) float64: π of the logged action, q̂ and v̂.
-_StepValues = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: Per valid step (M,) float64: π of the logged action, q̂, v̂ and π of its category (or None).
+_StepValues = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
 
 
 def _dense_steps(
     policy: _Policy, rows: np.ndarray, mask: np.ndarray, config: LoggedOPEConfig
 ) -> _StepValues:
-    """π(a_t|s_t), q̂ and v̂ of the valid steps from (B, A) probabilities, chunked."""
+    """π(a_t|s_t), q̂, v̂ and π(e(a_t)|s_t) of the valid steps from (B, A) probabilities,
+    chunked."""
     t = policy.t
     model = _fit_q(policy, rows, mask, config)
     valid = rows[mask]
     position = np.nonzero(mask)[1]
-    pi, q_hat, v_hat = (np.zeros(len(valid)) for _ in range(3))
+    pi, q_hat, v_hat, embed = (np.zeros(len(valid)) for _ in range(4))
     for part, probs in policy.rows(valid):
         r = valid[part]
         q = model.q(t.obs[r].astype(np.float32), position[part]).astype(np.float64)
         pi[part] = probs[np.arange(len(r)), t.action[r]]
         q_hat[part] = q[np.arange(len(r)), t.action[r]]
         v_hat[part] = np.einsum("ba,ba->b", probs, q)
-    return pi, q_hat, v_hat
+        if policy.categories is not None:
+            embed[part] = logged_category_prob(probs, policy.categories, t.action[r])
+    return pi, q_hat, v_hat, None if policy.categories is None else embed
 
 
 def _catalogue_steps(
@@ -481,10 +569,14 @@ def _catalogue_steps(
         "a lower ope catalogue_max_steps",
     )
     probs = np.zeros((*mask.shape, len(items)))
+    embed = np.zeros(len(valid))
     wanted = torch.as_tensor(items, device=policy.device)
     for lo in range(0, len(valid), config.chunk_rows):
         part = slice(lo, lo + config.chunk_rows)
-        probs[where[0][part], where[1][part]] = policy.item_probs(valid[part], wanted)
+        chunk, chunk_embed = policy.item_and_category_probs(valid[part], wanted)
+        probs[where[0][part], where[1][part]] = chunk
+        if chunk_embed is not None:
+            embed[part] = chunk_embed
     target = ActionProbs(items, probs)
     obs, actions, rewards = _grids(t, rows, mask)
     model = fit_fqe(
@@ -492,7 +584,70 @@ def _catalogue_steps(
     )
     q_hat, v_hat = model.estimates(obs, actions, target, mask)
     pi = probs[where[0], where[1], np.searchsorted(items, t.action[valid])]
-    return pi, q_hat[mask], v_hat[mask]
+    return pi, q_hat[mask], v_hat[mask], None if policy.categories is None else embed
+
+
+def item_categories(dataset: KuaiRandDataset, video_ids: np.ndarray) -> np.ndarray | None:
+    """(A,) int64 category of each action ``video_ids`` (A,) int64 for MIPS: the video's first
+    tag (``tags[0]`` in ``video_features_basic``, the ``tag`` code of
+    :class:`~noetik.data.item_content.ItemContent`), numbered ``0 … C−1`` in tag order; videos
+    without tags (or absent from the table) share one category (the first). None without the
+    video table."""
+    if not dataset.has(FileKind.VIDEO_BASIC):
+        return None
+    frame = (
+        dataset.videos()
+        .select(pl.col("video_id").cast(pl.Int64), pl.col("tags").list.first().cast(pl.Int64))
+        .unique("video_id", keep="first")
+        .collect()
+    )
+    ids = np.asarray(video_ids, dtype=np.int64)
+    pos, found = IdIndex(ids).lookup(frame["video_id"].to_numpy())
+    tags = np.full(len(ids), -1, dtype=np.int64)
+    tags[pos[found]] = frame["tags"].fill_null(-1).to_numpy().astype(np.int64)[found]
+    _, codes = np.unique(tags, return_inverse=True)  # -1 (no tag), if any, becomes category 0
+    return codes.astype(np.int64).reshape(-1)
+
+
+@torch.no_grad()
+def _behaviour(
+    mu: Propensity,
+    t: Transitions,
+    valid: np.ndarray,
+    categories: np.ndarray | None,
+    config: LoggedOPEConfig,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(μ(a_t|s_t), μ(e(a_t)|s_t) or None)`` (M,) float64 of the valid steps (rows ``valid``).
+
+    With categories and the fitted behaviour model both come from one computation per chunk:
+    its (B, A) probabilities, or at catalogue scale one chunked pass giving ``log Z_T`` and the
+    category's ``log Z_T,e`` (``μ(e) = (1 − A·m) exp(log Z_T,e − log Z_T) + m |e|``)."""
+    k = _history_len(mu)
+    if categories is None or not isinstance(mu, PropensityModel):
+        history = History.from_numpy(t.history(valid, k)) if k else None
+        return mu.prob_of(t.obs[valid], t.action[valid], history), None
+    prob, embed = np.zeros(len(valid)), np.zeros(len(valid))
+    cats = _Categories(categories, mu.device)
+    n, floor = mu.n_actions, mu.min_prob
+    for lo in range(0, len(valid), config.chunk_rows):
+        part = slice(lo, lo + config.chunk_rows)
+        r = valid[part]
+        x = torch.as_tensor(t.obs[r], dtype=torch.float32, device=mu.device)
+        history = History.from_numpy(t.history(r, k), mu.device) if k else None
+        actions = t.action[r]
+        if mu.catalogue:
+            lse, lse_e = cats.log_partition(mu.agent, x, history, mu.temperature, actions)
+            a = torch.as_tensor(actions, device=mu.device)
+            score = mu.agent.action_scores(x, history, a).double() / mu.temperature
+            sizes = cats.sizes[cats.of(actions)]
+            prob[part] = ((1.0 - n * floor) * torch.exp(score - lse) + floor).cpu().numpy()
+            mass = (1.0 - n * floor) * torch.exp(lse_e - lse) + floor * sizes
+            embed[part] = mass.cpu().numpy()
+        else:
+            probs = mu.probs(x, history)
+            prob[part] = probs[np.arange(len(r)), actions]
+            embed[part] = logged_category_prob(probs, categories, actions)
+    return prob, np.maximum(embed, prob)  # a category holds its item (up to rounding)
 
 
 def _episodes(
@@ -502,12 +657,21 @@ def _episodes(
     t = splits.test
     max_episodes, _ = evaluated_episodes(scorer, t, config)
     rows, mask = pad_episodes(t, config.horizon, max_episodes, config.seed)
-    policy = _Policy(scorer, t, config)
+    categories = None
+    if config.mips and isinstance(mu, PropensityModel):
+        categories = splits.categories
+        if categories is None and splits.dataset is not None:
+            categories = item_categories(splits.dataset, t.vocab.video_ids)
+        if categories is not None:
+            try:
+                categories, _ = check_categories(categories, t.n_actions)
+            except ValueError as exc:
+                raise ConfigError(f"ope categories: {exc}") from None
+    policy = _Policy(scorer, t, config, categories)
     steps = _catalogue_steps if is_catalogue(scorer) else _dense_steps
-    pi, q_hat, v_hat = steps(policy, rows, mask, config)
+    pi, q_hat, v_hat, pi_embed = steps(policy, rows, mask, config)
     valid = rows[mask]
-    history = History.from_numpy(t.history(valid, _history_len(mu))) if _history_len(mu) else None
-    mu_valid = mu.prob_of(t.obs[valid], t.action[valid], history)
+    mu_valid, mu_embed = _behaviour(mu, t, valid, categories, config)
 
     def grid(values: np.ndarray, fill: float = 0.0) -> np.ndarray:
         out = np.full(mask.shape, fill)
@@ -522,6 +686,8 @@ def _episodes(
         gamma=config.gamma,
         q_hat=grid(q_hat),
         v_hat=grid(v_hat),
+        behavior_embed_prob=None if mu_embed is None else grid(mu_embed, 1.0),
+        target_embed_prob=None if pi_embed is None else grid(np.maximum(pi_embed, pi), 1.0),
     )
 
 
@@ -542,6 +708,8 @@ def _estimators(config: LoggedOPEConfig) -> dict[str, Callable[[LoggedEpisodes],
         "pdis": lambda d: pdis_estimate(d, c),
         "wpdis": lambda d: wpdis_estimate(d, c),
         "dr": lambda d: dr_estimate(d, c),
+        "mips": lambda d: mips_estimate(d, c),
+        "snmips": lambda d: snmips_estimate(d, c),
     }
 
 
@@ -558,7 +726,8 @@ def evaluate_logged(
     run trained with ``split="all"`` has seen the test rows: its estimates are not held out.)
 
     Returns ``{metric: {"mean", "low", "high"}}`` for ``logged_value``, ``dm``, ``is``,
-    ``wis``, ``pdis``, ``wpdis``, ``dr``, ``ess`` and ``ess_fraction``.
+    ``wis``, ``pdis``, ``wpdis``, ``dr``, ``ess`` and ``ess_fraction``, and with categories
+    (module doc, step 6) ``mips``, ``snmips`` and ``mips_ess``.
     """
     config = config or LoggedOPEConfig()
     splits = run_or_data if isinstance(run_or_data, LoggedSplits) else load_splits(run_or_data)
@@ -574,8 +743,13 @@ def evaluate_logged(
         data, config.clip, config.n_boot, config.seed, config.alpha, means=logged
     )
     for name, fn in _estimators(config).items():
+        if name not in intervals:  # MIPS without categories
+            continue
         low, high = intervals[name]
-        out[name] = {"mean": fn(data).value, "low": low, "high": high}
+        estimate = fn(data)
+        out[name] = {"mean": estimate.value, "low": low, "high": high}
+        if name == "mips" and estimate.ess is not None:
+            out["mips_ess"] = {"mean": estimate.ess, "low": estimate.ess, "high": estimate.ess}
     ess = effective_sample_size(np.prod(step_ratios(data, config.clip), axis=1))
     share = ess / data.n_episodes
     out["ess"] = {"mean": ess, "low": ess, "high": ess}

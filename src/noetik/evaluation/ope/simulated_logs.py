@@ -6,8 +6,14 @@
   observation (seeded); ``"oracle"`` — the environment's one-step expected reward (RECEnv: the
   affinity ``obs · item``; InterestEvolution: ``interests · document``; KuaiRand: the fitted
   response model's expected reward, as :class:`~noetik.evaluation.oracle.GreedyAgent`);
-  ``"uniform"``. Scores are standardised per state across actions before the softmax, so one
-  temperature means the same in every environment.
+  ``"uniform"``; ``"agent"`` — a trained agent (a ``noetik train`` run folder, KuaiRand on
+  the dataset the agent was trained on): its own scores of the pool's videos. Scores are
+  standardised per state across actions before the softmax, so one temperature means the same
+  in every environment; an agent's scores are not (its softmax at temperature 1 restricted
+  to the pool is the agent's own policy for BC-like agents).
+* :attr:`EnvProblem.categories` — the category of each action for MIPS (KuaiRand: the main
+  tag ``CandidatePool.items.cluster``, the video's first tag; RECEnv: the item's cluster);
+  None where the actions change per user (InterestEvolution).
 * :func:`rollout` — one episode for each of N users of a vector environment, truncated at the
   horizon H, padded: observations, actions, rewards, validity mask, the logged action's
   probability and the discounted returns.
@@ -26,7 +32,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from noetik.agents.core.base import ProblemSpec
+from noetik.agents.core import serving
+from noetik.agents.core.base import Agent, ProblemSpec
 from noetik.agents.onpolicy.collect import Collector, Step
 from noetik.errors import ConfigError
 from noetik.evaluation.ope.estimators import LoggedEpisodes, resampled_values
@@ -58,8 +65,10 @@ class PolicySpec:
 
     name: str
     """Label in the results table."""
-    scorer: Literal["linear", "oracle", "uniform"] = "linear"
+    scorer: Literal["linear", "oracle", "uniform", "agent"] = "linear"
     """What ranks the actions (see the module docstring)."""
+    run_dir: str | None = None
+    """``"agent"`` scorer: the run folder of the trained agent (``noetik train --out``)."""
     temperature: float = 1.0
     """Softmax temperature T (> 0) over the standardised scores; lower is greedier."""
     epsilon: float = 0.0
@@ -72,8 +81,12 @@ class PolicySpec:
     """Whether the check's goal applies: a target meant to be close to the behaviour policy."""
 
     def __post_init__(self) -> None:
-        if self.scorer not in ("linear", "oracle", "uniform"):
-            raise ConfigError(f"scorer must be linear, oracle or uniform, got {self.scorer!r}")
+        if self.scorer not in ("linear", "oracle", "uniform", "agent"):
+            raise ConfigError(
+                f"scorer must be linear, oracle, uniform or agent, got {self.scorer!r}"
+            )
+        if (self.scorer == "agent") != (self.run_dir is not None):
+            raise ConfigError(f"{self.name}: run_dir goes with scorer='agent' (and only there)")
         if not self.temperature > 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         for name in ("epsilon", "behaviour_weight"):
@@ -87,6 +100,10 @@ class EnvProblem:
     def __init__(self, env_id: str, kwargs: dict[str, Any], n_actions: int, slate: bool):
         self.env_id, self.kwargs, self.n_actions, self.slate = env_id, kwargs, n_actions, slate
         self.oracle: Scorer | None = None
+        self.categories: np.ndarray | None = None
+        """(A,) int64 category of each action in ``[0, C)`` (MIPS), or None."""
+        self.video_ids: np.ndarray | None = None
+        """KuaiRand: (A,) int64 video id of each action (what an agent scorer scores)."""
 
     def make(self, n: int) -> gym.vector.VectorEnv[Any, Any, Any]:
         """``n`` users of the environment, batched."""
@@ -102,8 +119,34 @@ class EnvProblem:
             return self.oracle
         if spec.scorer == "uniform":
             return lambda obs: np.zeros((len(obs), self.n_actions))
+        if spec.scorer == "agent":
+            return self._agent_scorer(str(spec.run_dir))
         w = seeded_rng(spec.scorer_seed, "ope-linear-scorer").normal(size=(obs_dim, self.n_actions))
         return lambda obs: np.asarray(obs, dtype=np.float64) @ w
+
+    def _agent_scorer(self, run_dir: str) -> Scorer:
+        """The scores of the pool's videos by the agent of ``run_dir``, chunked over rows."""
+        if self.video_ids is None:
+            raise ConfigError(f"scorer 'agent' needs KuaiRand's video ids, not {self.env_id}")
+        agent = Agent.load(run_dir)
+        vocab = getattr(agent.spec, "video_ids", None)
+        if vocab is None:
+            raise ConfigError(f"{run_dir}: the agent has no video vocabulary (not KuaiRand?)")
+        vocab = np.asarray(vocab, dtype=np.int64)
+        where = np.searchsorted(vocab, self.video_ids).clip(max=len(vocab) - 1)
+        if not np.array_equal(vocab[where], self.video_ids):
+            raise ConfigError(f"{run_dir}: the agent's vocabulary lacks videos of the pool")
+        pool = torch.as_tensor(where, device=agent.device)
+
+        def scores(obs: np.ndarray) -> np.ndarray:
+            x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=agent.device)
+            parts = [
+                serving.candidate_scores(agent, x[lo : lo + _AGENT_ROWS], None, pool)
+                for lo in range(0, len(x), _AGENT_ROWS)
+            ]
+            return np.concatenate([p.double().cpu().numpy() for p in parts])
+
+        return scores
 
     def env_action(self, actions: np.ndarray) -> np.ndarray:
         """The env's action for item indices (B,) int64 (a one-item slate where needed)."""
@@ -142,7 +185,25 @@ def make_problem(
     n = int(space.n) if hasattr(space, "n") else int(np.asarray(space.nvec).flat[0])
     problem = EnvProblem(env_id, kwargs, n, slate=not hasattr(space, "n"))
     problem.oracle = _oracle(env_id, envs)
+    problem.categories = _categories(envs, n)
+    if env_id == f"{ENV_PREFIX}KuaiRand-v0":
+        problem.video_ids = np.asarray(envs.candidate_video_ids, dtype=np.int64)
     return problem
+
+
+#: Rows per agent forward pass of the ``"agent"`` scorer.
+_AGENT_ROWS = 1_024
+
+
+def _categories(envs: Any, n_actions: int) -> np.ndarray | None:
+    """(A,) int64 category of each action: the fixed catalogue's cluster (KuaiRand: the first
+    tag, -1 for an untagged video, which gets a category of its own), or None."""
+    items = getattr(getattr(envs, "simulator", None), "item_model", None)
+    cluster = getattr(getattr(items, "items", None), "cluster", None)
+    if cluster is None or np.shape(cluster) != (n_actions,):
+        return None
+    cats = np.asarray(cluster, dtype=np.int64)
+    return np.where(cats < 0, cats.max() + 1, cats)
 
 
 def _oracle(env_id: str, envs: Any) -> Scorer | None:
@@ -175,10 +236,13 @@ def policy_probs(
     spec: PolicySpec, scores: np.ndarray, behaviour: np.ndarray | None = None
 ) -> np.ndarray:
     """π(·|s) (M, A) float64 of ``spec`` from its scorer's ``scores`` (M, A) float64;
-    ``behaviour`` (M, A) float64 is μ(·|s), needed when ``spec.behaviour_weight > 0``."""
+    ``behaviour`` (M, A) float64 is μ(·|s), needed when ``spec.behaviour_weight > 0``. Scores
+    are standardised per row first, except an agent's."""
     z = scores - scores.mean(axis=1, keepdims=True)
-    std = z.std(axis=1, keepdims=True)
-    z = np.divide(z, std, out=np.zeros_like(z), where=std > 1e-12) / spec.temperature
+    if spec.scorer != "agent":
+        std = z.std(axis=1, keepdims=True)
+        z = np.divide(z, std, out=np.zeros_like(z), where=std > 1e-12)
+    z = z / spec.temperature
     p = np.exp(z - z.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     p = (1.0 - spec.epsilon) * p + spec.epsilon / p.shape[1]
@@ -203,7 +267,7 @@ class Policies:
         """π(·|s) (M, A) float64 of each policy in ``names`` (default all) for ``obs`` (M, D)
         float32; each scorer runs once."""
         wanted = [self.specs[n] for n in (names or tuple(self.specs))]
-        scores: dict[tuple[str, int], np.ndarray] = {}
+        scores: dict[tuple[str, int, str], np.ndarray] = {}
         mixes = any(s.behaviour_weight > 0 for s in wanted)
         for spec in [*wanted, self.behaviour] if mixes else wanted:
             if _key(spec) not in scores:
@@ -216,8 +280,8 @@ class Policies:
         return lambda obs: self.table(obs, (name,))[name]
 
 
-def _key(spec: PolicySpec) -> tuple[str, int]:
-    return spec.scorer, spec.scorer_seed if spec.scorer == "linear" else 0
+def _key(spec: PolicySpec) -> tuple[str, int, str]:
+    return spec.scorer, spec.scorer_seed if spec.scorer == "linear" else 0, spec.run_dir or ""
 
 
 @dataclass(frozen=True)
@@ -281,8 +345,8 @@ def bootstrap_replicates(
     :func:`~noetik.evaluation.ope.estimators.resampled_values` computes them (the ``ope``
     lens's resampling), under the check's names.
 
-    Keys: ``IS``, ``WIS``, ``PDIS``, ``WPDIS``, and ``DR``, ``DM`` when ``data`` has ``q_hat``
-    and ``v_hat`` (held fixed).
+    Keys: ``IS``, ``WIS``, ``PDIS``, ``WPDIS``; ``DR``, ``DM`` when ``data`` has ``q_hat``
+    and ``v_hat`` (held fixed); ``MIPS``, ``SNMIPS`` when it has the ``*_embed_prob`` arrays.
     """
     counts = resample_counts(rng, n_boot, data.n_episodes)
     values = resampled_values(data, counts, clip)
@@ -290,4 +354,4 @@ def bootstrap_replicates(
 
 
 #: The lens's estimator names the check reports.
-_CHECKED = ("is", "wis", "pdis", "wpdis", "dr", "dm")
+_CHECKED = ("is", "wis", "pdis", "wpdis", "dr", "dm", "mips", "snmips")

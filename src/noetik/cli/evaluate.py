@@ -31,6 +31,8 @@ SHOWN = (
     ("online", "coverage", "coverage"),
     ("ope", "dr", "OPE: DR"),
     ("ope", "wpdis", "OPE: WPDIS"),
+    ("ope", "snmips", "OPE: SNMIPS"),
+    ("ope", "mips_ess", "MIPS ESS"),
     ("random_log", "click_auc", "random log: click AUC"),
     ("random_log", "click_ndcg@10", "click NDCG@10"),
     ("real_exposure", "click_snips", "real exposure: click SNIPS"),

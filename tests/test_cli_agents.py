@@ -118,7 +118,8 @@ def test_ope_check_prints_the_validation_table(capsys: pytest.CaptureFixture[str
     ]
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["estimator"] for r in rows} == {"IS", "WIS", "PDIS", "WPDIS", "DR", "DM"}
+    expected = {"IS", "WIS", "PDIS", "WPDIS", "DR", "DM", "MIPS", "SNMIPS"}
+    assert {r["estimator"] for r in rows} == expected
     assert all(r["n_datasets"] == 2 and r["n_episodes"] == 100 for r in rows)
     assert all(r["true_value"] > 0 for r in rows)
     assert main(["evaluate", "--ope-check", "--env", "noetik/Nope-v0"]) == 2

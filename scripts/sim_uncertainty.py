@@ -60,11 +60,17 @@ def plot(report: CalibrationReport, path: Path) -> None:
     for row, rows in zip(report.by_exposure, report.exposure_deciles, strict=True):
         if rows:
             panels.append((rows, f"{row.label} training exposures (n={row.n:,})"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
-    for ax, (rows, title) in zip(axes[0], panels, strict=True):
+    cols = 3
+    n_rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.6 * cols, 3.2 * n_rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax, (rows, title) in zip(flat, panels, strict=False):
         _panel(ax, rows, title)
-    axes[0][0].set_ylabel("error of the members' mean (is_click)")
-    axes[0][0].legend(fontsize=7)
+    for ax in flat[len(panels) :]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel(f"error of the members' mean ({report.config.head})")
+    flat[0].legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

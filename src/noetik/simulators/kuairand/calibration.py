@@ -175,6 +175,10 @@ class CalibrationReport:
     """Spearman correlation of sigma with |error| over all pairs, interval over users."""
     pearson: Estimate
     """Pearson correlation of sigma with |error|, interval over users."""
+    baseline_spearman: Estimate
+    """Spearman correlation of the Bernoulli scale ``sqrt(mean (1 - mean))`` of the members'
+    mean with |error| (same resamples): what a sigma that knows more than the predicted level
+    must beat."""
     deciles: tuple[BinRow, ...]
     """Sigma quantile bins of all pairs."""
     by_exposure: tuple[BinRow, ...]
@@ -192,6 +196,7 @@ class CalibrationReport:
             "n_users": self.n_users,
             "spearman": self.spearman.as_dict(),
             "pearson": self.pearson.as_dict(),
+            "baseline_spearman": self.baseline_spearman.as_dict(),
             "deciles": [dataclasses.asdict(r) for r in self.deciles],
             "by_exposure": [dataclasses.asdict(r) for r in self.by_exposure],
             "by_kind": [dataclasses.asdict(r) for r in self.by_kind],
@@ -420,14 +425,15 @@ def summarise(pairs: CalibrationPairs, config: CalibrationConfig) -> Calibration
     if len(pairs) < 3:
         raise ConfigError(f"calibration: need at least 3 pairs, got {len(pairs)}")
     signed = pairs.mean - pairs.truth
-    corr = correlations(
-        pairs.sigma,
-        pairs.error,
-        pairs.user_id,
-        n_boot=config.n_boot,
-        level=config.level,
-        seed=(config.seed, 1),
-    )
+
+    def with_error(x: np.ndarray) -> dict[str, Estimate]:
+        seed = (config.seed, 1)  # the same user resamples for every x
+        return correlations(
+            x, pairs.error, pairs.user_id, n_boot=config.n_boot, level=config.level, seed=seed
+        )
+
+    corr = with_error(pairs.sigma)
+    base = with_error(np.sqrt(pairs.mean * (1.0 - pairs.mean)))
     bins = exposure_bin(pairs.exposures, config.exposure_edges)
     by_exposure, nested = [], []
     for b, label in enumerate(exposure_labels(config.exposure_edges)):
@@ -447,6 +453,7 @@ def summarise(pairs: CalibrationPairs, config: CalibrationConfig) -> Calibration
         n_users=len(np.unique(pairs.user_id)),
         spearman=corr["spearman"],
         pearson=corr["pearson"],
+        baseline_spearman=base["spearman"],
         deciles=sigma_quantile_bins(pairs.sigma, signed, config.sigma_bins),
         by_exposure=tuple(by_exposure),
         by_kind=by_kind,
@@ -502,6 +509,7 @@ def format_report(report: CalibrationReport) -> str:
         "",
         f"- Spearman(sigma, |error|): {report.spearman.format()}",
         f"- Pearson(sigma, |error|): {report.pearson.format()}",
+        f"- baseline Spearman(sqrt(mean (1 - mean)), |error|): {report.baseline_spearman.format()}",
         "",
         *_rows_table(report.by_kind, "pairs"),
         "",

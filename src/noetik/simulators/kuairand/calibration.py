@@ -306,8 +306,9 @@ def bin_row(label: str, sigma: np.ndarray, error: np.ndarray) -> BinRow:
 
 
 def sigma_quantile_bins(sigma: np.ndarray, error: np.ndarray, n_bins: int) -> tuple[BinRow, ...]:
-    """Rows of ``n_bins`` equal-count bins of ``sigma`` (N,) (sorted, ties kept in one bin only
-    by their order; each bin labelled by its sigma range), with the errors ``error`` (N,)."""
+    """Rows of ``n_bins`` equal-count bins of ``sigma`` (N,) float64 in increasing order (equal
+    sigmas may straddle two bins; each bin is labelled by its sigma range), with the errors
+    ``error`` (N,) float64 of the same pairs."""
     if n_bins < 1:
         raise ConfigError(f"calibration: need at least one sigma bin, got {n_bins}")
     order = np.argsort(sigma, kind="stable")

@@ -7,7 +7,8 @@ of ``--pool`` videos, so the standard log leaves many catalogue videos rarely or
 seed ``--data-seed``), fits the simulator with ``--members`` ensemble members (``--hidden``,
 ``--epochs``, ``--item-dim``), and runs :func:`noetik.simulators.kuairand.calibration.calibrate`
 on the held-out users' random-exposure contexts (the logged video and ``--uniform`` catalogue
-videos each). Prints the command, the Markdown tables (for docs/simulator.md) and the runtime;
+videos each; also ``--train-users`` of the users whose random rows were trained on, for
+comparison). Prints the command, the Markdown tables (for docs/simulator.md) and the runtime;
 writes the calibration figure (``--figure``) and, with ``--out``, the report as JSON.
 """
 
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--item-dim", type=int, default=0)
     parser.add_argument("--uniform", type=int, default=1, help="catalogue videos per context")
+    parser.add_argument("--train-users", type=int, default=600, help="training users studied")
     parser.add_argument("--n-boot", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", type=Path, default=Path("docs/figures/sim_uncertainty.png"))
@@ -118,7 +120,10 @@ def main() -> None:
         )
         fitted = time.perf_counter() - start
         config = CalibrationConfig(
-            uniform_per_context=args.uniform, n_boot=args.n_boot, seed=args.seed
+            uniform_per_context=args.uniform,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            train_users=args.train_users,
         )
         report = calibrate(ds, sim, config)
     print("$ OMP_NUM_THREADS=1 python " + " ".join(shlex.quote(a) for a in sys.argv))

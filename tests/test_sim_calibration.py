@@ -29,6 +29,7 @@ from noetik.simulators.kuairand.calibration import (
     sigma_quantile_bins,
     spearman,
     synthetic_world,
+    training_contexts,
     weighted_pearson,
     weighted_spearman,
 )
@@ -140,7 +141,7 @@ def test_sigma_ranks_the_true_error(fitted: tuple[KuaiRandDataset, FittedSimulat
     assert report.deciles[-1].mean_abs_error > 1.3 * report.deciles[0].mean_abs_error
     assert sum(r.n for r in report.deciles) == report.n_pairs
     assert sum(r.n for r in report.by_exposure) == report.n_pairs
-    assert [r.label for r in report.by_kind] == list(KINDS)
+    assert [r.label for r in report.by_kind] == list(KINDS[:2])
     assert report.by_kind[0].n == report.by_kind[1].n == report.n_pairs // 2
     assert report.by_exposure[0].n > 0  # videos the training rows never show
     assert report.n_users == len(sim.meta["heldout_random_users"])
@@ -173,6 +174,22 @@ def test_pairs_are_the_truth_and_the_members(
     outside = videos >= 300
     expected = [shown.get(int(v), 0) for v in videos[outside]]
     np.testing.assert_array_equal(pairs.exposures[outside], expected)
+
+
+def test_training_users_only_add_their_kinds(
+    fitted: tuple[KuaiRandDataset, FittedSimulator],
+) -> None:
+    ds, sim = fitted
+    plain = calibrate(ds, sim, CONFIG)
+    more = calibrate(ds, sim, dataclasses.replace(CONFIG, train_users=40))
+    assert [r.label for r in more.by_kind] == list(KINDS)
+    assert more.by_kind[:2] == plain.by_kind and more.spearman == plain.spearman
+    assert more.by_exposure == plain.by_exposure and more.n_users == plain.n_users
+    assert more.by_kind[2].n == more.by_kind[3].n > 0
+    contexts = training_contexts(ds, sim, 40, CONFIG.seed)
+    users = np.unique(contexts.user_id)
+    assert len(users) == 40 and np.all(np.isin(users, sim.meta["train_random_users"]))
+    assert more.by_kind[2].n == len(contexts)
 
 
 def test_deterministic_given_the_seed(fitted: tuple[KuaiRandDataset, FittedSimulator]) -> None:

@@ -55,7 +55,7 @@ from noetik.utils.seeding import rng
 Head = Literal["is_click", "long_view"]
 
 #: Pair kinds, in the order of :attr:`CalibrationPairs.kind` codes.
-KINDS: tuple[str, ...] = ("logged", "uniform")
+KINDS: tuple[str, ...] = ("logged", "uniform", "train logged", "train uniform")
 
 #: Pairs predicted per batch (bounds the (K, B, 9) member outputs in memory).
 BATCH = 8_192
@@ -82,7 +82,12 @@ class CalibrationConfig:
     level: float = 0.95
     """Confidence level of the intervals, in (0, 1)."""
     seed: int = 0
-    """Seed of the uniform videos and of the bootstrap."""
+    """Seed of the uniform videos, the sample of training users and the bootstrap."""
+    train_users: int = 0
+    """Also study this many TRAINING users (a seeded sample of the random-log users whose rows
+    the simulator was fitted on; in-sample, each member saw about 63 % of their rows), as the
+    kinds ``train logged`` and ``train uniform`` of :attr:`CalibrationReport.by_kind` (every
+    other statistic is of the held-out users' pairs only). 0: none."""
 
     def __post_init__(self) -> None:
         if self.head not in ("is_click", "long_view"):
@@ -92,6 +97,7 @@ class CalibrationConfig:
             "sigma_bins": (self.sigma_bins, 2),
             "n_boot": (self.n_boot, 10),
             "seed": (self.seed, 0),
+            "train_users": (self.train_users, 0),
         }
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -123,7 +129,8 @@ class CalibrationPairs:
     item: np.ndarray
     """(N,) int64 vocabulary index of the video."""
     kind: np.ndarray
-    """(N,) int8 index into :data:`KINDS` (0 logged, 1 uniform)."""
+    """(N,) int8 index into :data:`KINDS` (0 logged, 1 uniform; 2, 3 the same for training
+    users)."""
     exposures: np.ndarray
     """(N,) int64 training exposures of the video (rows the simulator was fitted on)."""
     mean: np.ndarray
@@ -135,6 +142,16 @@ class CalibrationPairs:
 
     def __len__(self) -> int:
         return len(self.item)
+
+    def subset(self, mask: np.ndarray) -> CalibrationPairs:
+        """The pairs where ``mask`` (N,) bool is true."""
+        return CalibrationPairs(**{k: v[mask] for k, v in vars(self).items()})
+
+    @classmethod
+    def concat(cls, parts: list[CalibrationPairs]) -> CalibrationPairs:
+        """The pairs of ``parts``, one after the other."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in names})
 
     @property
     def error(self) -> np.ndarray:
@@ -184,7 +201,7 @@ class CalibrationReport:
     by_exposure: tuple[BinRow, ...]
     """Distance bins (training exposures of the video), every bin, empty ones included."""
     by_kind: tuple[BinRow, ...]
-    """Logged and uniform pairs."""
+    """Logged and uniform pairs (of held-out users, then of training users if any)."""
     exposure_deciles: tuple[tuple[BinRow, ...], ...]
     """Sigma quantile bins within each distance bin (empty tuple for a bin with < 2 pairs)."""
 
@@ -342,16 +359,30 @@ def exposure_bin(exposures: np.ndarray, edges: tuple[int, ...]) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 
 
+def random_contexts(ds: KuaiRandDataset, sim: FittedSimulator, users: np.ndarray) -> Examples:
+    """The random-exposure rows of ``users`` (K,) int64, with their states (their standard-log
+    rows plus their random rows before each, as at validation)."""
+    return build_examples(ds, sim.vocab, random_rows(ds, users), only_extra=True)
+
+
 def heldout_contexts(ds: KuaiRandDataset, sim: FittedSimulator) -> Examples:
-    """The random-exposure rows of the simulator's held-out users, with their states (their
-    standard-log rows plus their random rows before each, as at validation)."""
+    """The :func:`random_contexts` of the simulator's held-out users."""
     users = np.asarray(sim.meta.get("heldout_random_users", []), dtype=np.int64)
     if not len(users):
         raise ConfigError(
             "calibration: the simulator holds out no random-log users (fit it with "
             "random_users < 1)"
         )
-    return build_examples(ds, sim.vocab, random_rows(ds, users), only_extra=True)
+    return random_contexts(ds, sim, users)
+
+
+def training_contexts(ds: KuaiRandDataset, sim: FittedSimulator, k: int, seed: int) -> Examples:
+    """The :func:`random_contexts` of ``k`` training users drawn without replacement (seeded)."""
+    users = np.asarray(sim.meta.get("train_random_users", []), dtype=np.int64)
+    if not len(users):
+        raise ConfigError("calibration: train_users > 0 but the simulator names no training users")
+    chosen = rng(seed, "calibration-train-users").choice(users, min(k, len(users)), replace=False)
+    return random_contexts(ds, sim, np.sort(chosen))
 
 
 def member_answer(
@@ -383,12 +414,15 @@ def calibration_pairs(
     sim: FittedSimulator,
     contexts: Examples,
     config: CalibrationConfig,
+    *,
+    training: bool = False,
 ) -> CalibrationPairs:
-    """The logged and uniform pairs of ``contexts`` with the ensemble's answer and the truth."""
+    """The logged and uniform pairs of ``contexts`` with the ensemble's answer and the truth
+    (``training``: contexts of training users, kinds 2 and 3, their own uniform videos)."""
     if not sim.members:
         raise ConfigError("calibration: the simulator has no ensemble members (sim ensemble)")
     if len(contexts) == 0:
-        raise ConfigError("calibration: the held-out users have no random-exposure rows")
+        raise ConfigError("calibration: the users studied have no random-exposure rows")
     n, m = len(contexts), config.uniform_per_context
     n_items = len(sim.vocab)
     if int(sim.vocab.video_ids.max()) >= world.n_videos:
@@ -396,10 +430,11 @@ def calibration_pairs(
             "calibration: the simulator's videos are not the synthetic world's "
             f"({world.n_videos} videos; was it fitted on this dataset?)"
         )
-    uniform = rng(config.seed, "calibration-uniform").integers(0, n_items, size=(m, n))
+    stream = ("calibration-uniform", "train") if training else ("calibration-uniform",)
+    uniform = rng(config.seed, *stream).integers(0, n_items, size=(m, n))
     rows = np.tile(np.arange(n), 1 + m)
     item = np.concatenate([contexts.item, uniform.ravel()]).astype(np.int64)
-    kind = np.repeat(np.arange(1 + m) > 0, n).astype(np.int8)
+    kind = (np.repeat(np.arange(1 + m) > 0, n) + (2 if training else 0)).astype(np.int8)
     mean, sigma = member_answer(sim, contexts.obs[rows], item, config.head)
     user = contexts.user_id[rows]
     truth = truth_function(world, config.head)(
@@ -421,8 +456,9 @@ def calibration_pairs(
 # ------------------------------------------------------------------------------------------
 
 
-def summarise(pairs: CalibrationPairs, config: CalibrationConfig) -> CalibrationReport:
-    """The :class:`CalibrationReport` of ``pairs``."""
+def summarise(every: CalibrationPairs, config: CalibrationConfig) -> CalibrationReport:
+    """The :class:`CalibrationReport` of ``every`` pair (held-out users' and training users')."""
+    pairs = every.subset(every.kind < 2)
     if len(pairs) < 3:
         raise ConfigError(f"calibration: need at least 3 pairs, got {len(pairs)}")
     signed = pairs.mean - pairs.truth
@@ -443,10 +479,11 @@ def summarise(pairs: CalibrationPairs, config: CalibrationConfig) -> Calibration
         enough = int(mask.sum()) >= 2
         k = min(config.sigma_bins, int(mask.sum()))
         nested.append(sigma_quantile_bins(pairs.sigma[mask], signed[mask], k) if enough else ())
+    every_signed = every.mean - every.truth
     by_kind = tuple(
-        bin_row(name, pairs.sigma[pairs.kind == k], signed[pairs.kind == k])
+        bin_row(name, every.sigma[every.kind == k], every_signed[every.kind == k])
         for k, name in enumerate(KINDS)
-        if np.any(pairs.kind == k)
+        if np.any(every.kind == k)
     )
     return CalibrationReport(
         config=config,
@@ -484,6 +521,11 @@ def calibrate(
         raise ConfigError("calibration: the simulator has no ensemble members (sim ensemble)")
     world = synthetic_world(ds)
     pairs = calibration_pairs(world, sim, heldout_contexts(ds, sim), config)
+    if config.train_users:
+        train = training_contexts(ds, sim, config.train_users, config.seed)
+        pairs = CalibrationPairs.concat(
+            [pairs, calibration_pairs(world, sim, train, config, training=True)]
+        )
     return summarise(pairs, config)
 
 
